@@ -1,0 +1,217 @@
+//! [`BotActor`]: one per bot account. It owns the account's source (the simulated world), its
+//! message cache and its subscribers; it answers commands and fans every event out to the
+//! subscribers' outboxes without ever waiting on one of them.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use log::{debug, warn};
+
+use super::cache::MessageCache;
+use super::world::{SimWorld, SimulatedWorldSpec};
+use crate::model::{
+    BotError, Command, CommandOutput, Event, SharedEvent, SimulatedInput, UserId,
+};
+use crate::outbox::{Delivery, Outbox};
+
+/// The outbox a subscriber hands to a bot: events arrive in it as shared `Arc`s.
+pub type EventOutbox = Outbox<Arc<SharedEvent>>;
+
+/// Which events a subscriber wants (mirai's `/all`, `/message`, `/event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Every event.
+    All,
+    /// Only messages.
+    Messages,
+    /// Only non-message events.
+    Events,
+}
+
+impl EventFilter {
+    fn accepts(self, event: &Event) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Messages => event.is_message(),
+            EventFilter::Events => !event.is_message(),
+        }
+    }
+}
+
+/// Identifies one subscription so it can be ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+struct Subscriber {
+    id: SubscriptionId,
+    outbox: EventOutbox,
+    filter: EventFilter,
+    label: String,
+}
+
+/// One bot account.
+pub struct BotActor {
+    world: SimWorld,
+    cache: MessageCache,
+    subscribers: Vec<Subscriber>,
+    next_subscription: u64,
+}
+
+impl BotActor {
+    /// A simulated account built from its config entry, with a message cache of
+    /// `cache_size` messages.
+    pub fn simulated(qq: UserId, spec: &SimulatedWorldSpec, cache_size: usize) -> Self {
+        BotActor {
+            world: SimWorld::new(qq, spec),
+            cache: MessageCache::new(cache_size),
+            subscribers: Vec::new(),
+            next_subscription: 1,
+        }
+    }
+
+    fn fan_out(&mut self, events: Vec<Event>) {
+        let bot = self.world.bot_id();
+        for event in events {
+            let shared = Arc::new(SharedEvent::new(bot, event));
+            self.subscribers.retain(|s| {
+                if !s.filter.accepts(&shared.event) {
+                    return true;
+                }
+                match s.outbox.push(Arc::clone(&shared)) {
+                    Delivery::Queued => true,
+                    Delivery::DroppedOldest => {
+                        let dropped = s.outbox.dropped();
+                        if dropped.is_power_of_two() {
+                            warn!(
+                                "bot {bot}: outbox of {} is full; {dropped} oldest events dropped \
+                                 so far",
+                                s.label
+                            );
+                        }
+                        true
+                    }
+                    Delivery::Closed => {
+                        debug!("bot {bot}: subscriber {} closed its outbox", s.label);
+                        false
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Actor for BotActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Commands from many connections queue here; a roomy mailbox keeps senders from
+        // waiting on each other under load.
+        ctx.set_mailbox_capacity(4096);
+        debug!("bot {} started", self.world.bot_id());
+    }
+}
+
+/// Runs a command against the bot.
+#[derive(Message)]
+#[rtype(result = "Result<CommandOutput, BotError>")]
+pub struct Execute(pub Command);
+
+impl Handler<Execute> for BotActor {
+    type Result = Result<CommandOutput, BotError>;
+
+    fn handle(&mut self, msg: Execute, _: &mut Self::Context) -> Self::Result {
+        let mut events = Vec::new();
+        let result = self.world.execute(msg.0, &mut self.cache, &mut events);
+        self.fan_out(events);
+        result
+    }
+}
+
+/// Delivers injected traffic to a simulated bot; answers the new message's id, if any.
+#[derive(Message)]
+#[rtype(result = "Result<Option<i32>, BotError>")]
+pub struct Inject(pub SimulatedInput);
+
+impl Handler<Inject> for BotActor {
+    type Result = Result<Option<i32>, BotError>;
+
+    fn handle(&mut self, msg: Inject, _: &mut Self::Context) -> Self::Result {
+        let mut events = Vec::new();
+        let result = self.world.inject(msg.0, &mut self.cache, &mut events);
+        self.fan_out(events);
+        result
+    }
+}
+
+/// Starts delivering events into `outbox`. `label` names the subscriber in log lines.
+#[derive(Message)]
+#[rtype(result = "SubscriptionId")]
+pub struct Subscribe {
+    /// Where events go.
+    pub outbox: EventOutbox,
+    /// Which events.
+    pub filter: EventFilter,
+    /// Who is subscribing, for logs.
+    pub label: String,
+}
+
+impl Handler<Subscribe> for BotActor {
+    type Result = MessageResult<Subscribe>;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+        let id = SubscriptionId(self.next_subscription);
+        self.next_subscription += 1;
+        debug!("bot {}: {} subscribed", self.world.bot_id(), msg.label);
+        self.subscribers.push(Subscriber {
+            id,
+            outbox: msg.outbox,
+            filter: msg.filter,
+            label: msg.label,
+        });
+        MessageResult(id)
+    }
+}
+
+/// Stops delivering events to a subscription.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub SubscriptionId);
+
+impl Handler<Unsubscribe> for BotActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Self::Context) {
+        self.subscribers.retain(|s| s.id != msg.0);
+    }
+}
+
+/// A bot's status, for `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotStatus {
+    /// The account.
+    pub qq: UserId,
+    /// Its nickname.
+    pub nickname: String,
+    /// How many subscribers receive its events.
+    pub subscribers: usize,
+    /// How many messages its cache holds.
+    pub cached_messages: usize,
+}
+
+/// Asks a bot for its status.
+#[derive(Message)]
+#[rtype(result = "BotStatus")]
+pub struct GetStatus;
+
+impl Handler<GetStatus> for BotActor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(BotStatus {
+            qq: self.world.bot_id(),
+            nickname: self.world.bot_contact().nickname,
+            subscribers: self.subscribers.len(),
+            cached_messages: self.cache.len(),
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! Bot accounts: the [`BotActor`] and the sources it can hold. Today the source is the
+//! embedded simulated world; platform connections (OneBot, QQ official, oicq_webd) plug in
+//! beside it.
+
+mod actor;
+mod cache;
+mod faces;
+mod simulated;
+mod world;
+
+pub use actor::{
+    BotActor, BotStatus, EventFilter, EventOutbox, Execute, GetStatus, Inject, Subscribe,
+    SubscriptionId, Unsubscribe,
+};
+pub use cache::MessageCache;
+pub use world::{
+    FriendSpec, GroupSpec, MemberSpec, PermissionSpec, ProfileSpec, SexSpec, SimWorld,
+    SimulatedWorldSpec,
+};

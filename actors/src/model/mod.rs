@@ -1,0 +1,21 @@
+//! The protocol-neutral model: what a bot account is, what happens to it, and what can be asked
+//! of it. Every protocol codec maps its wire format into and out of these types.
+
+mod command;
+mod contact;
+mod error;
+mod event;
+mod input;
+mod message;
+
+pub use command::{Command, CommandOutput, MessageContext, MessageTarget};
+pub use contact::{
+    Friend, Group, Member, OtherClient, Permission, Profile, Sex, UserId,
+};
+pub use error::BotError;
+pub use event::{
+    BotOfflineReason, Event, GroupChange, GuildEvent, MessageEvent, MessageKind, NudgeSubject,
+    RequestEvent, RequestKind, SharedEvent, WireFormat,
+};
+pub use input::{InjectedOrigin, SimulatedInput};
+pub use message::{ForwardNode, Media, MessageSource, Quote, Segment};

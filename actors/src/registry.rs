@@ -1,0 +1,416 @@
+//! [`SessionRegistry`]: the one actor that checks verifyKeys, creates and binds session keys,
+//! counts each session's users across adapters, expires unbound sessions, implements
+//! `singleMode` / `enableVerify`, and knows the address of every bot account.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use log::{debug, info};
+use rand::distr::Alphanumeric;
+use rand::Rng;
+
+use crate::bot::BotActor;
+use crate::model::UserId;
+use crate::secret::Secret;
+
+/// The key of the one shared session in `singleMode`, as mirai-api-http names it.
+pub const SINGLE_SESSION: &str = "SINGLE_SESSION";
+
+/// Length of generated session keys. mirai-api-http uses 8 characters; 16 alphanumerics
+/// (95 bits) cannot be guessed, and no client depends on the length.
+const SESSION_KEY_LEN: usize = 16;
+
+/// Why a session operation failed. The mirai codec maps these to state codes 1–4, 6, 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The verifyKey is wrong.
+    #[error("wrong verifyKey")]
+    AuthKeyFail,
+    /// The requested bot account does not exist.
+    #[error("no such bot")]
+    NoBot,
+    /// The session key is unknown (never issued, expired or released).
+    #[error("unknown session")]
+    IllegalSession,
+    /// The session exists but is not bound to a bot yet.
+    #[error("session not bound")]
+    NotVerified,
+    /// Neither a session key nor a qq was given.
+    #[error("a sessionKey or a qq is required")]
+    MissingParameter,
+    /// The operation makes no sense in this mode (`bind` in singleMode).
+    #[error("not supported in this mode")]
+    Unsupported,
+}
+
+/// The registry's settings, from the `mirai:` section of the config.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The configured verifyKey.
+    pub verify_key: Secret,
+    /// Whether verifyKey is checked at all.
+    pub enable_verify: bool,
+    /// Whether every client shares the one `SINGLE_SESSION` bound to the first bot.
+    pub single_mode: bool,
+    /// How long a created but unbound session lives (3 minutes in mirai-api-http).
+    pub unbound_session_ttl: Duration,
+}
+
+/// A session bound to a bot, handed to the adapter that authenticated it.
+#[derive(Debug, Clone)]
+pub struct BoundSession {
+    /// The session key.
+    pub key: String,
+    /// The bot account it is bound to.
+    pub qq: UserId,
+    /// The bot's actor.
+    pub bot: Addr<BotActor>,
+}
+
+#[derive(Debug)]
+struct Session {
+    bot: Option<UserId>,
+    refs: u32,
+}
+
+/// The session registry actor.
+pub struct SessionRegistry {
+    config: RegistryConfig,
+    bots: Vec<(UserId, Addr<BotActor>)>,
+    sessions: HashMap<String, Session>,
+}
+
+impl SessionRegistry {
+    /// A registry over the given bots, in config order (the first is `singleMode`'s bot).
+    pub fn new(config: RegistryConfig, bots: Vec<(UserId, Addr<BotActor>)>) -> Self {
+        SessionRegistry { config, bots, sessions: HashMap::new() }
+    }
+
+    fn bot(&self, qq: UserId) -> Option<&Addr<BotActor>> {
+        self.bots.iter().find(|(id, _)| *id == qq).map(|(_, a)| a)
+    }
+
+    fn check_key(&self, presented: Option<&str>) -> Result<(), SessionError> {
+        if !self.config.enable_verify {
+            return Ok(());
+        }
+        match presented {
+            Some(k) if self.config.verify_key.matches(k) => Ok(()),
+            _ => Err(SessionError::AuthKeyFail),
+        }
+    }
+
+    fn new_key(&self) -> String {
+        loop {
+            let key: String = rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(SESSION_KEY_LEN)
+                .map(char::from)
+                .collect();
+            if !self.sessions.contains_key(&key) && key != SINGLE_SESSION {
+                return key;
+            }
+        }
+    }
+
+    fn bound(&self, key: &str) -> Result<BoundSession, SessionError> {
+        let session = self.sessions.get(key).ok_or(SessionError::IllegalSession)?;
+        let qq = session.bot.ok_or(SessionError::NotVerified)?;
+        let bot = self.bot(qq).ok_or(SessionError::NoBot)?.clone();
+        Ok(BoundSession { key: key.to_owned(), qq, bot })
+    }
+
+    /// The single session, created and bound to the first bot on first use.
+    fn single_session(&mut self) -> Result<BoundSession, SessionError> {
+        let (qq, _) = self.bots.first().ok_or(SessionError::NoBot)?;
+        let qq = *qq;
+        self.sessions
+            .entry(SINGLE_SESSION.to_owned())
+            .or_insert(Session { bot: Some(qq), refs: 0 });
+        self.bound(SINGLE_SESSION)
+    }
+}
+
+impl Actor for SessionRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+/// One-step authentication of a ws or reverse-ws connection (mirai-api-http's order: key,
+/// single mode, new session for `qq`, existing `sessionKey`). On success the session's
+/// reference count goes up by one; the connection sends [`Release`] when it ends.
+#[derive(Message)]
+#[rtype(result = "Result<BoundSession, SessionError>")]
+pub struct Authenticate {
+    /// The verifyKey presented.
+    pub verify_key: Option<String>,
+    /// An existing session key to attach to.
+    pub session_key: Option<String>,
+    /// A bot to bind a new session to.
+    pub qq: Option<UserId>,
+}
+
+impl Handler<Authenticate> for SessionRegistry {
+    type Result = Result<BoundSession, SessionError>;
+
+    fn handle(&mut self, msg: Authenticate, _: &mut Self::Context) -> Self::Result {
+        self.check_key(msg.verify_key.as_deref())?;
+        let session_key = msg.session_key.filter(|k| !k.is_empty());
+        let bound = if self.config.single_mode {
+            self.single_session()?
+        } else {
+            match (session_key, msg.qq) {
+                (Some(key), _) => self.bound(&key)?,
+                (None, Some(qq)) => {
+                    let bot = self.bot(qq).ok_or(SessionError::NoBot)?.clone();
+                    let key = self.new_key();
+                    self.sessions.insert(key.clone(), Session { bot: Some(qq), refs: 0 });
+                    BoundSession { key, qq, bot }
+                }
+                (None, None) => return Err(SessionError::MissingParameter),
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(&bound.key) {
+            s.refs += 1;
+        }
+        debug!("session bound to bot {} (adapter connection attached)", bound.qq);
+        Ok(bound)
+    }
+}
+
+/// Creates a session for the two-step http flow (`/verify`); it must be bound with [`Bind`]
+/// before it expires. In `singleMode` this answers the single session, already bound.
+#[derive(Message)]
+#[rtype(result = "Result<String, SessionError>")]
+pub struct CreateSession {
+    /// The verifyKey presented.
+    pub verify_key: Option<String>,
+}
+
+impl Handler<CreateSession> for SessionRegistry {
+    type Result = Result<String, SessionError>;
+
+    fn handle(&mut self, msg: CreateSession, ctx: &mut Self::Context) -> Self::Result {
+        self.check_key(msg.verify_key.as_deref())?;
+        if self.config.single_mode {
+            return self.single_session().map(|s| s.key);
+        }
+        let key = self.new_key();
+        self.sessions.insert(key.clone(), Session { bot: None, refs: 0 });
+        let expiring = key.clone();
+        ctx.run_later(self.config.unbound_session_ttl, move |act, _| {
+            if act.sessions.get(&expiring).is_some_and(|s| s.bot.is_none()) {
+                act.sessions.remove(&expiring);
+                debug!("an unbound session expired");
+            }
+        });
+        Ok(key)
+    }
+}
+
+/// Binds a created session to a bot (`/bind`); binding counts as one reference.
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct Bind {
+    /// The session key from [`CreateSession`].
+    pub session_key: String,
+    /// The bot account.
+    pub qq: UserId,
+}
+
+impl Handler<Bind> for SessionRegistry {
+    type Result = Result<(), SessionError>;
+
+    fn handle(&mut self, msg: Bind, _: &mut Self::Context) -> Self::Result {
+        if self.config.single_mode {
+            return Err(SessionError::Unsupported);
+        }
+        if self.bot(msg.qq).is_none() {
+            return Err(SessionError::NoBot);
+        }
+        let session = self.sessions.get_mut(&msg.session_key).ok_or(SessionError::IllegalSession)?;
+        if session.bot.is_none() {
+            session.bot = Some(msg.qq);
+            session.refs += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Drops one reference to a session; at zero the session is closed. The single session
+/// lives as long as the gateway.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    /// The session key.
+    pub session_key: String,
+}
+
+impl Handler<Release> for SessionRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Self::Context) {
+        if let Some(s) = self.sessions.get_mut(&msg.session_key) {
+            s.refs = s.refs.saturating_sub(1);
+            if s.refs == 0 && msg.session_key != SINGLE_SESSION {
+                self.sessions.remove(&msg.session_key);
+                debug!("a session was released by its last user and closed");
+            }
+        }
+    }
+}
+
+/// Looks up a bound session (for adapters that carry the key on every request).
+#[derive(Message)]
+#[rtype(result = "Result<BoundSession, SessionError>")]
+pub struct Lookup {
+    /// The session key.
+    pub session_key: String,
+}
+
+impl Handler<Lookup> for SessionRegistry {
+    type Result = Result<BoundSession, SessionError>;
+
+    fn handle(&mut self, msg: Lookup, _: &mut Self::Context) -> Self::Result {
+        if self.config.single_mode {
+            return self.single_session();
+        }
+        self.bound(&msg.session_key)
+    }
+}
+
+/// The bot accounts, in config order.
+#[derive(Message)]
+#[rtype(result = "Vec<(UserId, Addr<BotActor>)>")]
+pub struct ListBots;
+
+impl Handler<ListBots> for SessionRegistry {
+    type Result = MessageResult<ListBots>;
+
+    fn handle(&mut self, _: ListBots, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.bots.clone())
+    }
+}
+
+/// How many sessions exist and how many users each has, for status pages and tests.
+#[derive(Message)]
+#[rtype(result = "SessionStats")]
+pub struct GetSessionStats;
+
+/// Counts of sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// All sessions.
+    pub sessions: usize,
+    /// Sessions not bound yet.
+    pub unbound: usize,
+    /// References summed over all sessions.
+    pub references: u32,
+}
+
+impl Handler<GetSessionStats> for SessionRegistry {
+    type Result = MessageResult<GetSessionStats>;
+
+    fn handle(&mut self, _: GetSessionStats, _: &mut Self::Context) -> Self::Result {
+        let mut stats = SessionStats { sessions: self.sessions.len(), ..Default::default() };
+        for s in self.sessions.values() {
+            stats.unbound += usize::from(s.bot.is_none());
+            stats.references += s.refs;
+        }
+        MessageResult(stats)
+    }
+}
+
+/// Logs the registry's mode once at start-up (never the key).
+pub fn log_mode(config: &RegistryConfig) {
+    info!(
+        "sessions: enableVerify={} singleMode={} (unbound sessions expire after {:?})",
+        config.enable_verify, config.single_mode, config.unbound_session_ttl
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::SimulatedWorldSpec;
+
+    fn registry(single: bool, verify: bool, ttl_ms: u64) -> Addr<SessionRegistry> {
+        let bot = BotActor::simulated(10001, &SimulatedWorldSpec::default(), 16).start();
+        SessionRegistry::new(
+            RegistryConfig {
+                verify_key: Secret::new("key"),
+                enable_verify: verify,
+                single_mode: single,
+                unbound_session_ttl: Duration::from_millis(ttl_ms),
+            },
+            vec![(10001, bot)],
+        )
+        .start()
+    }
+
+    fn auth(key: &str, session: Option<&str>, qq: Option<i64>) -> Authenticate {
+        Authenticate {
+            verify_key: Some(key.to_owned()),
+            session_key: session.map(str::to_owned),
+            qq,
+        }
+    }
+
+    #[actix::test]
+    async fn authenticate_follows_mirais_decision_order() {
+        let r = registry(false, true, 60_000);
+        assert_eq!(r.send(auth("bad", None, Some(10001))).await.unwrap().unwrap_err(), SessionError::AuthKeyFail);
+        assert_eq!(r.send(auth("key", None, Some(1))).await.unwrap().unwrap_err(), SessionError::NoBot);
+        assert_eq!(r.send(auth("key", None, None)).await.unwrap().unwrap_err(), SessionError::MissingParameter);
+        assert_eq!(r.send(auth("key", Some("nope"), None)).await.unwrap().unwrap_err(), SessionError::IllegalSession);
+        let s = r.send(auth("key", None, Some(10001))).await.unwrap().unwrap();
+        assert_eq!(s.qq, 10001);
+        assert_eq!(s.key.len(), SESSION_KEY_LEN);
+        // Reusing the key adds a reference; two releases close it.
+        let again = r.send(auth("key", Some(&s.key), None)).await.unwrap().unwrap();
+        assert_eq!(again.key, s.key);
+        assert_eq!(r.send(GetSessionStats).await.unwrap().references, 2);
+        r.send(Release { session_key: s.key.clone() }).await.unwrap();
+        assert!(r.send(Lookup { session_key: s.key.clone() }).await.unwrap().is_ok());
+        r.send(Release { session_key: s.key.clone() }).await.unwrap();
+        assert_eq!(r.send(Lookup { session_key: s.key }).await.unwrap().unwrap_err(), SessionError::IllegalSession);
+    }
+
+    #[actix::test]
+    async fn enable_verify_false_ignores_the_key() {
+        let r = registry(false, false, 60_000);
+        assert!(r.send(auth("anything", None, Some(10001))).await.unwrap().is_ok());
+    }
+
+    #[actix::test]
+    async fn single_mode_shares_one_session_that_outlives_its_users() {
+        let r = registry(true, true, 60_000);
+        let a = r.send(auth("key", None, None)).await.unwrap().unwrap();
+        let b = r.send(auth("key", Some("whatever"), Some(5))).await.unwrap().unwrap();
+        assert_eq!((a.key.as_str(), b.key.as_str()), (SINGLE_SESSION, SINGLE_SESSION));
+        r.send(Release { session_key: a.key.clone() }).await.unwrap();
+        r.send(Release { session_key: b.key }).await.unwrap();
+        assert!(r.send(Lookup { session_key: a.key }).await.unwrap().is_ok());
+        let bind = Bind { session_key: SINGLE_SESSION.into(), qq: 10001 };
+        assert_eq!(r.send(bind).await.unwrap().unwrap_err(), SessionError::Unsupported);
+        assert_eq!(r.send(auth("bad", None, None)).await.unwrap().unwrap_err(), SessionError::AuthKeyFail);
+    }
+
+    #[actix::test]
+    async fn unbound_sessions_expire_and_bound_ones_do_not() {
+        let r = registry(false, true, 50);
+        let idle = r.send(CreateSession { verify_key: Some("key".into()) }).await.unwrap().unwrap();
+        let used = r.send(CreateSession { verify_key: Some("key".into()) }).await.unwrap().unwrap();
+        assert_eq!(r.send(Lookup { session_key: idle.clone() }).await.unwrap().unwrap_err(), SessionError::NotVerified);
+        r.send(Bind { session_key: used.clone(), qq: 10001 }).await.unwrap().unwrap();
+        actix::clock::sleep(Duration::from_millis(150)).await;
+        assert_eq!(r.send(Lookup { session_key: idle }).await.unwrap().unwrap_err(), SessionError::IllegalSession);
+        assert!(r.send(Lookup { session_key: used.clone() }).await.unwrap().is_ok());
+        // A bound http key works for a ws connection too.
+        assert!(r.send(auth("key", Some(&used), None)).await.unwrap().is_ok());
+    }
+}
