@@ -1,1 +1,50 @@
-fn main() {}
+//! `botgate --config FILE`: loads the config, starts the gateway, runs until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use botgate::{Config, Gateway};
+use clap::Parser;
+
+/// A message broker for QQ bots: mirai-api-http v2 and OneBot v11 in front of any bot source.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, default_value = "config.yaml")]
+    config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("botgate: {}: {e}", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!("{}: ok", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        let gateway = Gateway::start(config).await?;
+        gateway
+            .run_until_stopped()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("botgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

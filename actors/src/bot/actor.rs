@@ -9,9 +9,7 @@ use log::{debug, warn};
 
 use super::cache::MessageCache;
 use super::world::{SimWorld, SimulatedWorldSpec};
-use crate::model::{
-    BotError, Command, CommandOutput, Event, SharedEvent, SimulatedInput, UserId,
-};
+use crate::model::{BotError, Command, CommandOutput, Event, SharedEvent, SimulatedInput, UserId};
 use crate::outbox::{Delivery, Outbox};
 
 /// The outbox a subscriber hands to a bot: events arrive in it as shared `Arc`s.

@@ -44,7 +44,9 @@ fn upload(mut m: Media, kind: &str) -> Result<Media, BotError> {
         } else if let Some(b64) = &m.base64 {
             b64.clone()
         } else {
-            return Err(BotError::InvalidParameter(format!("{kind} without a source")));
+            return Err(BotError::InvalidParameter(format!(
+                "{kind} without a source"
+            )));
         };
         let hex = hex_digest(&seed, kind.len() as u64);
         m.id = Some(match kind {
@@ -67,7 +69,9 @@ fn upload(mut m: Media, kind: &str) -> Result<Media, BotError> {
             }
         });
         if m.url.is_none() {
-            m.url = Some(format!("http://gchat.qpic.cn/gchatpic_new/0/0-0-{hex}/0?term=2"));
+            m.url = Some(format!(
+                "http://gchat.qpic.cn/gchatpic_new/0/0-0-{hex}/0?term=2"
+            ));
         }
     }
     m.path = None;
@@ -134,20 +138,28 @@ impl SimWorld {
             Command::FriendProfile { friend } => {
                 self.friend_profile(friend).map(CommandOutput::Profile)
             }
-            Command::MemberProfile { group, member } => {
-                self.member_profile(group, member).map(CommandOutput::Profile)
-            }
+            Command::MemberProfile { group, member } => self
+                .member_profile(group, member)
+                .map(CommandOutput::Profile),
             Command::UserProfile { user } => self.user_profile(user).map(CommandOutput::Profile),
-            Command::MessageFromId { context, message_id } => cache
+            Command::MessageFromId {
+                context,
+                message_id,
+            } => cache
                 .get(context, message_id)
                 .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
                 .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
-            Command::SendMessage { target, message, quote } => {
-                self.send(target, message, quote, cache).map(|message_id| {
-                    CommandOutput::Sent { message_id }
-                })
-            }
-            Command::Recall { context, message_id } => {
+            Command::SendMessage {
+                target,
+                message,
+                quote,
+            } => self
+                .send(target, message, quote, cache)
+                .map(|message_id| CommandOutput::Sent { message_id }),
+            Command::Recall {
+                context,
+                message_id,
+            } => {
                 let event = self.recall(context, message_id, cache)?;
                 events.push(event);
                 Ok(CommandOutput::Done)
@@ -163,7 +175,12 @@ impl SimWorld {
         cache: &mut MessageCache,
     ) -> Result<i32, BotError> {
         let (kind, context) = match target {
-            MessageTarget::Friend(id) => (MessageKind::FriendSync { subject: self.friend(id)? }, id),
+            MessageTarget::Friend(id) => (
+                MessageKind::FriendSync {
+                    subject: self.friend(id)?,
+                },
+                id,
+            ),
             MessageTarget::Group(id) => {
                 let group = self.group(id)?;
                 if self.bot_muted_in(id) {
@@ -171,9 +188,12 @@ impl SimWorld {
                 }
                 (MessageKind::GroupSync { subject: group }, id)
             }
-            MessageTarget::Temp { group, member } => {
-                (MessageKind::TempSync { subject: self.member(group, member)? }, member)
-            }
+            MessageTarget::Temp { group, member } => (
+                MessageKind::TempSync {
+                    subject: self.member(group, member)?,
+                },
+                member,
+            ),
         };
         let in_group = matches!(kind, MessageKind::GroupSync { .. });
         let mut segments = prepare_outgoing(message, in_group)?;
@@ -191,8 +211,18 @@ impl SimWorld {
             };
             segments.insert(0, Segment::Quote(quote));
         }
-        let source = MessageSource { id: self.next_message_id(), time: unix_now() };
-        cache.insert(context, Arc::new(MessageEvent { kind, source, message: segments }));
+        let source = MessageSource {
+            id: self.next_message_id(),
+            time: unix_now(),
+        };
+        cache.insert(
+            context,
+            Arc::new(MessageEvent {
+                kind,
+                source,
+                message: segments,
+            }),
+        );
         Ok(source.id)
     }
 
@@ -210,13 +240,19 @@ impl SimWorld {
         let author = message.kind.sender_id(bot);
         let fresh = unix_now() - message.source.time <= RECALL_WINDOW_SECS;
         let event = match message.kind.group() {
-            Some(cached_group) if !matches!(message.kind, MessageKind::Temp { .. } | MessageKind::TempSync { .. }) => {
+            Some(cached_group)
+                if !matches!(
+                    message.kind,
+                    MessageKind::Temp { .. } | MessageKind::TempSync { .. }
+                ) =>
+            {
                 let group = self.group(cached_group.id)?;
                 let allowed = if author == bot {
                     fresh || group.permission > Permission::Member
                 } else {
-                    let author_rank =
-                        self.member(group.id, author).map_or(Permission::Member, |m| m.permission);
+                    let author_rank = self
+                        .member(group.id, author)
+                        .map_or(Permission::Member, |m| m.permission);
                     group.permission > author_rank
                 };
                 if !allowed {
@@ -264,12 +300,22 @@ impl SimWorld {
         let bot = self.bot_id();
         let not_in_world = |e: BotError| BotError::InvalidParameter(e.to_string());
         match input {
-            SimulatedInput::Message { origin, message, source } => {
-                let time = source.map(|s| s.time).filter(|t| *t > 0).unwrap_or_else(unix_now);
+            SimulatedInput::Message {
+                origin,
+                message,
+                source,
+            } => {
+                let time = source
+                    .map(|s| s.time)
+                    .filter(|t| *t > 0)
+                    .unwrap_or_else(unix_now);
                 let (kind, context) = match origin {
-                    InjectedOrigin::Friend(id) => {
-                        (MessageKind::Friend { sender: self.friend(id).map_err(not_in_world)? }, id)
-                    }
+                    InjectedOrigin::Friend(id) => (
+                        MessageKind::Friend {
+                            sender: self.friend(id).map_err(not_in_world)?,
+                        },
+                        id,
+                    ),
                     InjectedOrigin::Group { group, member } => {
                         self.touch_member(group, member, time);
                         let sender = self.member(group, member).map_err(not_in_world)?;
@@ -285,36 +331,68 @@ impl SimWorld {
                                 "a stranger message cannot come from the bot itself".to_owned(),
                             ));
                         }
-                        let sender = crate::model::Friend { id, nickname, remark: String::new() };
+                        let sender = crate::model::Friend {
+                            id,
+                            nickname,
+                            remark: String::new(),
+                        };
                         (MessageKind::Stranger { sender }, id)
                     }
                 };
                 if message.is_empty() {
-                    return Err(BotError::InvalidParameter("the message is empty".to_owned()));
+                    return Err(BotError::InvalidParameter(
+                        "the message is empty".to_owned(),
+                    ));
                 }
-                let source = MessageSource { id: self.next_message_id(), time };
-                let event = MessageEvent { kind, source, message };
+                let source = MessageSource {
+                    id: self.next_message_id(),
+                    time,
+                };
+                let event = MessageEvent {
+                    kind,
+                    source,
+                    message,
+                };
                 cache.insert(context, Arc::new(event.clone()));
                 events.push(Event::Message(event));
                 Ok(Some(source.id))
             }
-            SimulatedInput::FriendRecall { author_id, message_id, operator } => {
-                let friend = if author_id == bot { operator } else { author_id };
+            SimulatedInput::FriendRecall {
+                author_id,
+                message_id,
+                operator,
+            } => {
+                let friend = if author_id == bot {
+                    operator
+                } else {
+                    author_id
+                };
                 self.friend(friend).map_err(not_in_world)?;
                 let time = cache
                     .remove(friend, message_id)
                     .map_or_else(unix_now, |m| m.source.time);
-                events.push(Event::FriendRecall { author_id, message_id, time, operator });
+                events.push(Event::FriendRecall {
+                    author_id,
+                    message_id,
+                    time,
+                    operator,
+                });
                 Ok(None)
             }
-            SimulatedInput::GroupRecall { group, author_id, message_id, operator } => {
+            SimulatedInput::GroupRecall {
+                group,
+                author_id,
+                message_id,
+                operator,
+            } => {
                 let group_info = self.group(group).map_err(not_in_world)?;
                 let operator = match operator {
                     Some(op) if op != bot => Some(self.member(group, op).map_err(not_in_world)?),
                     _ => None,
                 };
-                let time =
-                    cache.remove(group, message_id).map_or_else(unix_now, |m| m.source.time);
+                let time = cache
+                    .remove(group, message_id)
+                    .map_or_else(unix_now, |m| m.source.time);
                 events.push(Event::GroupRecall {
                     author_id,
                     message_id,
@@ -361,14 +439,25 @@ mod tests {
         let (mut w, mut c) = world();
         let mut ev = vec![];
         let sent = w.execute(
-            Command::SendMessage { target: MessageTarget::Group(3), message: text("a"), quote: None },
+            Command::SendMessage {
+                target: MessageTarget::Group(3),
+                message: text("a"),
+                quote: None,
+            },
             &mut c,
             &mut ev,
         );
-        let Ok(CommandOutput::Sent { message_id }) = sent else { panic!("{sent:?}") };
-        let Ok(CommandOutput::Message(m)) =
-            w.execute(Command::MessageFromId { context: Some(3), message_id }, &mut c, &mut ev)
-        else {
+        let Ok(CommandOutput::Sent { message_id }) = sent else {
+            panic!("{sent:?}")
+        };
+        let Ok(CommandOutput::Message(m)) = w.execute(
+            Command::MessageFromId {
+                context: Some(3),
+                message_id,
+            },
+            &mut c,
+            &mut ev,
+        ) else {
             panic!()
         };
         assert!(matches!(m.kind, MessageKind::GroupSync { .. }));
@@ -382,7 +471,10 @@ mod tests {
         let id = w
             .inject(
                 SimulatedInput::Message {
-                    origin: InjectedOrigin::Group { group: 3, member: 4 },
+                    origin: InjectedOrigin::Group {
+                        group: 3,
+                        member: 4,
+                    },
                     message: text("q"),
                     source: None,
                 },
@@ -393,17 +485,27 @@ mod tests {
             .unwrap();
         let target = MessageTarget::Group(3);
         let Ok(CommandOutput::Sent { message_id }) = w.execute(
-            Command::SendMessage { target, message: text("r"), quote: Some(id) },
+            Command::SendMessage {
+                target,
+                message: text("r"),
+                quote: Some(id),
+            },
             &mut c,
             &mut ev,
         ) else {
             panic!()
         };
         let (_, m) = c.get(Some(3), message_id).unwrap();
-        let Segment::Quote(q) = &m.message[0] else { panic!() };
+        let Segment::Quote(q) = &m.message[0] else {
+            panic!()
+        };
         assert_eq!((q.id, q.sender_id, q.group_id), (id, 4, 3));
         let bad = w.execute(
-            Command::SendMessage { target, message: text("r"), quote: Some(999) },
+            Command::SendMessage {
+                target,
+                message: text("r"),
+                quote: Some(999),
+            },
             &mut c,
             &mut ev,
         );
@@ -429,31 +531,75 @@ mod tests {
         };
         // Owner bot may recall an administrator's message; member bot may not.
         let in_owned = inject(&mut w, &mut c, 3);
-        w.execute(Command::Recall { context: Some(3), message_id: in_owned }, &mut c, &mut ev)
-            .unwrap();
-        assert!(matches!(ev[0], Event::GroupRecall { author_id: 4, operator: None, .. }));
-        let again = w.execute(Command::Recall { context: Some(3), message_id: in_owned }, &mut c, &mut ev);
+        w.execute(
+            Command::Recall {
+                context: Some(3),
+                message_id: in_owned,
+            },
+            &mut c,
+            &mut ev,
+        )
+        .unwrap();
+        assert!(matches!(
+            ev[0],
+            Event::GroupRecall {
+                author_id: 4,
+                operator: None,
+                ..
+            }
+        ));
+        let again = w.execute(
+            Command::Recall {
+                context: Some(3),
+                message_id: in_owned,
+            },
+            &mut c,
+            &mut ev,
+        );
         assert!(matches!(again, Err(BotError::NoSuchElement(_))));
         let in_plain = inject(&mut w, &mut c, 5);
-        let denied = w.execute(Command::Recall { context: Some(5), message_id: in_plain }, &mut c, &mut ev);
+        let denied = w.execute(
+            Command::Recall {
+                context: Some(5),
+                message_id: in_plain,
+            },
+            &mut c,
+            &mut ev,
+        );
         assert!(matches!(denied, Err(BotError::PermissionDenied(_))));
     }
 
     #[test]
     fn outgoing_media_gets_an_id_and_missing_files_are_named() {
-        let img = Media { url: Some("http://x/a.png".into()), format: "PNG".into(), ..Default::default() };
+        let img = Media {
+            url: Some("http://x/a.png".into()),
+            format: "PNG".into(),
+            ..Default::default()
+        };
         let out = prepare_outgoing(vec![Segment::Image(img)], true).unwrap();
         let Segment::Image(m) = &out[0] else { panic!() };
         assert!(m.id.as_deref().unwrap().ends_with("}.png"));
-        let missing = Media { path: Some("/no/such/file.png".into()), ..Default::default() };
+        let missing = Media {
+            path: Some("/no/such/file.png".into()),
+            ..Default::default()
+        };
         assert_eq!(
             prepare_outgoing(vec![Segment::Image(missing)], true),
             Err(BotError::FileNotFound("/no/such/file.png".into()))
         );
-        assert!(matches!(prepare_outgoing(vec![], true), Err(BotError::Internal(_))));
-        assert!(matches!(prepare_outgoing(vec![Segment::AtAll], false), Err(BotError::Internal(_))));
+        assert!(matches!(
+            prepare_outgoing(vec![], true),
+            Err(BotError::Internal(_))
+        ));
+        assert!(matches!(
+            prepare_outgoing(vec![Segment::AtAll], false),
+            Err(BotError::Internal(_))
+        ));
         let long = "字".repeat(MAX_MESSAGE_CHARS + 1);
-        assert_eq!(prepare_outgoing(text(&long), true), Err(BotError::MessageTooLarge));
+        assert_eq!(
+            prepare_outgoing(text(&long), true),
+            Err(BotError::MessageTooLarge)
+        );
     }
 
     #[test]
@@ -461,7 +607,10 @@ mod tests {
         let (mut w, mut c) = world();
         let r = w.inject(
             SimulatedInput::Message {
-                origin: InjectedOrigin::Group { group: 3, member: 99 },
+                origin: InjectedOrigin::Group {
+                    group: 3,
+                    member: 99,
+                },
                 message: text("x"),
                 source: None,
             },

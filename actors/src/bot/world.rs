@@ -10,7 +10,10 @@ use crate::model::{BotError, Friend, Group, Member, Permission, Profile, Sex, Us
 
 /// The current time in Unix seconds.
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A permission as written in config.yaml.
@@ -234,13 +237,21 @@ struct GroupState {
 
 impl GroupState {
     fn group(&self) -> Group {
-        Group { id: self.id, name: self.name.clone(), permission: self.bot_permission }
+        Group {
+            id: self.id,
+            name: self.name.clone(),
+            permission: self.bot_permission,
+        }
     }
 
     fn member(&self, m: &MemberState, now: i64) -> Member {
         Member {
             id: m.id,
-            member_name: if m.card.is_empty() { m.nickname.clone() } else { m.card.clone() },
+            member_name: if m.card.is_empty() {
+                m.nickname.clone()
+            } else {
+                m.card.clone()
+            },
             special_title: m.special_title.clone(),
             permission: m.permission,
             join_timestamp: m.join_timestamp,
@@ -265,14 +276,20 @@ pub struct SimWorld {
 impl SimWorld {
     /// Builds the world of bot `bot` from its (validated) spec.
     pub fn new(bot: UserId, spec: &SimulatedWorldSpec) -> Self {
-        let nickname =
-            if spec.nickname.is_empty() { format!("bot{bot}") } else { spec.nickname.clone() };
+        let nickname = if spec.nickname.is_empty() {
+            format!("bot{bot}")
+        } else {
+            spec.nickname.clone()
+        };
         let friends = spec
             .friends
             .iter()
             .map(|f| {
-                let friend =
-                    Friend { id: f.id, nickname: f.nickname.clone(), remark: f.remark.clone() };
+                let friend = Friend {
+                    id: f.id,
+                    nickname: f.nickname.clone(),
+                    remark: f.remark.clone(),
+                };
                 (f.id, (friend, f.profile.to_profile(&f.nickname)))
             })
             .collect();
@@ -324,7 +341,11 @@ impl SimWorld {
 
     /// The bot as a friend-shaped contact.
     pub fn bot_contact(&self) -> Friend {
-        Friend { id: self.bot, nickname: self.nickname.clone(), remark: String::new() }
+        Friend {
+            id: self.bot,
+            nickname: self.nickname.clone(),
+            remark: String::new(),
+        }
     }
 
     /// The bot's profile card.
@@ -359,7 +380,9 @@ impl SimWorld {
     }
 
     fn group_state(&self, id: UserId) -> Result<&GroupState, BotError> {
-        self.groups.get(&id).ok_or_else(|| BotError::NoSuchElement(format!("group {id}")))
+        self.groups
+            .get(&id)
+            .ok_or_else(|| BotError::NoSuchElement(format!("group {id}")))
     }
 
     /// One group.
@@ -386,7 +409,11 @@ impl SimWorld {
 
     /// Records that a member just spoke.
     pub fn touch_member(&mut self, group: UserId, id: UserId, at: i64) {
-        if let Some(m) = self.groups.get_mut(&group).and_then(|g| g.members.get_mut(&id)) {
+        if let Some(m) = self
+            .groups
+            .get_mut(&group)
+            .and_then(|g| g.members.get_mut(&id))
+        {
             m.last_speak_timestamp = at;
         }
     }
@@ -466,6 +493,9 @@ mod tests {
         assert!(dup.validate(1).unwrap_err().starts_with("friends[1].id"));
         let bot_member =
             spec(r#"{"groups":[{"id":3,"name":"g","members":[{"id":1,"nickname":"me"}]}]}"#);
-        assert!(bot_member.validate(1).unwrap_err().contains("groups[0].permission"));
+        assert!(bot_member
+            .validate(1)
+            .unwrap_err()
+            .contains("groups[0].permission"));
     }
 }

@@ -9,9 +9,7 @@ mod input;
 mod message;
 
 pub use command::{Command, CommandOutput, MessageContext, MessageTarget};
-pub use contact::{
-    Friend, Group, Member, OtherClient, Permission, Profile, Sex, UserId,
-};
+pub use contact::{Friend, Group, Member, OtherClient, Permission, Profile, Sex, UserId};
 pub use error::BotError;
 pub use event::{
     BotOfflineReason, Event, GroupChange, GuildEvent, MessageEvent, MessageKind, NudgeSubject,

@@ -118,7 +118,9 @@ fn send(c: &Value, kind: &str) -> Result<Command, CallError> {
     let s: Send = content(c)?;
     let target = match kind {
         "sendFriendMessage" => MessageTarget::Friend(
-            s.target.or(s.qq).ok_or_else(|| CallError::Invalid("target or qq is required".into()))?,
+            s.target
+                .or(s.qq)
+                .ok_or_else(|| CallError::Invalid("target or qq is required".into()))?,
         ),
         "sendGroupMessage" => MessageTarget::Group(
             s.target
@@ -133,7 +135,11 @@ fn send(c: &Value, kind: &str) -> Result<Command, CallError> {
     let message = chain::decode(&s.message_chain, ChainDirection::Send)
         .map_err(CallError::Invalid)?
         .segments;
-    Ok(Command::SendMessage { target, message, quote: s.quote })
+    Ok(Command::SendMessage {
+        target,
+        message,
+        quote: s.quote,
+    })
 }
 
 /// Decodes a command word with its subCommand and content.
@@ -155,21 +161,36 @@ pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<Mir
         "sessionInfo" => Ok(MiraiCall::SessionInfo),
         "friendList" => bot(Command::FriendList),
         "groupList" => bot(Command::GroupList),
-        "memberList" => bot(Command::MemberList { group: content::<Target>(c)?.target }),
+        "memberList" => bot(Command::MemberList {
+            group: content::<Target>(c)?.target,
+        }),
         "botProfile" => bot(Command::BotProfile),
-        "friendProfile" => bot(Command::FriendProfile { friend: content::<Target>(c)?.target }),
+        "friendProfile" => bot(Command::FriendProfile {
+            friend: content::<Target>(c)?.target,
+        }),
         "memberProfile" => {
             let t: TargetMember = content(c)?;
-            bot(Command::MemberProfile { group: t.target, member: t.member_id })
+            bot(Command::MemberProfile {
+                group: t.target,
+                member: t.member_id,
+            })
         }
-        "userProfile" => bot(Command::UserProfile { user: content::<Target>(c)?.target }),
+        "userProfile" => bot(Command::UserProfile {
+            user: content::<Target>(c)?.target,
+        }),
         "messageFromId" => {
             let m: MessageRef = content(c)?;
-            bot(Command::MessageFromId { context: m.target, message_id: m.message_id })
+            bot(Command::MessageFromId {
+                context: m.target,
+                message_id: m.message_id,
+            })
         }
         "recall" => {
             let m: MessageRef = content(c)?;
-            bot(Command::Recall { context: m.target, message_id: m.message_id })
+            bot(Command::Recall {
+                context: m.target,
+                message_id: m.message_id,
+            })
         }
         "sendFriendMessage" | "sendGroupMessage" | "sendTempMessage" => {
             send(c, command).map(MiraiCall::Bot)
@@ -251,15 +272,33 @@ mod tests {
     #[test]
     fn temp_message_needs_both_qq_and_group() {
         let c = json!({"qq":1,"messageChain":[]});
-        assert!(matches!(decode("sendTempMessage", None, &c), Err(CallError::Invalid(_))));
+        assert!(matches!(
+            decode("sendTempMessage", None, &c),
+            Err(CallError::Invalid(_))
+        ));
     }
 
     #[test]
     fn missing_or_mistyped_content_is_400_and_unknown_commands_are_6() {
-        assert_eq!(decode("memberList", None, &Value::Null).unwrap_err().state().code, 400);
+        assert_eq!(
+            decode("memberList", None, &Value::Null)
+                .unwrap_err()
+                .state()
+                .code,
+            400
+        );
         let bad = json!({"target":"abc"});
-        assert_eq!(decode("memberList", None, &bad).unwrap_err().state().code, 400);
-        assert_eq!(decode("noSuchCommand", None, &json!({})).unwrap_err().state().code, 6);
+        assert_eq!(
+            decode("memberList", None, &bad).unwrap_err().state().code,
+            400
+        );
+        assert_eq!(
+            decode("noSuchCommand", None, &json!({}))
+                .unwrap_err()
+                .state()
+                .code,
+            6
+        );
     }
 
     #[test]
@@ -277,7 +316,10 @@ mod tests {
 
     #[test]
     fn outputs_have_the_http_body_shapes() {
-        assert_eq!(encode_output(&CommandOutput::Done), json!({"code":0,"msg":"success"}));
+        assert_eq!(
+            encode_output(&CommandOutput::Done),
+            json!({"code":0,"msg":"success"})
+        );
         assert_eq!(
             encode_output(&CommandOutput::Sent { message_id: 7 }),
             json!({"code":0,"msg":"success","messageId":7})
@@ -286,7 +328,10 @@ mod tests {
             encode_output(&CommandOutput::Friends(vec![])),
             json!({"code":0,"msg":"","data":[]})
         );
-        assert_eq!(about(), json!({"code":0,"msg":"","data":{"version":"2.10.0"}}));
+        assert_eq!(
+            about(),
+            json!({"code":0,"msg":"","data":{"version":"2.10.0"}})
+        );
         assert_eq!(bot_list(&[1, 2]), json!({"code":0,"msg":"","data":[1,2]}));
         assert_eq!(verified("abc"), json!({"code":0,"session":"abc"}));
     }

@@ -67,11 +67,22 @@ fn nudge_subject(s: &NudgeSubject) -> Value {
 pub fn encode(event: &Event) -> Option<Value> {
     let v = match event {
         Event::Message(m) => return message_packet(m),
-        Event::FriendRecall { author_id, message_id, time, operator } => tagged(
+        Event::FriendRecall {
+            author_id,
+            message_id,
+            time,
+            operator,
+        } => tagged(
             "FriendRecallEvent",
             json!({"authorId": author_id, "messageId": message_id, "time": time, "operator": operator}),
         ),
-        Event::GroupRecall { author_id, message_id, time, group: g, operator } => tagged(
+        Event::GroupRecall {
+            author_id,
+            message_id,
+            time,
+            group: g,
+            operator,
+        } => tagged(
             "GroupRecallEvent",
             json!({"authorId": author_id, "messageId": message_id, "time": time,
                    "group": group(g), "operator": opt_member(operator.as_ref())}),
@@ -83,37 +94,59 @@ pub fn encode(event: &Event) -> Option<Value> {
             "BotOfflineEventForce",
             json!({"title": title, "message": message}),
         ),
-        Event::BotOffline(BotOfflineReason::Dropped) => {
-            tagged("BotOfflineEventDropped", json!({}))
-        }
+        Event::BotOffline(BotOfflineReason::Dropped) => tagged("BotOfflineEventDropped", json!({})),
         Event::BotRelogin => tagged("BotReloginEvent", json!({})),
-        Event::FriendInputStatusChanged { friend: f, inputting } => tagged(
+        Event::FriendInputStatusChanged {
+            friend: f,
+            inputting,
+        } => tagged(
             "FriendInputStatusChangedEvent",
             json!({"friend": friend(f), "inputting": inputting}),
         ),
-        Event::FriendNickChanged { friend: f, from, to } => tagged(
+        Event::FriendNickChanged {
+            friend: f,
+            from,
+            to,
+        } => tagged(
             "FriendNickChangedEvent",
             json!({"friend": friend(f), "from": from, "to": to}),
         ),
-        Event::FriendAdd { friend: f, stranger } => {
-            tagged("FriendAddEvent", json!({"friend": friend(f), "stranger": stranger}))
+        Event::FriendAdd {
+            friend: f,
+            stranger,
+        } => tagged(
+            "FriendAddEvent",
+            json!({"friend": friend(f), "stranger": stranger}),
+        ),
+        Event::FriendDelete { friend: f } => {
+            tagged("FriendDeleteEvent", json!({"friend": friend(f)}))
         }
-        Event::FriendDelete { friend: f } => tagged("FriendDeleteEvent", json!({"friend": friend(f)})),
-        Event::BotGroupPermissionChange { group: g, origin, current } => tagged(
+        Event::BotGroupPermissionChange {
+            group: g,
+            origin,
+            current,
+        } => tagged(
             "BotGroupPermissionChangeEvent",
             json!({"origin": permission_name(*origin), "current": permission_name(*current),
                    "group": group(g)}),
         ),
-        Event::BotMute { duration_seconds, operator } => tagged(
+        Event::BotMute {
+            duration_seconds,
+            operator,
+        } => tagged(
             "BotMuteEvent",
             json!({"durationSeconds": duration_seconds, "operator": member(operator)}),
         ),
-        Event::BotUnmute { operator } => tagged("BotUnmuteEvent", json!({"operator": member(operator)})),
+        Event::BotUnmute { operator } => {
+            tagged("BotUnmuteEvent", json!({"operator": member(operator)}))
+        }
         Event::BotJoinGroup { group: g, invitor } => tagged(
             "BotJoinGroupEvent",
             json!({"group": group(g), "invitor": opt_member(invitor.as_ref())}),
         ),
-        Event::BotLeaveActive { group: g } => tagged("BotLeaveEventActive", json!({"group": group(g)})),
+        Event::BotLeaveActive { group: g } => {
+            tagged("BotLeaveEventActive", json!({"group": group(g)}))
+        }
         Event::BotLeaveKick { group: g, operator } => tagged(
             "BotLeaveEventKick",
             json!({"group": group(g), "operator": opt_member(operator.as_ref())}),
@@ -122,12 +155,22 @@ pub fn encode(event: &Event) -> Option<Value> {
             "BotLeaveEventDisband",
             json!({"group": group(g), "operator": opt_member(operator.as_ref())}),
         ),
-        Event::Nudge { from_id, target, subject, action, suffix } => tagged(
+        Event::Nudge {
+            from_id,
+            target,
+            subject,
+            action,
+            suffix,
+        } => tagged(
             "NudgeEvent",
             json!({"fromId": from_id, "subject": nudge_subject(subject), "action": action,
                    "suffix": suffix, "target": target}),
         ),
-        Event::GroupSettingChange { group: g, change, operator } => {
+        Event::GroupSettingChange {
+            group: g,
+            change,
+            operator,
+        } => {
             let op = opt_member(operator.as_ref());
             match change {
                 GroupChange::Name { origin, current } => tagged(
@@ -142,7 +185,11 @@ pub fn encode(event: &Event) -> Option<Value> {
                     "GroupAllowAnonymousChatEvent",
                     json!({"origin": origin, "current": current, "group": group(g), "operator": op}),
                 ),
-                GroupChange::AllowConfessTalk { origin, current, is_by_bot } => tagged(
+                GroupChange::AllowConfessTalk {
+                    origin,
+                    current,
+                    is_by_bot,
+                } => tagged(
                     "GroupAllowConfessTalkEvent",
                     json!({"origin": origin, "current": current, "group": group(g),
                            "isByBot": is_by_bot}),
@@ -157,34 +204,62 @@ pub fn encode(event: &Event) -> Option<Value> {
             "MemberJoinEvent",
             json!({"member": member(m), "invitor": opt_member(invitor.as_ref())}),
         ),
-        Event::MemberLeaveKick { member: m, operator } => tagged(
+        Event::MemberLeaveKick {
+            member: m,
+            operator,
+        } => tagged(
             "MemberLeaveEventKick",
             json!({"member": member(m), "operator": opt_member(operator.as_ref())}),
         ),
-        Event::MemberLeaveQuit { member: m } => tagged("MemberLeaveEventQuit", json!({"member": member(m)})),
-        Event::MemberCardChange { member: m, origin, current } => tagged(
+        Event::MemberLeaveQuit { member: m } => {
+            tagged("MemberLeaveEventQuit", json!({"member": member(m)}))
+        }
+        Event::MemberCardChange {
+            member: m,
+            origin,
+            current,
+        } => tagged(
             "MemberCardChangeEvent",
             json!({"origin": origin, "current": current, "member": member(m)}),
         ),
-        Event::MemberSpecialTitleChange { member: m, origin, current } => tagged(
+        Event::MemberSpecialTitleChange {
+            member: m,
+            origin,
+            current,
+        } => tagged(
             "MemberSpecialTitleChangeEvent",
             json!({"origin": origin, "current": current, "member": member(m)}),
         ),
-        Event::MemberPermissionChange { member: m, origin, current } => tagged(
+        Event::MemberPermissionChange {
+            member: m,
+            origin,
+            current,
+        } => tagged(
             "MemberPermissionChangeEvent",
             json!({"origin": permission_name(*origin), "current": permission_name(*current),
                    "member": member(m)}),
         ),
-        Event::MemberMute { member: m, duration_seconds, operator } => tagged(
+        Event::MemberMute {
+            member: m,
+            duration_seconds,
+            operator,
+        } => tagged(
             "MemberMuteEvent",
             json!({"durationSeconds": duration_seconds, "member": member(m),
                    "operator": opt_member(operator.as_ref())}),
         ),
-        Event::MemberUnmute { member: m, operator } => tagged(
+        Event::MemberUnmute {
+            member: m,
+            operator,
+        } => tagged(
             "MemberUnmuteEvent",
             json!({"member": member(m), "operator": opt_member(operator.as_ref())}),
         ),
-        Event::MemberHonorChange { member: m, achieve, honor } => tagged(
+        Event::MemberHonorChange {
+            member: m,
+            achieve,
+            honor,
+        } => tagged(
             "MemberHonorChangeEvent",
             json!({"member": member(m), "action": if *achieve { "achieve" } else { "lose" },
                    "honor": honor}),
@@ -195,7 +270,10 @@ pub fn encode(event: &Event) -> Option<Value> {
                 json!({"eventId": r.event_id, "message": r.message, "fromId": r.from_id,
                        "groupId": r.group_id, "nick": r.nick}),
             ),
-            RequestKind::MemberJoin { group_name, invitor_id } => tagged(
+            RequestKind::MemberJoin {
+                group_name,
+                invitor_id,
+            } => tagged(
                 "MemberJoinRequestEvent",
                 json!({"eventId": r.event_id, "message": r.message, "fromId": r.from_id,
                        "groupId": r.group_id, "groupName": group_name, "nick": r.nick,
@@ -207,19 +285,29 @@ pub fn encode(event: &Event) -> Option<Value> {
                        "groupId": r.group_id, "groupName": group_name, "nick": r.nick}),
             ),
         },
-        Event::OtherClientOnline { client } => {
-            tagged("OtherClientOnlineEvent", json!({"client": other_client(client)}))
-        }
-        Event::OtherClientOffline { client } => {
-            tagged("OtherClientOfflineEvent", json!({"client": other_client(client)}))
-        }
-        Event::CommandExecuted { name, friend: f, member: m, args } => tagged(
+        Event::OtherClientOnline { client } => tagged(
+            "OtherClientOnlineEvent",
+            json!({"client": other_client(client)}),
+        ),
+        Event::OtherClientOffline { client } => tagged(
+            "OtherClientOfflineEvent",
+            json!({"client": other_client(client)}),
+        ),
+        Event::CommandExecuted {
+            name,
+            friend: f,
+            member: m,
+            args,
+        } => tagged(
             "CommandExecutedEvent",
             json!({"name": name, "friend": f.as_ref().map(friend), "member": opt_member(m.as_ref()),
                    "args": chain::encode(None, args)}),
         ),
         Event::Guild(g) => {
-            log::debug!("mirai cannot express guild event {}; not sent to mirai clients", g.kind);
+            log::debug!(
+                "mirai cannot express guild event {}; not sent to mirai clients",
+                g.kind
+            );
             return None;
         }
     };
@@ -229,7 +317,10 @@ pub fn encode(event: &Event) -> Option<Value> {
 /// Encodes an event of bot `bot`: the bot online/offline events carry the bot's `qq`.
 pub fn encode_for_bot(bot: i64, event: &Event) -> Option<Value> {
     let mut v = encode(event)?;
-    if matches!(event, Event::BotOnline | Event::BotOffline(_) | Event::BotRelogin) {
+    if matches!(
+        event,
+        Event::BotOnline | Event::BotOffline(_) | Event::BotRelogin
+    ) {
         if let Value::Object(obj) = &mut v {
             let mut with_qq = Map::new();
             let kind = obj.remove("type").unwrap_or(Value::Null);
@@ -256,7 +347,10 @@ fn nested_id(v: &Value, outer: &str, key: &str) -> Result<i64, String> {
 /// Decodes a mirai event object posted to a simulated bot. Contacts need only their ids
 /// (`sender.id`, `sender.group.id`, `group.id`); the world supplies the rest.
 pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
-    let kind = v.get("type").and_then(Value::as_str).ok_or("missing string `type`")?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("missing string `type`")?;
     let message = |origin: InjectedOrigin| -> Result<SimulatedInput, String> {
         let elements = v
             .get("messageChain")
@@ -275,7 +369,11 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
             let sender = v.get("sender").ok_or("missing `sender`")?;
             message(InjectedOrigin::Stranger {
                 id: id_of(sender, "id").map_err(|e| format!("`sender`: {e}"))?,
-                nickname: sender.get("nickname").and_then(Value::as_str).unwrap_or("").to_owned(),
+                nickname: sender
+                    .get("nickname")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
             })
         }
         "GroupMessage" | "TempMessage" => {
@@ -306,14 +404,26 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
             },
         }),
         "BotOnlineEvent" => Ok(SimulatedInput::Event(Event::BotOnline)),
-        "BotOfflineEventActive" => Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Active))),
+        "BotOfflineEventActive" => Ok(SimulatedInput::Event(Event::BotOffline(
+            BotOfflineReason::Active,
+        ))),
         "BotOfflineEventForce" => Ok(SimulatedInput::Event(Event::BotOffline(
             BotOfflineReason::Force {
-                title: v.get("title").and_then(Value::as_str).unwrap_or("").to_owned(),
-                message: v.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
+                title: v
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                message: v
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
             },
         ))),
-        "BotOfflineEventDropped" => Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Dropped))),
+        "BotOfflineEventDropped" => Ok(SimulatedInput::Event(Event::BotOffline(
+            BotOfflineReason::Dropped,
+        ))),
         "BotReloginEvent" => Ok(SimulatedInput::Event(Event::BotRelogin)),
         other => Err(format!("event type {other:?} cannot be injected")),
     }
@@ -337,7 +447,11 @@ mod tests {
     use crate::model::{Friend, Group, Member, Permission, Segment};
 
     fn group_sample() -> Group {
-        Group { id: 30001, name: "G".into(), permission: Permission::Member }
+        Group {
+            id: 30001,
+            name: "G".into(),
+            permission: Permission::Member,
+        }
     }
 
     fn member_sample() -> Member {
@@ -356,7 +470,9 @@ mod tests {
     #[test]
     fn group_message_packet_is_exact() {
         let m = MessageEvent {
-            kind: MessageKind::Group { sender: member_sample() },
+            kind: MessageKind::Group {
+                sender: member_sample(),
+            },
             source: MessageSource { id: 3, time: 100 },
             message: vec![Segment::Text("hi".into())],
         };
@@ -368,7 +484,11 @@ mod tests {
 
     #[test]
     fn friend_and_temp_and_sync_packets() {
-        let f = Friend { id: 1, nickname: "n".into(), remark: "r".into() };
+        let f = Friend {
+            id: 1,
+            nickname: "n".into(),
+            remark: "r".into(),
+        };
         let m = MessageEvent {
             kind: MessageKind::Friend { sender: f.clone() },
             source: MessageSource { id: 1, time: 2 },
@@ -379,17 +499,35 @@ mod tests {
             json!({"type":"FriendMessage","messageChain":[{"type":"Source","id":1,"time":2}],
                    "sender":{"id":1,"nickname":"n","remark":"r"}})
         );
-        let m = MessageEvent { kind: MessageKind::Temp { sender: member_sample() }, ..m };
+        let m = MessageEvent {
+            kind: MessageKind::Temp {
+                sender: member_sample(),
+            },
+            ..m
+        };
         assert_eq!(message_packet(&m).unwrap()["type"], "TempMessage");
-        let m = MessageEvent { kind: MessageKind::GroupSync { subject: group_sample() }, ..m };
+        let m = MessageEvent {
+            kind: MessageKind::GroupSync {
+                subject: group_sample(),
+            },
+            ..m
+        };
         let p = message_packet(&m).unwrap();
         assert_eq!(p["type"], "GroupSyncMessage");
-        assert_eq!(p["subject"], json!({"id":30001,"name":"G","permission":"MEMBER"}));
+        assert_eq!(
+            p["subject"],
+            json!({"id":30001,"name":"G","permission":"MEMBER"})
+        );
     }
 
     #[test]
     fn recall_and_bot_events_are_exact() {
-        let e = Event::FriendRecall { author_id: 1, message_id: 2, time: 3, operator: 1 };
+        let e = Event::FriendRecall {
+            author_id: 1,
+            message_id: 2,
+            time: 3,
+            operator: 1,
+        };
         assert_eq!(
             serde_json::to_string(&encode(&e).unwrap()).unwrap(),
             r#"{"type":"FriendRecallEvent","authorId":1,"messageId":2,"time":3,"operator":1}"#
@@ -418,7 +556,10 @@ mod tests {
         assert_eq!(
             decode_input(&v).unwrap(),
             SimulatedInput::Message {
-                origin: InjectedOrigin::Group { group: 30001, member: 20001 },
+                origin: InjectedOrigin::Group {
+                    group: 30001,
+                    member: 20001
+                },
                 message: vec![Segment::Text("hello".into())],
                 source: None,
             }
@@ -427,9 +568,15 @@ mod tests {
 
     #[test]
     fn injected_garbage_is_an_error_that_says_what() {
-        assert!(decode_input(&json!({"type":"GroupMessage"})).unwrap_err().contains("sender"));
-        assert!(decode_input(&json!({"sender":{}})).unwrap_err().contains("type"));
-        assert!(decode_input(&json!({"type":"Nope"})).unwrap_err().contains("Nope"));
+        assert!(decode_input(&json!({"type":"GroupMessage"}))
+            .unwrap_err()
+            .contains("sender"));
+        assert!(decode_input(&json!({"sender":{}}))
+            .unwrap_err()
+            .contains("type"));
+        assert!(decode_input(&json!({"type":"Nope"}))
+            .unwrap_err()
+            .contains("Nope"));
     }
 
     #[test]

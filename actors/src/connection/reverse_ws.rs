@@ -1,0 +1,666 @@
+//! [`ReverseWsDestination`]: mirai-api-http's reverse-ws adapter, one actor per destination.
+//!
+//! botgate dials the business server, waits for its `verify` command, then serves commands
+//! and pushes the bound bot's events. When the link drops it redials forever with backoff and
+//! jitter; meanwhile events wait in the destination's outbox (a bounded replay buffer that
+//! outlives each connection) and are delivered in order once the server has verified again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::io::{SinkWrite, WriteHandler};
+use actix::prelude::*;
+use awc::error::WsProtocolError;
+use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message};
+use awc::BoxedSocket;
+use bytes::Bytes;
+use bytestring::ByteString;
+use futures_util::stream::{SplitSink, StreamExt};
+use log::{debug, info, warn};
+use serde_json::Value;
+
+use super::backoff::Backoff;
+use super::frames::{Assembled, FrameAssembler};
+use crate::bot::{EventFilter, EventOutbox, Execute, Subscribe, SubscriptionId, Unsubscribe};
+use crate::model::{Command, CommandOutput, SharedEvent, UserId, WireFormat};
+use crate::outbox::{Outbox, OverflowPolicy};
+use crate::protocol::mirai::command::{self as mirai_command, CallError, MiraiCall};
+use crate::protocol::mirai::envelope::{self, Request};
+use crate::protocol::mirai::event::encode_for_bot;
+use crate::protocol::mirai::state::StateCode;
+use crate::registry::{Authenticate, BoundSession, ListBots, Release, SessionRegistry};
+
+/// Events written to the socket per drain; a burst larger than this is written in several
+/// rounds so commands interleave with a long replay.
+const DRAIN_BATCH: usize = 512;
+
+/// Everything one destination needs, resolved from the config.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    /// The full URL dialled, query included.
+    pub url: String,
+    /// The URL without its query, for log lines (queries may carry secrets).
+    pub display_name: String,
+    /// Extra handshake headers, merged from the common and the destination's own.
+    pub headers: Vec<(String, String)>,
+    /// The syncId of pushed events.
+    pub reserved_sync_id: String,
+    /// The first redial delay.
+    pub reconnect_interval: Duration,
+    /// The longest redial delay backoff grows to.
+    pub max_reconnect_interval: Duration,
+    /// The largest frame (and reassembled message) accepted, in bytes.
+    pub max_frame_size: usize,
+    /// How many events wait for the server while it is away; the oldest are dropped beyond.
+    pub replay_buffer_size: usize,
+    /// How often to ping the server; a server silent for three intervals is redialled.
+    /// Zero disables pings.
+    pub heartbeat_interval: Duration,
+    /// TLS settings for `wss`.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+type WsSink = SplitSink<actix_codec::Framed<BoxedSocket, Codec>, Message>;
+
+/// One frame or the end of one connection's stream, tagged with the connection's number so
+/// that a stale stream of an earlier connection is ignored.
+struct LinkEvent {
+    generation: u64,
+    item: Option<Result<Frame, WsProtocolError>>,
+}
+
+struct Link {
+    sink: SinkWrite<Message, WsSink>,
+    assembler: FrameAssembler,
+    session: Option<BoundSession>,
+    last_seen: Instant,
+}
+
+/// The bot this destination receives events from, kept across reconnects.
+struct Subscription {
+    qq: UserId,
+    bot: Addr<crate::bot::BotActor>,
+    id: Option<SubscriptionId>,
+}
+
+/// A destination's state, for `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationStatus {
+    /// The URL without its query.
+    pub name: String,
+    /// Whether a connection is open.
+    pub connected: bool,
+    /// The bot the server verified for, if it has.
+    pub verified_qq: Option<UserId>,
+    /// Events waiting for delivery.
+    pub buffered: usize,
+    /// Events dropped because the buffer was full.
+    pub dropped: u64,
+}
+
+/// The reverse-ws connection actor for one destination.
+pub struct ReverseWsDestination {
+    config: DestinationConfig,
+    registry: Addr<SessionRegistry>,
+    outbox: EventOutbox,
+    subscription: Option<Subscription>,
+    link: Option<Link>,
+    generation: u64,
+    backoff: Backoff,
+}
+
+impl ReverseWsDestination {
+    /// A destination that will dial `config.url` once started.
+    pub fn new(config: DestinationConfig, registry: Addr<SessionRegistry>) -> Self {
+        let outbox = Outbox::new(config.replay_buffer_size, OverflowPolicy::DropOldest);
+        let backoff = Backoff::new(config.reconnect_interval, config.max_reconnect_interval);
+        ReverseWsDestination {
+            config,
+            registry,
+            outbox,
+            subscription: None,
+            link: None,
+            generation: 0,
+            backoff,
+        }
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        let generation = self.generation;
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(Arc::clone(&self.config.tls)))
+            .timeout(Duration::from_secs(10))
+            .finish();
+        let mut request = client
+            .ws(self.config.url.as_str())
+            .max_frame_size(self.config.max_frame_size);
+        for (name, value) in &self.config.headers {
+            request = request.set_header(name.as_str(), value.as_str());
+        }
+        debug!("reverse-ws {}: dialling", self.config.display_name);
+        ctx.spawn(
+            request
+                .connect()
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if generation != act.generation {
+                        return;
+                    }
+                    match result {
+                        Ok((_, framed)) => act.on_connected(framed, generation, ctx),
+                        Err(e) => {
+                            warn!(
+                                "reverse-ws {}: connection failed: {e}",
+                                act.config.display_name
+                            );
+                            act.schedule_redial(ctx);
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn on_connected(
+        &mut self,
+        framed: actix_codec::Framed<BoxedSocket, Codec>,
+        generation: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        info!(
+            "reverse-ws {}: connected; waiting for verify",
+            self.config.display_name
+        );
+        self.backoff.reset();
+        let (sink, stream) = framed.split();
+        let frames = stream
+            .map(move |item| LinkEvent {
+                generation,
+                item: Some(item),
+            })
+            .chain(futures_util::stream::once(async move {
+                LinkEvent {
+                    generation,
+                    item: None,
+                }
+            }));
+        ctx.add_stream(frames);
+        self.link = Some(Link {
+            sink: SinkWrite::new(sink, ctx),
+            assembler: FrameAssembler::new(self.config.max_frame_size),
+            session: None,
+            last_seen: Instant::now(),
+        });
+    }
+
+    fn schedule_redial(&mut self, ctx: &mut Context<Self>) {
+        let delay = self.backoff.next_delay();
+        debug!(
+            "reverse-ws {}: redialling in {delay:?}",
+            self.config.display_name
+        );
+        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+    }
+
+    /// Ends the current connection (if any) and redials.
+    fn drop_link(&mut self, ctx: &mut Context<Self>, close: Option<CloseReason>) {
+        let Some(mut link) = self.link.take() else {
+            return;
+        };
+        self.generation += 1;
+        self.outbox.clear_waker();
+        if let Some(reason) = close {
+            let _ = link.sink.write(Message::Close(Some(reason)));
+        }
+        link.sink.close();
+        if let Some(session) = link.session {
+            self.registry.do_send(Release {
+                session_key: session.key,
+            });
+        }
+        info!(
+            "reverse-ws {}: disconnected; {} events wait for the server",
+            self.config.display_name,
+            self.outbox.len()
+        );
+        self.schedule_redial(ctx);
+    }
+
+    fn send_text(&mut self, text: String) {
+        if let Some(link) = self.link.as_mut() {
+            if link.sink.write(Message::Text(text.into())).is_err() {
+                debug!(
+                    "reverse-ws {}: write after close dropped",
+                    self.config.display_name
+                );
+            }
+        }
+    }
+
+    fn send_raw_state(&mut self, state: StateCode) {
+        self.send_text(state.to_json().to_string());
+    }
+
+    fn on_message(&mut self, data: Bytes, ctx: &mut Context<Self>) {
+        let request = match envelope::parse_request(&data) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("reverse-ws {}: {e}", self.config.display_name);
+                self.send_raw_state(StateCode::invalid_parameter());
+                return;
+            }
+        };
+        let verified = self.link.as_ref().is_some_and(|l| l.session.is_some());
+        if !verified {
+            match request.command.as_str() {
+                "verify" => self.verify(request, ctx),
+                "about" | "botList" => self.dispatch(request, ctx),
+                other => {
+                    debug!(
+                        "reverse-ws {}: {other:?} before verify",
+                        self.config.display_name
+                    );
+                    self.send_raw_state(StateCode::auth_key_fail());
+                }
+            }
+        } else {
+            self.dispatch(request, ctx);
+        }
+    }
+
+    fn verify(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let content = match mirai_command::decode("verify", None, &request.content) {
+            Ok(MiraiCall::Verify(v)) => v,
+            _ => {
+                warn!(
+                    "reverse-ws {}: unreadable verify content",
+                    self.config.display_name
+                );
+                self.send_raw_state(StateCode::auth_key_fail());
+                return;
+            }
+        };
+        let generation = self.generation;
+        let auth = Authenticate {
+            verify_key: content.verify_key,
+            session_key: content.session_key,
+            qq: content.qq,
+        };
+        let sync_id = request.sync_id;
+        ctx.spawn(
+            self.registry
+                .send(auth)
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if generation != act.generation {
+                        if let Ok(Ok(session)) = result {
+                            act.registry.do_send(Release {
+                                session_key: session.key,
+                            });
+                        }
+                        return;
+                    }
+                    match result {
+                        Ok(Ok(session)) => act.on_verified(session, sync_id, ctx),
+                        Ok(Err(e)) => {
+                            warn!("reverse-ws {}: verify failed: {e}", act.config.display_name);
+                            act.send_raw_state(StateCode::from(&e));
+                        }
+                        Err(e) => {
+                            warn!(
+                                "reverse-ws {}: registry unavailable: {e}",
+                                act.config.display_name
+                            );
+                            act.send_raw_state(StateCode::from(&crate::model::BotError::Internal(
+                                e.to_string(),
+                            )));
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn on_verified(
+        &mut self,
+        session: BoundSession,
+        sync_id: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        info!(
+            "reverse-ws {}: verified for bot {}",
+            self.config.display_name, session.qq
+        );
+        let ack = envelope::response(sync_id.as_deref(), &mirai_command::verified(&session.key));
+        self.send_text(ack);
+        let same_bot = self
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.qq == session.qq);
+        if !same_bot {
+            if let Some(old) = self.subscription.take() {
+                if let Some(id) = old.id {
+                    old.bot.do_send(Unsubscribe(id));
+                }
+                let (stale, _) = self.outbox.drain(usize::MAX);
+                if !stale.is_empty() {
+                    info!(
+                        "reverse-ws {}: now verified for another bot; {} buffered events of \
+                         bot {} discarded",
+                        self.config.display_name,
+                        stale.len(),
+                        old.qq
+                    );
+                }
+            }
+            self.subscribe(&session, ctx);
+        }
+        if let Some(link) = self.link.as_mut() {
+            link.session = Some(session);
+        }
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(DrainOutbox));
+    }
+
+    fn subscribe(&mut self, session: &BoundSession, ctx: &mut Context<Self>) {
+        self.subscription = Some(Subscription {
+            qq: session.qq,
+            bot: session.bot.clone(),
+            id: None,
+        });
+        let subscribe = Subscribe {
+            outbox: self.outbox.clone(),
+            filter: EventFilter::All,
+            label: format!("reverse-ws {}", self.config.display_name),
+        };
+        let qq = session.qq;
+        let bot = session.bot.clone();
+        ctx.spawn(
+            session
+                .bot
+                .send(subscribe)
+                .into_actor(self)
+                .map(move |result, act, _| {
+                    match (result, act.subscription.as_mut()) {
+                        (Ok(id), Some(sub)) if sub.qq == qq => sub.id = Some(id),
+                        (Ok(id), _) => {
+                            // Verified for another bot meanwhile: this subscription is stale.
+                            bot.do_send(Unsubscribe(id));
+                        }
+                        (Err(e), _) => warn!(
+                            "reverse-ws {}: subscribe failed: {e}",
+                            act.config.display_name
+                        ),
+                    }
+                }),
+        );
+    }
+
+    fn dispatch(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let call = match mirai_command::decode(
+            &request.command,
+            request.sub_command.as_deref(),
+            &request.content,
+        ) {
+            Ok(call) => call,
+            Err(e) => {
+                if let CallError::Invalid(why) = &e {
+                    debug!(
+                        "reverse-ws {}: {}: {why}",
+                        self.config.display_name, request.command
+                    );
+                }
+                let reply = envelope::response(request.sync_id.as_deref(), &e.state().to_json());
+                self.send_text(reply);
+                return;
+            }
+        };
+        let sync_id = request.sync_id;
+        let generation = self.generation;
+        let reply = move |act: &mut Self, data: Value| {
+            if generation == act.generation {
+                act.send_text(envelope::response(sync_id.as_deref(), &data));
+            }
+        };
+        let session = self.link.as_ref().and_then(|l| l.session.clone());
+        match call {
+            MiraiCall::About => reply(self, mirai_command::about()),
+            MiraiCall::Verify(_) => reply(self, StateCode::no_operate_support().to_json()),
+            MiraiCall::BotList => {
+                ctx.spawn(
+                    self.registry
+                        .send(ListBots)
+                        .into_actor(self)
+                        .map(move |r, act, _| {
+                            let ids: Vec<UserId> = r
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(id, _)| id)
+                                .collect();
+                            reply(act, mirai_command::bot_list(&ids));
+                        }),
+                );
+            }
+            MiraiCall::SessionInfo | MiraiCall::Bot(_) => {
+                let Some(session) = session else {
+                    reply(self, StateCode::not_verify_session().to_json());
+                    return;
+                };
+                let (command, key) = match call {
+                    MiraiCall::Bot(c) => (c, None),
+                    _ => (Command::BotInfo, Some(session.key.clone())),
+                };
+                ctx.spawn(session.bot.send(Execute(command)).into_actor(self).map(
+                    move |result, act, _| {
+                        let data = match result {
+                            Ok(Ok(CommandOutput::Friend(bot))) if key.is_some() => {
+                                mirai_command::session_info(
+                                    key.as_deref().unwrap_or_default(),
+                                    &bot,
+                                )
+                            }
+                            Ok(Ok(out)) => mirai_command::encode_output(&out),
+                            Ok(Err(e)) => mirai_command::encode_error(&e),
+                            Err(e) => mirai_command::encode_error(
+                                &crate::model::BotError::Internal(e.to_string()),
+                            ),
+                        };
+                        reply(act, data);
+                    },
+                ));
+            }
+        }
+    }
+
+    fn push_frame(&self, event: &SharedEvent) -> Option<Message> {
+        let bot = event.bot;
+        let json = event.encoded(WireFormat::Mirai, |e| {
+            encode_for_bot(bot, e)
+                .and_then(|v| serde_json::to_vec(&v).ok())
+                .map(Bytes::from)
+        })?;
+        let frame = envelope::push_frame(&self.config.reserved_sync_id, json);
+        ByteString::try_from(frame).ok().map(Message::Text)
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let interval = self.config.heartbeat_interval;
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if link.last_seen.elapsed() > interval * 3 {
+            warn!(
+                "reverse-ws {}: server silent for {:?}; redialling",
+                self.config.display_name,
+                link.last_seen.elapsed()
+            );
+            self.drop_link(
+                ctx,
+                Some(CloseReason {
+                    code: CloseCode::Away,
+                    description: Some("heartbeat timeout".into()),
+                }),
+            );
+        } else {
+            let _ = link.sink.write(Message::Ping(Bytes::new()));
+        }
+    }
+}
+
+impl Actor for ReverseWsDestination {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if !self.config.heartbeat_interval.is_zero() {
+            ctx.run_interval(self.config.heartbeat_interval, |act, ctx| {
+                act.heartbeat(ctx)
+            });
+        }
+        self.connect(ctx);
+    }
+}
+
+impl StreamHandler<LinkEvent> for ReverseWsDestination {
+    fn handle(&mut self, event: LinkEvent, ctx: &mut Self::Context) {
+        if event.generation != self.generation {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        link.last_seen = Instant::now();
+        let frame = match event.item {
+            None => {
+                debug!("reverse-ws {}: stream ended", self.config.display_name);
+                self.drop_link(ctx, None);
+                return;
+            }
+            Some(Err(e)) => {
+                warn!(
+                    "reverse-ws {}: protocol error: {e}",
+                    self.config.display_name
+                );
+                let code = match e {
+                    WsProtocolError::Overflow => CloseCode::Size,
+                    _ => CloseCode::Protocol,
+                };
+                self.drop_link(
+                    ctx,
+                    Some(CloseReason {
+                        code,
+                        description: Some(e.to_string()),
+                    }),
+                );
+                return;
+            }
+            Some(Ok(frame)) => frame,
+        };
+        match frame {
+            Frame::Text(data) | Frame::Binary(data) => self.on_message(data, ctx),
+            Frame::Continuation(item) => match link.assembler.push(item) {
+                Assembled::Message(data) => self.on_message(data, ctx),
+                Assembled::Pending => {}
+                Assembled::TooLarge => {
+                    warn!(
+                        "reverse-ws {}: fragmented message over {} bytes",
+                        self.config.display_name, self.config.max_frame_size
+                    );
+                    self.drop_link(
+                        ctx,
+                        Some(CloseReason {
+                            code: CloseCode::Size,
+                            description: None,
+                        }),
+                    );
+                }
+                Assembled::OutOfOrder => {
+                    warn!(
+                        "reverse-ws {}: continuation frame out of order",
+                        self.config.display_name
+                    );
+                    self.send_raw_state(StateCode::invalid_parameter());
+                }
+            },
+            Frame::Ping(data) => {
+                let _ = link.sink.write(Message::Pong(data));
+            }
+            Frame::Pong(_) => {}
+            Frame::Close(reason) => {
+                info!(
+                    "reverse-ws {}: server closed the connection: {reason:?}",
+                    self.config.display_name
+                );
+                self.drop_link(
+                    ctx,
+                    Some(reason.unwrap_or_else(|| CloseCode::Normal.into())),
+                );
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // Each connection's stream ends with an explicit `item: None`; the actor lives on.
+    }
+}
+
+impl WriteHandler<WsProtocolError> for ReverseWsDestination {
+    fn error(&mut self, err: WsProtocolError, _: &mut Self::Context) -> Running {
+        warn!(
+            "reverse-ws {}: write failed: {err}",
+            self.config.display_name
+        );
+        Running::Continue
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The read side notices the same disconnect and redials; the actor lives on.
+    }
+}
+
+/// Wakes the destination to write what its outbox holds.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DrainOutbox;
+
+impl Handler<DrainOutbox> for ReverseWsDestination {
+    type Result = ();
+
+    fn handle(&mut self, _: DrainOutbox, ctx: &mut Self::Context) {
+        if !self.link.as_ref().is_some_and(|l| l.session.is_some()) {
+            return;
+        }
+        let (batch, more) = self.outbox.drain(DRAIN_BATCH);
+        let frames: Vec<Message> = batch.iter().filter_map(|e| self.push_frame(e)).collect();
+        if let Some(link) = self.link.as_mut() {
+            for frame in frames {
+                if link.sink.write(frame).is_err() {
+                    break;
+                }
+            }
+        }
+        if more {
+            ctx.notify(DrainOutbox);
+        }
+    }
+}
+
+/// Asks a destination for its status.
+#[derive(Message)]
+#[rtype(result = "DestinationStatus")]
+pub struct GetDestinationStatus;
+
+impl Handler<GetDestinationStatus> for ReverseWsDestination {
+    type Result = MessageResult<GetDestinationStatus>;
+
+    fn handle(&mut self, _: GetDestinationStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(DestinationStatus {
+            name: self.config.display_name.clone(),
+            connected: self.link.is_some(),
+            verified_qq: self
+                .link
+                .as_ref()
+                .and_then(|l| l.session.as_ref().map(|s| s.qq)),
+            buffered: self.outbox.len(),
+            dropped: self.outbox.dropped(),
+        })
+    }
+}

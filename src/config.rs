@@ -1,0 +1,547 @@
+//! `config.yaml`: the schema, its defaults, and the checks that stop start-up with a message
+//! naming the key and the fix. The `mirai:` section keeps mirai-api-http's own key names so a
+//! `setting.yml` can be pasted under it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use botgate_actors::bot::SimulatedWorldSpec;
+use serde::{Deserialize, Deserializer};
+
+/// A configuration error: which key is wrong and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key's path, e.g. `mirai.adapterSettings.reverse-ws.destinations[0].protocol`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() || self.key == "." {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A YAML scalar read as a string (`p: 1` and `p: "1"` are the same parameter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::String(s) => Ok(Scalar(s)),
+            serde_yaml::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            serde_yaml::Value::Null => Ok(Scalar(String::new())),
+            _ => Err(serde::de::Error::custom(
+                "expected a string, number or boolean",
+            )),
+        }
+    }
+}
+
+/// botgate's own listener: `/healthz` and the simulated bots' `/sim/…` endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Bind address.
+    #[serde(default = "default_server_host")]
+    pub host: String,
+    /// Bind port (0 picks a free one).
+    #[serde(default = "default_server_port")]
+    pub port: u16,
+    /// When set, `/sim/…` requires `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: String,
+    /// The largest WebSocket frame (and reassembled message) botgate accepts, in bytes.
+    #[serde(default = "default_max_frame_size")]
+    pub max_frame_size: usize,
+}
+
+fn default_server_host() -> String {
+    "127.0.0.1".to_owned()
+}
+fn default_server_port() -> u16 {
+    9000
+}
+fn default_max_frame_size() -> usize {
+    16 * 1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: default_server_host(),
+            port: default_server_port(),
+            token: String::new(),
+            max_frame_size: default_max_frame_size(),
+        }
+    }
+}
+
+/// Where a bot account lives.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The embedded simulated world.
+    Simulated,
+}
+
+/// One entry of `bots:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    /// The account's QQ number.
+    pub qq: i64,
+    /// Where the account lives.
+    pub source: SourceKind,
+    /// The simulated world (for `source: simulated`).
+    #[serde(default)]
+    pub simulated: SimulatedWorldSpec,
+}
+
+/// `mirai.adapterSettings.reverse-ws.destinations[]`, keys as in mirai-api-http.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DestinationSetting {
+    /// Server host.
+    #[serde(default = "default_mirai_host")]
+    pub host: String,
+    /// Server port.
+    #[serde(default = "default_mirai_port")]
+    pub port: u16,
+    /// Request path.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// `ws` or `wss` (required).
+    pub protocol: String,
+    /// The handshake's HTTP method. WebSocket handshakes are GET (RFC 6455).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Query parameters of this destination; they override the common ones key by key.
+    #[serde(default)]
+    pub extra_parameters: BTreeMap<String, Scalar>,
+    /// Headers of this destination; they override the common ones key by key.
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, Scalar>,
+    /// First redial delay in milliseconds.
+    #[serde(default = "default_reconnect_interval")]
+    pub reconnect_interval: u64,
+}
+
+fn default_mirai_host() -> String {
+    "localhost".to_owned()
+}
+fn default_mirai_port() -> u16 {
+    8080
+}
+fn default_path() -> String {
+    "/".to_owned()
+}
+fn default_method() -> String {
+    "GET".to_owned()
+}
+fn default_reconnect_interval() -> u64 {
+    5000
+}
+
+/// `mirai.adapterSettings.reverse-ws`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReverseWsSetting {
+    /// The servers to dial.
+    #[serde(default)]
+    pub destinations: Vec<DestinationSetting>,
+    /// Query parameters for every destination.
+    #[serde(default)]
+    pub extra_parameters: BTreeMap<String, Scalar>,
+    /// Headers for every destination.
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, Scalar>,
+    /// syncId of pushed events (YAML `-1` reads as `"-1"`).
+    #[serde(default = "default_reserved_sync_id")]
+    pub reserved_sync_id: Scalar,
+    /// botgate: events kept per destination while its server is away.
+    #[serde(default = "default_replay_buffer_size")]
+    pub replay_buffer_size: usize,
+    /// botgate: ping interval in milliseconds; 0 disables pings.
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval: u64,
+    /// botgate: the longest redial delay in milliseconds that backoff grows to.
+    #[serde(default = "default_max_reconnect_interval")]
+    pub max_reconnect_interval: u64,
+    /// botgate: a PEM file of CA certificates trusted for `wss` besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+}
+
+fn default_reserved_sync_id() -> Scalar {
+    Scalar("-1".to_owned())
+}
+fn default_replay_buffer_size() -> usize {
+    10_000
+}
+fn default_heartbeat_interval() -> u64 {
+    30_000
+}
+fn default_max_reconnect_interval() -> u64 {
+    60_000
+}
+
+impl Default for ReverseWsSetting {
+    fn default() -> Self {
+        ReverseWsSetting {
+            destinations: Vec::new(),
+            extra_parameters: BTreeMap::new(),
+            extra_headers: BTreeMap::new(),
+            reserved_sync_id: default_reserved_sync_id(),
+            replay_buffer_size: default_replay_buffer_size(),
+            heartbeat_interval: default_heartbeat_interval(),
+            max_reconnect_interval: default_max_reconnect_interval(),
+            ca_file: None,
+        }
+    }
+}
+
+/// `mirai.adapterSettings`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterSettings {
+    /// The reverse-ws adapter.
+    #[serde(default, rename = "reverse-ws")]
+    pub reverse_ws: ReverseWsSetting,
+}
+
+/// The `mirai:` section: mirai-api-http's `setting.yml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MiraiConfig {
+    /// Adapters to run: `reverse-ws` (http, ws and webhook follow).
+    #[serde(default)]
+    pub adapters: Vec<String>,
+    /// Accepted for compatibility; botgate's logging is set with `RUST_LOG`.
+    #[serde(default)]
+    pub debug: bool,
+    /// Whether clients must present `verifyKey`.
+    #[serde(default = "default_true")]
+    pub enable_verify: bool,
+    /// The key clients present.
+    #[serde(default)]
+    pub verify_key: String,
+    /// One shared session bound to the first bot.
+    #[serde(default)]
+    pub single_mode: bool,
+    /// Messages cached per bot for messageFromId / recall / quote.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+    /// The message-cache implementation; only `built-in` exists.
+    #[serde(default = "default_persistence")]
+    pub persistence_factory: String,
+    /// Per-adapter settings.
+    #[serde(default)]
+    pub adapter_settings: AdapterSettings,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_cache_size() -> usize {
+    4096
+}
+fn default_persistence() -> String {
+    "built-in".to_owned()
+}
+
+impl Default for MiraiConfig {
+    fn default() -> Self {
+        MiraiConfig {
+            adapters: Vec::new(),
+            debug: false,
+            enable_verify: true,
+            verify_key: String::new(),
+            single_mode: false,
+            cache_size: default_cache_size(),
+            persistence_factory: default_persistence(),
+            adapter_settings: AdapterSettings::default(),
+        }
+    }
+}
+
+/// The adapters this version serves.
+pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["reverse-ws"];
+/// The adapter names mirai-api-http knows; the ones not yet available are refused by name.
+const KNOWN_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "webhook"];
+
+/// The whole of `config.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// botgate's own listener.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The bot accounts.
+    #[serde(default)]
+    pub bots: Vec<BotConfig>,
+    /// The mirai-api-http side.
+    #[serde(default)]
+    pub mirai: MiraiConfig,
+}
+
+impl Config {
+    /// Parses and validates YAML text.
+    pub fn from_yaml_str(text: &str) -> Result<Config, ConfigError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let mut message = e.inner().to_string();
+            // serde_yaml appends the location; keep it, it points at the line.
+            if message.starts_with("unknown field") {
+                message.push_str(" (remove it or fix its spelling)");
+            }
+            ConfigError::new(key, message)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                "",
+                format!(
+                    "cannot read {}: {e} (pass the file with --config FILE; the repository \
+                     ships a documented config.yaml)",
+                    path.display()
+                ),
+            )
+        })?;
+        Self::from_yaml_str(&text)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.bots.is_empty() {
+            return Err(ConfigError::new(
+                "bots",
+                "no bot accounts; add at least one entry like `- qq: 10001` with `source: simulated`",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, bot) in self.bots.iter().enumerate() {
+            if bot.qq <= 0 {
+                return Err(ConfigError::new(
+                    format!("bots[{i}].qq"),
+                    "must be a positive QQ number",
+                ));
+            }
+            if !seen.insert(bot.qq) {
+                return Err(ConfigError::new(
+                    format!("bots[{i}].qq"),
+                    format!("bot {} is listed twice; each account appears once", bot.qq),
+                ));
+            }
+            bot.simulated
+                .validate(bot.qq)
+                .map_err(|e| ConfigError::new(format!("bots[{i}].simulated"), e))?;
+        }
+        let m = &self.mirai;
+        for (i, name) in m.adapters.iter().enumerate() {
+            if !KNOWN_MIRAI_ADAPTERS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("mirai.adapters[{i}]"),
+                    format!("unknown adapter {name:?}; use one of {AVAILABLE_MIRAI_ADAPTERS:?}"),
+                ));
+            }
+            if !AVAILABLE_MIRAI_ADAPTERS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("mirai.adapters[{i}]"),
+                    format!(
+                        "the {name:?} adapter is not available in this version; remove it (available: \
+                         {AVAILABLE_MIRAI_ADAPTERS:?})"
+                    ),
+                ));
+            }
+        }
+        if m.enable_verify && m.verify_key.is_empty() {
+            return Err(ConfigError::new(
+                "mirai.verifyKey",
+                "is empty while enableVerify is true; set a verifyKey, or set enableVerify: false",
+            ));
+        }
+        if m.persistence_factory != "built-in" {
+            return Err(ConfigError::new(
+                "mirai.persistenceFactory",
+                "only \"built-in\" exists; remove the key or set it to built-in",
+            ));
+        }
+        if self.server.max_frame_size < 1024 {
+            return Err(ConfigError::new(
+                "server.max_frame_size",
+                "must be at least 1024 bytes",
+            ));
+        }
+        let rws = &m.adapter_settings.reverse_ws;
+        let key = "mirai.adapterSettings.reverse-ws";
+        if rws.replay_buffer_size == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.replayBufferSize"),
+                "must be at least 1 (events produced while a server is away wait there)",
+            ));
+        }
+        if self.mirai.adapters.iter().any(|a| a == "reverse-ws") && rws.destinations.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.destinations"),
+                "the reverse-ws adapter is enabled but has no destinations; add one or remove \
+                 reverse-ws from mirai.adapters",
+            ));
+        }
+        for (i, d) in rws.destinations.iter().enumerate() {
+            let dkey = format!("{key}.destinations[{i}]");
+            if d.protocol != "ws" && d.protocol != "wss" {
+                return Err(ConfigError::new(
+                    format!("{dkey}.protocol"),
+                    format!("{:?} is not a WebSocket scheme; use ws or wss", d.protocol),
+                ));
+            }
+            if !d.path.starts_with('/') {
+                return Err(ConfigError::new(
+                    format!("{dkey}.path"),
+                    "must start with /",
+                ));
+            }
+            if d.method.parse::<actix_web::http::Method>().is_err() {
+                return Err(ConfigError::new(
+                    format!("{dkey}.method"),
+                    "is not an HTTP method",
+                ));
+            }
+            if d.reconnect_interval == 0 {
+                return Err(ConfigError::new(
+                    format!("{dkey}.reconnectInterval"),
+                    "must be at least 1 millisecond",
+                ));
+            }
+            for (name, _) in merged(&rws.extra_headers, &d.extra_headers) {
+                if actix_web::http::header::HeaderName::try_from(name.as_str()).is_err() {
+                    return Err(ConfigError::new(
+                        format!("{dkey}.extraHeaders.{name}"),
+                        "is not a valid HTTP header name",
+                    ));
+                }
+            }
+        }
+        if let Some(ca) = &rws.ca_file {
+            if !Path::new(ca).is_file() {
+                return Err(ConfigError::new(
+                    format!("{key}.caFile"),
+                    format!("{ca} does not exist; point it at a PEM file or remove the key"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Common values overridden key by key by a destination's own (as seed 000 says).
+pub fn merged(
+    common: &BTreeMap<String, Scalar>,
+    own: &BTreeMap<String, Scalar>,
+) -> Vec<(String, String)> {
+    let mut all: BTreeMap<&str, &str> = common
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.0.as_str()))
+        .collect();
+    for (k, v) in own {
+        all.insert(k, &v.0);
+    }
+    all.into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "bots: [{qq: 10001, source: simulated}]\nmirai: {verifyKey: k}\n";
+
+    #[test]
+    fn defaults_fill_every_key() {
+        let c = Config::from_yaml_str(MINIMAL).unwrap();
+        assert_eq!((c.server.host.as_str(), c.server.port), ("127.0.0.1", 9000));
+        assert!(c.mirai.enable_verify);
+        assert_eq!(c.mirai.cache_size, 4096);
+        assert_eq!(c.mirai.adapter_settings.reverse_ws.reserved_sync_id.0, "-1");
+    }
+
+    #[test]
+    fn reserved_sync_id_written_as_a_number_is_a_string() {
+        let c = Config::from_yaml_str(&format!(
+            "{MINIMAL}  adapterSettings: {{reverse-ws: {{reservedSyncId: -5}}}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.mirai.adapter_settings.reverse_ws.reserved_sync_id.0, "-5");
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let e = Config::from_yaml_str(&format!("{MINIMAL}  verfyKey: x\n")).unwrap_err();
+        assert_eq!(e.key, "mirai");
+        assert!(e.message.contains("verfyKey"), "{e}");
+        let e = Config::from_yaml_str("bots: [{qq: abc, source: simulated}]").unwrap_err();
+        assert_eq!(e.key, "bots[0].qq", "{e}");
+        let e = Config::from_yaml_str(
+            "bots: [{qq: 1, source: simulated}]\nmirai:\n  verifyKey: k\n  adapterSettings:\n    reverse-ws:\n      destinations: [{protocol: http}]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.key,
+            "mirai.adapterSettings.reverse-ws.destinations[0].protocol"
+        );
+    }
+
+    #[test]
+    fn impossible_values_are_refused_with_a_fix() {
+        let e = Config::from_yaml_str("bots: [{qq: 10001, source: simulated}]").unwrap_err();
+        assert_eq!(e.key, "mirai.verifyKey");
+        assert!(e.message.contains("enableVerify: false"));
+        let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [reverse-ws]\n")).unwrap_err();
+        assert!(e.key.ends_with("reverse-ws.destinations"), "{e}");
+        let e = Config::from_yaml_str("mirai: {verifyKey: k}").unwrap_err();
+        assert_eq!(e.key, "bots");
+        let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [telegram]\n")).unwrap_err();
+        assert_eq!(e.key, "mirai.adapters[0]");
+    }
+
+    #[test]
+    fn destination_values_override_common_ones_key_by_key() {
+        let s = |v: &str| Scalar(v.to_owned());
+        let common = BTreeMap::from([("a".to_owned(), s("1")), ("b".to_owned(), s("2"))]);
+        let own = BTreeMap::from([("b".to_owned(), s("3")), ("c".to_owned(), s("4"))]);
+        assert_eq!(
+            merged(&common, &own),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "3".into()),
+                ("c".into(), "4".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Start-up: the shared actors are started once, before the HTTP server, and handed to it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use botgate_actors::bot::BotActor;
+use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
+use botgate_actors::connection::tls;
+use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
+use botgate_actors::secret::Secret;
+use log::{info, warn};
+
+use crate::config::{merged, Config, SourceKind};
+use crate::server;
+
+/// How long a created but unbound session lives, as in mirai-api-http.
+const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config names something that cannot be used; the text names the key.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source} (change {key} or stop what uses the port)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The config key that sets it.
+        key: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The actors every adapter shares.
+#[derive(Clone)]
+pub struct Actors {
+    /// The session registry.
+    pub registry: Addr<SessionRegistry>,
+    /// Every bot account, in config order, with its source kind.
+    pub bots: Vec<(i64, SourceKind, Addr<BotActor>)>,
+    /// The mirai reverse-ws destinations.
+    pub destinations: Vec<Addr<ReverseWsDestination>>,
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Where `server:` (healthz, sim) listens; with `port: 0` this is the port picked.
+    pub server_addr: SocketAddr,
+    /// The shared actors.
+    pub actors: Actors,
+    handle: actix_web::dev::ServerHandle,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    /// Starts everything the config describes. Must run inside an actix system.
+    pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        let actors = start_actors(&config)?;
+        let (server, server_addr) = server::start(&config, actors.clone())?;
+        let handle = server.handle();
+        // The server only accepts connections while its future is polled.
+        let running = actix_web::rt::spawn(server);
+        info!("botgate listening on http://{server_addr} (/healthz, /sim/{{qq}}/inject)");
+        Ok(Gateway {
+            server_addr,
+            actors,
+            handle,
+            running,
+        })
+    }
+
+    /// Runs until the server stops (SIGINT / SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.running.await.map_err(std::io::Error::other)?
+    }
+
+    /// Stops the HTTP server gracefully.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+fn start_actors(config: &Config) -> Result<Actors, StartError> {
+    let mirai = &config.mirai;
+    let bots: Vec<(i64, SourceKind, Addr<BotActor>)> = config
+        .bots
+        .iter()
+        .map(|b| {
+            let actor = match b.source {
+                SourceKind::Simulated => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
+            };
+            info!("bot {} ({:?}) started", b.qq, b.source);
+            (b.qq, b.source, actor.start())
+        })
+        .collect();
+    let registry_config = RegistryConfig {
+        verify_key: Secret::new(mirai.verify_key.clone()),
+        enable_verify: mirai.enable_verify,
+        single_mode: mirai.single_mode,
+        unbound_session_ttl: UNBOUND_SESSION_TTL,
+    };
+    registry::log_mode(&registry_config);
+    let registry = SessionRegistry::new(
+        registry_config,
+        bots.iter()
+            .map(|(qq, _, addr)| (*qq, addr.clone()))
+            .collect(),
+    )
+    .start();
+    let mut destinations = Vec::new();
+    if mirai.adapters.iter().any(|a| a == "reverse-ws") {
+        for cfg in destination_configs(config)? {
+            info!("mirai reverse-ws: destination {}", cfg.display_name);
+            destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
+        }
+    }
+    Ok(Actors {
+        registry,
+        bots,
+        destinations,
+    })
+}
+
+fn host_for_url(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Resolves each reverse-ws destination: URL with merged parameters, merged headers, TLS.
+pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, StartError> {
+    let rws = &config.mirai.adapter_settings.reverse_ws;
+    let key = "mirai.adapterSettings.reverse-ws.caFile";
+    let mut pems = Vec::new();
+    if let Some(path) = &rws.ca_file {
+        let pem = std::fs::read(path).map_err(|e| crate::config::ConfigError {
+            key: key.into(),
+            message: format!("cannot read {path}: {e}"),
+        })?;
+        pems.push(pem);
+    }
+    let tls = tls::client_config(&pems).map_err(|e| crate::config::ConfigError {
+        key: key.into(),
+        message: e,
+    })?;
+    let mut out = Vec::new();
+    for d in &rws.destinations {
+        if !d.method.eq_ignore_ascii_case("GET") {
+            warn!(
+                "reverse-ws {}:{}{}: method {} requested, but a WebSocket handshake is a GET \
+                 request (RFC 6455); dialling with GET",
+                d.host, d.port, d.path, d.method
+            );
+        }
+        let base = format!(
+            "{}://{}:{}{}",
+            d.protocol,
+            host_for_url(&d.host),
+            d.port,
+            d.path
+        );
+        let params = merged(&rws.extra_parameters, &d.extra_parameters);
+        let url = if params.is_empty() {
+            base.clone()
+        } else {
+            let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}{query}")
+        };
+        out.push(DestinationConfig {
+            url,
+            display_name: base,
+            headers: merged(&rws.extra_headers, &d.extra_headers),
+            reserved_sync_id: rws.reserved_sync_id.0.clone(),
+            reconnect_interval: Duration::from_millis(d.reconnect_interval),
+            max_reconnect_interval: Duration::from_millis(rws.max_reconnect_interval),
+            max_frame_size: config.server.max_frame_size,
+            replay_buffer_size: rws.replay_buffer_size,
+            heartbeat_interval: Duration::from_millis(rws.heartbeat_interval),
+            tls: Arc::clone(&tls),
+        });
+    }
+    Ok(out)
+}

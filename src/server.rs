@@ -1,0 +1,182 @@
+//! botgate's own HTTP listener (`server:`): `GET /healthz` and `POST /sim/{qq}/inject`.
+
+use std::net::SocketAddr;
+
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use botgate_actors::bot::{GetStatus, Inject};
+use botgate_actors::connection::reverse_ws::GetDestinationStatus;
+use botgate_actors::model::BotError;
+use botgate_actors::protocol::mirai;
+use botgate_actors::secret::Secret;
+use futures_util::future::join_all;
+use log::{info, warn};
+use serde_json::{json, Value};
+
+use crate::config::{Config, SourceKind};
+use crate::gateway::{Actors, StartError};
+
+struct ServerState {
+    actors: Actors,
+    token: Secret,
+}
+
+/// Binds the `server:` listener and starts serving; answers the bound address.
+pub fn start(
+    config: &Config,
+    actors: Actors,
+) -> Result<(actix_web::dev::Server, SocketAddr), StartError> {
+    let state = web::Data::new(ServerState {
+        actors,
+        token: Secret::new(config.server.token.clone()),
+    });
+    let body_limit = config.server.max_frame_size;
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .route("/healthz", web::get().to(healthz))
+            .route("/sim/{qq}/inject", web::post().to(inject))
+    })
+    .workers(2)
+    .bind(&addr)
+    .map_err(|source| StartError::Bind {
+        addr: addr.clone(),
+        key: "server.host / server.port",
+        source,
+    })?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| StartError::Bind {
+            addr,
+            key: "server.host / server.port",
+            source: std::io::Error::other("no address bound"),
+        })?;
+    Ok((server.run(), bound))
+}
+
+fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message.into() }))
+}
+
+async fn healthz(state: web::Data<ServerState>, req: HttpRequest) -> HttpResponse {
+    let actors = &state.actors;
+    let bots = join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
+        match addr.send(GetStatus).await {
+            Ok(s) => json!({
+                "qq": qq,
+                "source": format!("{source:?}").to_lowercase(),
+                "nickname": s.nickname,
+                "subscribers": s.subscribers,
+                "cachedMessages": s.cached_messages,
+            }),
+            Err(_) => json!({ "qq": qq, "error": "bot actor unavailable" }),
+        }
+    }))
+    .await;
+    let destinations = join_all(actors.destinations.iter().map(|d| async move {
+        match d.send(GetDestinationStatus).await {
+            Ok(s) => json!({
+                "adapter": "mirai reverse-ws",
+                "name": s.name,
+                "connected": s.connected,
+                "verifiedQq": s.verified_qq,
+                "buffered": s.buffered,
+                "dropped": s.dropped,
+            }),
+            Err(_) => json!({ "adapter": "mirai reverse-ws", "error": "destination unavailable" }),
+        }
+    }))
+    .await;
+    let connected = destinations
+        .iter()
+        .filter(|d| d["connected"] == Value::Bool(true))
+        .count();
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "bots": bots,
+        "listeners": [{ "name": "server", "address": req.app_config().local_addr().to_string() }],
+        "destinations": destinations,
+        "destinationsConnected": connected,
+    }))
+}
+
+fn authorized(state: &ServerState, req: &HttpRequest) -> bool {
+    if state.token.is_empty() {
+        return true;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    presented.is_some_and(|t| state.token.matches(t))
+}
+
+async fn inject(
+    state: web::Data<ServerState>,
+    req: HttpRequest,
+    qq: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    if !authorized(&state, &req) {
+        warn!("/sim inject refused: missing or wrong bearer token");
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(
+                json!({ "error": "missing or wrong token (Authorization: Bearer <server.token>)" }),
+            );
+    }
+    let Ok(qq) = qq.parse::<i64>() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("{qq:?} is not a bot's QQ number"),
+        );
+    };
+    let Some((_, _, bot)) = state
+        .actors
+        .bots
+        .iter()
+        .find(|(id, source, _)| *id == qq && *source == SourceKind::Simulated)
+    else {
+        return error(StatusCode::NOT_FOUND, format!("no simulated bot {qq}"));
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
+        }
+    };
+    let input = match mirai::event::decode_input(&value) {
+        Ok(i) => i,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("not a mirai event this bot can take: {e}"),
+            )
+        }
+    };
+    match bot.send(Inject(input)).await {
+        Ok(Ok(message_id)) => {
+            info!("/sim/{qq}/inject: {} delivered", value["type"]);
+            HttpResponse::Ok().json(json!({ "messageId": message_id }))
+        }
+        Ok(Err(e @ (BotError::InvalidParameter(_) | BotError::NoSuchElement(_)))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("bot {qq} unavailable: {e}"),
+        ),
+    }
+}

@@ -1,0 +1,348 @@
+//! Test harness: the real gateway on ephemeral ports, a fake business server (a tokio
+//! WebSocket server the reverse-ws adapter dials), and small HTTP helpers.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use botgate::{Config, Gateway};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// How long a test waits for a frame before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The bot world most tests use: bot 10001 owns group 30001 and is a member of 30002.
+pub const WORLD: &str = r#"
+bots:
+  - qq: 10001
+    source: simulated
+    simulated:
+      nickname: botgate
+      profile: { email: bot@example.com, age: 3, level: 64, sign: hello, sex: FEMALE }
+      friends:
+        - { id: 20001, nickname: Alice, remark: 小A, profile: { age: 20, sex: FEMALE } }
+        - { id: 20002, nickname: Bob }
+      groups:
+        - id: 30001
+          name: Test Group
+          permission: OWNER
+          members:
+            - { id: 20001, nickname: Alice, card: AliceCard, permission: ADMINISTRATOR, specialTitle: 元老, joinTimestamp: 1600000000 }
+            - { id: 20003, nickname: Carol, joinTimestamp: 1700000000 }
+        - id: 30002
+          name: Other Group
+          members:
+            - { id: 20004, nickname: Dave, permission: OWNER }
+  - qq: 10002
+    source: simulated
+    simulated: { nickname: second }
+"#;
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// What the fake server saw in a handshake.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, Vec<String>>,
+    pub headers: HashMap<String, Vec<String>>,
+}
+
+/// One connection the gateway opened to the fake server.
+pub struct FakeConn {
+    pub handshake: Handshake,
+    ws: WebSocketStream<Box<dyn Io>>,
+    pending: VecDeque<Value>,
+}
+
+impl FakeConn {
+    pub async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// The next data frame as JSON (pings are answered by tungstenite itself).
+    pub async fn recv_frame(&mut self) -> Value {
+        if let Some(v) = self.pending.pop_front() {
+            return v;
+        }
+        self.read_frame().await
+    }
+
+    async fn read_frame(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("connection ended")
+                .expect("read error");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("frame is JSON"),
+                Message::Binary(b) => return serde_json::from_slice(&b).expect("frame is JSON"),
+                Message::Close(c) => panic!("gateway closed the connection: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The reply with this syncId; frames with other syncIds are kept for `recv_frame`.
+    pub async fn reply(&mut self, sync_id: &str) -> Value {
+        if let Some(pos) = self.pending.iter().position(|v| v["syncId"] == sync_id) {
+            return self.pending.remove(pos).expect("present");
+        }
+        loop {
+            let v = self.read_frame().await;
+            if v["syncId"] == sync_id {
+                return v;
+            }
+            self.pending.push_back(v);
+        }
+    }
+
+    /// Sends a command and answers the reply's `data`.
+    pub async fn call(&mut self, sync_id: &str, command: &str, content: Value) -> Value {
+        self.send(
+            json!({"syncId": sync_id, "command": command, "subCommand": null, "content": content}),
+        )
+        .await;
+        self.reply(sync_id).await["data"].clone()
+    }
+
+    /// Verifies for `qq` with the right key; answers the session key.
+    pub async fn verify(&mut self, qq: i64) -> String {
+        let data = self
+            .call(
+                "verify-1",
+                "verify",
+                json!({"verifyKey": "1234567890", "sessionKey": null, "qq": qq}),
+            )
+            .await;
+        assert_eq!(data["code"], 0, "verify failed: {data}");
+        data["session"].as_str().expect("session").to_owned()
+    }
+
+    /// Fails if any data frame arrives within `d`.
+    pub async fn expect_silence(&mut self, d: Duration) {
+        assert!(
+            self.pending.is_empty(),
+            "unexpected frames: {:?}",
+            self.pending
+        );
+        match tokio::time::timeout(d, self.ws.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(other) => panic!("expected silence, got {other:?}"),
+        }
+    }
+
+    /// Whether the connection is still open (a ping round-trips).
+    pub async fn ping(&mut self) {
+        self.ws
+            .send(Message::Ping(b"p".to_vec().into()))
+            .await
+            .expect("ping");
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no pong")
+                .expect("closed")
+                .expect("error");
+            match msg {
+                Message::Pong(_) => return,
+                Message::Close(c) => panic!("closed: {c:?}"),
+                Message::Text(t) => self
+                    .pending
+                    .push_back(serde_json::from_str(&t).expect("json")),
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// A WebSocket server standing in for a business server.
+pub struct FakeServer {
+    pub addr: SocketAddr,
+    conns: mpsc::UnboundedReceiver<FakeConn>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn parse_query(q: &str) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default() {
+        out.entry(k).or_default().push(v);
+    }
+    out
+}
+
+impl FakeServer {
+    pub async fn start(port: u16) -> FakeServer {
+        Self::start_with(port, None).await
+    }
+
+    pub async fn start_with(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeServer {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind fake server");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, conns) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let tx = tx.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let io: Box<dyn Io> = match tls {
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(s) => Box::new(s),
+                            Err(_) => return,
+                        },
+                        None => Box::new(tcp),
+                    };
+                    let seen = Arc::new(Mutex::new(Handshake::default()));
+                    let record = Arc::clone(&seen);
+                    let callback = move |req: &Request, resp: Response| {
+                        let mut h = record.lock().expect("lock");
+                        h.method = req.method().to_string();
+                        h.path = req.uri().path().to_owned();
+                        h.query = parse_query(req.uri().query().unwrap_or(""));
+                        for (k, v) in req.headers() {
+                            h.headers
+                                .entry(k.as_str().to_owned())
+                                .or_default()
+                                .push(v.to_str().unwrap_or("").to_owned());
+                        }
+                        Ok(resp)
+                    };
+                    let config =
+                        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                            .max_message_size(Some(64 << 20))
+                            .max_frame_size(Some(64 << 20));
+                    let Ok(ws) =
+                        tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config))
+                            .await
+                    else {
+                        return;
+                    };
+                    let handshake = seen.lock().expect("lock").clone();
+                    let _ = tx.send(FakeConn {
+                        handshake,
+                        ws,
+                        pending: VecDeque::new(),
+                    });
+                });
+            }
+        });
+        FakeServer { addr, conns, task }
+    }
+
+    /// The next connection the gateway opens.
+    pub async fn accept(&mut self) -> FakeConn {
+        tokio::time::timeout(WAIT, self.conns.recv())
+            .await
+            .expect("the gateway did not connect")
+            .expect("server task ended")
+    }
+
+    /// Stops listening; connections already handed out are closed by dropping them.
+    pub fn kill(self) -> u16 {
+        self.task.abort();
+        self.addr.port()
+    }
+}
+
+/// Starts the gateway on an ephemeral port with `world` plus the `mirai:` section given.
+pub async fn start_gateway(world: &str, mirai: &str) -> Gateway {
+    let yaml = format!("server: {{ host: 127.0.0.1, port: 0 }}\n{world}\n{mirai}");
+    let config = Config::from_yaml_str(&yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
+    Gateway::start(config).await.expect("gateway starts")
+}
+
+/// A `mirai:` section with reverse-ws dialling the given destinations (YAML flow items).
+pub fn mirai_reverse_ws(destinations: &[String], extra: &str) -> String {
+    format!(
+        "mirai:\n  adapters: [reverse-ws]\n  verifyKey: \"1234567890\"\n{extra}  adapterSettings:\n    reverse-ws:\n      heartbeatInterval: 0\n      maxReconnectInterval: 400\n      destinations:\n{}",
+        destinations.iter().map(|d| format!("        - {d}\n")).collect::<String>()
+    )
+}
+
+/// A plain-ws destination for a fake server.
+pub fn dest(port: u16) -> String {
+    format!("{{ host: 127.0.0.1, port: {port}, path: /ws, protocol: ws, reconnectInterval: 100 }}")
+}
+
+pub async fn post_json(
+    gw: &Gateway,
+    path: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut req = awc::Client::default().post(format!("http://{}{path}", gw.server_addr));
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let mut resp = req.send_json(body).await.expect("request");
+    let status = resp.status().as_u16();
+    let body = resp
+        .json::<Value>()
+        .limit(64 << 20)
+        .await
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub async fn inject(gw: &Gateway, qq: i64, event: Value) -> Value {
+    let (status, body) = post_json(gw, &format!("/sim/{qq}/inject"), &event, None).await;
+    assert_eq!(status, 200, "inject failed: {body}");
+    body
+}
+
+pub async fn healthz(gw: &Gateway) -> Value {
+    let mut resp = awc::Client::default()
+        .get(format!("http://{}/healthz", gw.server_addr))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.expect("healthz json")
+}
+
+/// Waits until `/healthz` reports `n` connected destinations.
+pub async fn wait_connected(gw: &Gateway, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if healthz(gw).await["destinationsConnected"] == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "destinations never reached {n} connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A group message from member `from` of group `group`.
+pub fn group_message(group: i64, from: i64, text: &str) -> Value {
+    json!({"type": "GroupMessage", "sender": {"id": from, "group": {"id": group}},
+           "messageChain": [{"type": "Plain", "text": text}]})
+}
