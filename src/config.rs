@@ -307,6 +307,9 @@ pub struct Config {
 impl Config {
     /// Parses and validates YAML text.
     pub fn from_yaml_str(text: &str) -> Result<Config, ConfigError> {
+        // Syntax first, so a broken file is reported as such rather than against some key.
+        serde_yaml::from_str::<serde_yaml::Value>(text)
+            .map_err(|e| ConfigError::new("", format!("not valid YAML: {e}")))?;
         let de = serde_yaml::Deserializer::from_str(text);
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
@@ -480,7 +483,7 @@ pub fn merged(
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "bots: [{qq: 10001, source: simulated}]\nmirai: {verifyKey: k}\n";
+    const MINIMAL: &str = "bots: [{qq: 10001, source: simulated}]\nmirai:\n  verifyKey: k\n";
 
     #[test]
     fn defaults_fill_every_key() {
@@ -503,7 +506,7 @@ mod tests {
     #[test]
     fn unknown_keys_and_wrong_types_name_the_key() {
         let e = Config::from_yaml_str(&format!("{MINIMAL}  verfyKey: x\n")).unwrap_err();
-        assert_eq!(e.key, "mirai");
+        assert_eq!(e.key, "mirai.verfyKey");
         assert!(e.message.contains("verfyKey"), "{e}");
         let e = Config::from_yaml_str("bots: [{qq: abc, source: simulated}]").unwrap_err();
         assert_eq!(e.key, "bots[0].qq", "{e}");
@@ -515,6 +518,13 @@ mod tests {
             e.key,
             "mirai.adapterSettings.reverse-ws.destinations[0].protocol"
         );
+    }
+
+    #[test]
+    fn broken_yaml_says_where() {
+        let e = Config::from_yaml_str("bots: [\n  - qq: 1\n mirai: x").unwrap_err();
+        assert!(e.to_string().starts_with("not valid YAML"), "{e}");
+        assert!(e.to_string().contains("line"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,33 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Ask the running gateway's `/healthz` (on the configured `server:` listener) and exit 0
+    /// if it answers 200; for container health checks.
+    #[arg(long, conflicts_with = "check")]
+    healthcheck: bool,
+}
+
+/// GETs `/healthz` on the `server:` listener of `config`.
+async fn probe_health(config: &Config) -> Result<(), String> {
+    let host = match config.server.host.as_str() {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        h => h,
+    };
+    let url = format!("http://{host}:{}/healthz", config.server.port);
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .finish();
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", resp.status()))
+    }
 }
 
 fn main() -> ExitCode {
@@ -31,6 +58,15 @@ fn main() -> ExitCode {
     if cli.check {
         println!("{}: ok", cli.config.display());
         return ExitCode::SUCCESS;
+    }
+    if cli.healthcheck {
+        return match actix_web::rt::System::new().block_on(probe_health(&config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("botgate: unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let result = actix_web::rt::System::new().block_on(async move {
         let gateway = Gateway::start(config).await?;

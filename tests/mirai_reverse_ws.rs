@@ -975,3 +975,30 @@ async fn the_sim_endpoint_checks_token_bot_and_body_and_healthz_reports_status()
     assert_eq!(h["destinations"][0]["verifiedQq"], 10001);
     assert_eq!(h["listeners"][0]["address"], gw.server_addr.to_string());
 }
+
+#[actix_web::test]
+async fn the_gateway_pings_and_redials_a_server_that_stops_answering() {
+    let mut server = FakeServer::start(0).await;
+    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "")
+        .replace("heartbeatInterval: 0", "heartbeatInterval: 100");
+    let gw = start_gateway(WORLD, &mirai).await;
+    let mut conn = server.accept().await;
+    conn.verify(10001).await;
+    // While the server reads (tungstenite answers each ping), the link stays up.
+    let mut pings = 0;
+    while pings < 5 {
+        if let Message::Ping(_) = conn.recv_any().await {
+            pings += 1;
+        }
+    }
+    assert_eq!(healthz(&gw).await["destinationsConnected"], 1);
+    // A server that stops reading never answers; after three intervals the gateway redials.
+    let mut again = server.accept().await;
+    drop(conn);
+    again.verify(10001).await;
+    inject(&gw, 10001, group_message(30001, 20001, "back")).await;
+    assert_eq!(
+        again.recv_frame().await["data"]["messageChain"][1]["text"],
+        "back"
+    );
+}

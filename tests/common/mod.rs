@@ -88,12 +88,7 @@ impl FakeConn {
 
     async fn read_frame(&mut self) -> Value {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("timed out waiting for a frame")
-                .expect("connection ended")
-                .expect("read error");
-            match msg {
+            match self.recv_any().await {
                 Message::Text(t) => return serde_json::from_str(&t).expect("frame is JSON"),
                 Message::Binary(b) => return serde_json::from_slice(&b).expect("frame is JSON"),
                 Message::Close(c) => panic!("gateway closed the connection: {c:?}"),
@@ -159,11 +154,7 @@ impl FakeConn {
             .await
             .expect("ping");
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("no pong")
-                .expect("closed")
-                .expect("error");
+            let msg = self.recv_any().await;
             match msg {
                 Message::Pong(_) => return,
                 Message::Close(c) => panic!("closed: {c:?}"),
@@ -173,6 +164,15 @@ impl FakeConn {
                 _ => {}
             }
         }
+    }
+
+    /// The next frame of any kind (tungstenite answers pings while the connection is read).
+    pub async fn recv_any(&mut self) -> Message {
+        tokio::time::timeout(WAIT, self.ws.next())
+            .await
+            .expect("timed out waiting for a frame")
+            .expect("connection ended")
+            .expect("read error")
     }
 
     pub async fn close(mut self) {
@@ -220,6 +220,7 @@ impl FakeServer {
                     };
                     let seen = Arc::new(Mutex::new(Handshake::default()));
                     let record = Arc::clone(&seen);
+                    #[allow(clippy::result_large_err)] // the signature tungstenite requires
                     let callback = move |req: &Request, resp: Response| {
                         let mut h = record.lock().expect("lock");
                         h.method = req.method().to_string();

@@ -226,6 +226,11 @@ impl ReverseWsDestination {
         self.schedule_redial(ctx);
     }
 
+    /// The session the server verified on the current connection, if it has.
+    fn session(&self) -> Option<&BoundSession> {
+        self.link.as_ref().and_then(|l| l.session.as_ref())
+    }
+
     fn send_text(&mut self, text: String) {
         if let Some(link) = self.link.as_mut() {
             if link.sink.write(Message::Text(text.into())).is_err() {
@@ -250,8 +255,7 @@ impl ReverseWsDestination {
                 return;
             }
         };
-        let verified = self.link.as_ref().is_some_and(|l| l.session.is_some());
-        if !verified {
+        if self.session().is_none() {
             match request.command.as_str() {
                 "verify" => self.verify(request, ctx),
                 "about" | "botList" => self.dispatch(request, ctx),
@@ -421,7 +425,7 @@ impl ReverseWsDestination {
                 act.send_text(envelope::response(sync_id.as_deref(), &data));
             }
         };
-        let session = self.link.as_ref().and_then(|l| l.session.clone());
+        let session = self.session().cloned();
         match call {
             MiraiCall::About => reply(self, mirai_command::about()),
             MiraiCall::Verify(_) => reply(self, StateCode::no_operate_support().to_json()),
@@ -625,7 +629,7 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
     type Result = ();
 
     fn handle(&mut self, _: DrainOutbox, ctx: &mut Self::Context) {
-        if !self.link.as_ref().is_some_and(|l| l.session.is_some()) {
+        if self.session().is_none() {
             return;
         }
         let (batch, more) = self.outbox.drain(DRAIN_BATCH);

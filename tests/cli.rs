@@ -1,0 +1,149 @@
+//! The binary as the README runs it: `botgate --config config.yaml` on the bundled config.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_botgate");
+
+fn bundled_config() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"))
+        .expect("config.yaml")
+}
+
+#[test]
+fn the_bundled_config_is_valid() {
+    let out = Command::new(BIN)
+        .args([
+            "--check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
+        ])
+        .output()
+        .expect("run botgate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_config_stops_start_up_naming_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        bundled_config().replace("protocol: ws ", "protocol: tcp "),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mirai.adapterSettings.reverse-ws.destinations[0].protocol"),
+        "{err}"
+    );
+    assert!(err.contains("use ws or wss"), "{err}");
+
+    let unhealthy = Command::new(BIN)
+        .args([
+            "--healthcheck",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        !unhealthy.status.success(),
+        "nothing listens on the bundled port in tests"
+    );
+
+    let missing = Command::new(BIN)
+        .args(["--config", "/no/such/config.yaml"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--config FILE"));
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_web::test]
+async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
+    let mut server = FakeServer::start(0).await;
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+    let http_port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    let config = bundled_config()
+        .replace("port: 9000", &format!("port: {http_port}"))
+        .replace("port: 8080", &format!("port: {}", server.addr.port()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config).expect("write");
+    let _child = Running(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start botgate"),
+    );
+    let base = format!("http://127.0.0.1:{http_port}");
+    let client = awc::Client::default();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await {
+            if resp.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "healthz never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut conn = server.accept().await;
+    conn.verify(10001).await;
+    assert_eq!(
+        conn.call("g", "groupList", json!({})).await["data"][0]["name"],
+        "botgate 测试群"
+    );
+    let mut resp = client
+        .post(format!("{base}/sim/10001/inject"))
+        .send_json(&group_message(30001, 20002, "hello botgate"))
+        .await
+        .expect("inject");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    let frame = conn.recv_frame().await;
+    assert_eq!(frame["syncId"], "-1");
+    assert_eq!(frame["data"]["messageChain"][0]["id"], body["messageId"]);
+    assert_eq!(frame["data"]["sender"]["memberName"], "Bob");
+    let reply = conn
+        .call(
+            "r",
+            "sendGroupMessage",
+            json!({"target":30001,"messageChain":[{"type":"Plain","text":"hi Bob"}]}),
+        )
+        .await;
+    assert_eq!(reply["code"], 0);
+}
