@@ -1002,3 +1002,39 @@ async fn the_gateway_pings_and_redials_a_server_that_stops_answering() {
         "back"
     );
 }
+
+#[actix_web::test]
+async fn cache_size_from_the_config_bounds_the_message_cache() {
+    let (_gw, _server, mut conn) = connected("  cacheSize: 2\n").await;
+    conn.verify(10001).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let sent = conn
+            .call(
+                &format!("s{i}"),
+                "sendGroupMessage",
+                json!({"target":30001,"messageChain":[{"type":"Plain","text":format!("m{i}")}]}),
+            )
+            .await;
+        ids.push(sent["messageId"].clone());
+    }
+    assert_eq!(
+        conn.call(
+            "old",
+            "messageFromId",
+            json!({"target":30001,"messageId":ids[0]})
+        )
+        .await["code"],
+        5
+    );
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        let got = conn
+            .call(
+                &format!("g{i}"),
+                "messageFromId",
+                json!({"target":30001,"messageId":id}),
+            )
+            .await;
+        assert_eq!(got["data"]["messageChain"][1]["text"], format!("m{i}"));
+    }
+}
