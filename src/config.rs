@@ -220,10 +220,89 @@ impl Default for ReverseWsSetting {
     }
 }
 
+/// `mirai.adapterSettings.http`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpSetting {
+    /// Bind address.
+    #[serde(default = "default_mirai_host")]
+    pub host: String,
+    /// Bind port; http and ws may share it.
+    #[serde(default = "default_mirai_port")]
+    pub port: u16,
+    /// Allowed CORS origins; `*` allows any.
+    #[serde(default = "default_cors")]
+    pub cors: Vec<String>,
+    /// Events kept per http session for fetchMessage; 0 keeps none.
+    #[serde(default = "default_unread_queue")]
+    pub unread_queue_max_size: usize,
+}
+
+fn default_cors() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+fn default_unread_queue() -> usize {
+    100
+}
+
+impl Default for HttpSetting {
+    fn default() -> Self {
+        HttpSetting {
+            host: default_mirai_host(),
+            port: default_mirai_port(),
+            cors: default_cors(),
+            unread_queue_max_size: default_unread_queue(),
+        }
+    }
+}
+
+/// `mirai.adapterSettings.ws`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WsSetting {
+    /// Bind address.
+    #[serde(default = "default_mirai_host")]
+    pub host: String,
+    /// Bind port; http and ws may share it.
+    #[serde(default = "default_mirai_port")]
+    pub port: u16,
+    /// syncId of pushed events (YAML `-1` reads as `"-1"`).
+    #[serde(default = "default_reserved_sync_id")]
+    pub reserved_sync_id: Scalar,
+    /// botgate: how often idle clients are pinged, ms; silent for 3 intervals → dropped; 0 = off.
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval: u64,
+    /// botgate: events that may wait for a slow client before it is closed.
+    #[serde(default = "default_outbox_size")]
+    pub outbox_size: usize,
+}
+
+fn default_outbox_size() -> usize {
+    4096
+}
+
+impl Default for WsSetting {
+    fn default() -> Self {
+        WsSetting {
+            host: default_mirai_host(),
+            port: default_mirai_port(),
+            reserved_sync_id: default_reserved_sync_id(),
+            heartbeat_interval: default_heartbeat_interval(),
+            outbox_size: default_outbox_size(),
+        }
+    }
+}
+
 /// `mirai.adapterSettings`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdapterSettings {
+    /// The http adapter.
+    #[serde(default)]
+    pub http: HttpSetting,
+    /// The forward ws adapter.
+    #[serde(default)]
+    pub ws: WsSetting,
     /// The reverse-ws adapter.
     #[serde(default, rename = "reverse-ws")]
     pub reverse_ws: ReverseWsSetting,
@@ -233,7 +312,7 @@ pub struct AdapterSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MiraiConfig {
-    /// Adapters to run: `reverse-ws` (http, ws and webhook follow).
+    /// Adapters to run: `http`, `ws`, `reverse-ws` (webhook follows).
     #[serde(default)]
     pub adapters: Vec<String>,
     /// Accepted for compatibility; botgate's logging is set with `RUST_LOG`.
@@ -285,7 +364,7 @@ impl Default for MiraiConfig {
 }
 
 /// The adapters this version serves.
-pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["reverse-ws"];
+pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws"];
 /// The adapter names mirai-api-http knows; the ones not yet available are refused by name.
 const KNOWN_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "webhook"];
 
@@ -392,6 +471,12 @@ impl Config {
             return Err(ConfigError::new(
                 "mirai.persistenceFactory",
                 "only \"built-in\" exists; remove the key or set it to built-in",
+            ));
+        }
+        if m.adapter_settings.ws.outbox_size == 0 {
+            return Err(ConfigError::new(
+                "mirai.adapterSettings.ws.outboxSize",
+                "must be at least 1 (events wait there for each client)",
             ));
         }
         if self.server.max_frame_size < 1024 {
@@ -536,6 +621,8 @@ mod tests {
         assert!(e.key.ends_with("reverse-ws.destinations"), "{e}");
         let e = Config::from_yaml_str("mirai: {verifyKey: k}").unwrap_err();
         assert_eq!(e.key, "bots");
+        let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [webhook]\n")).unwrap_err();
+        assert!(e.message.contains("not available"), "{e}");
         let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [telegram]\n")).unwrap_err();
         assert_eq!(e.key, "mirai.adapters[0]");
     }

@@ -13,7 +13,7 @@ use botgate_actors::secret::Secret;
 use log::{info, warn};
 
 use crate::config::{merged, Config, SourceKind};
-use crate::server;
+use crate::listeners::{self, Listener};
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
@@ -51,37 +51,61 @@ pub struct Actors {
 pub struct Gateway {
     /// Where `server:` (healthz, sim) listens; with `port: 0` this is the port picked.
     pub server_addr: SocketAddr,
+    /// Every listener with what it serves.
+    pub listeners: Vec<Listener>,
     /// The shared actors.
     pub actors: Actors,
-    handle: actix_web::dev::ServerHandle,
-    running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    handles: Vec<actix_web::dev::ServerHandle>,
+    running: Vec<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Gateway {
     /// Starts everything the config describes. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
         let actors = start_actors(&config)?;
-        let (server, server_addr) = server::start(&config, actors.clone())?;
-        let handle = server.handle();
-        // The server only accepts connections while its future is polled.
-        let running = actix_web::rt::spawn(server);
-        info!("botgate listening on http://{server_addr} (/healthz, /sim/{{qq}}/inject)");
+        let (listeners, servers) = listeners::start(&config, actors.clone())?;
+        for l in &listeners {
+            let names: Vec<&str> = l.mounts.iter().map(|m| m.name()).collect();
+            info!("listening on {} for {}", l.addr, names.join(" + "));
+        }
+        let server_addr = listeners
+            .iter()
+            .find(|l| l.mounts.contains(&listeners::Mount::Botgate))
+            .map(|l| l.addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let handles = servers.iter().map(|s| s.handle()).collect();
+        // A server only accepts connections while its future is polled.
+        let running = servers.into_iter().map(actix_web::rt::spawn).collect();
         Ok(Gateway {
             server_addr,
+            listeners,
             actors,
-            handle,
+            handles,
             running,
         })
     }
 
-    /// Runs until the server stops (SIGINT / SIGTERM).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.running.await.map_err(std::io::Error::other)?
+    /// Where the listener serving `mount` is bound.
+    pub fn addr_of(&self, mount: listeners::Mount) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.mounts.contains(&mount))
+            .map(|l| l.addr)
     }
 
-    /// Stops the HTTP server gracefully.
+    /// Runs until the servers stop (SIGINT / SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        for running in self.running {
+            running.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
+
+    /// Stops every listener gracefully.
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
     }
 }
 

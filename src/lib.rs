@@ -1,9 +1,12 @@
 //! botgate, the service: configuration, the actix-web listener, and the wiring of adapters to
 //! the actors of [`botgate_actors`].
 
+pub mod botgate_endpoints;
 pub mod config;
 pub mod gateway;
-pub mod server;
+pub mod listeners;
+pub mod mirai_http;
+pub mod mirai_ws;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{Gateway, StartError};

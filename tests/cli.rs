@@ -75,6 +75,11 @@ fn a_bad_config_stops_start_up_naming_the_key_and_the_fix() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--config FILE"));
 }
 
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+    probe.local_addr().expect("addr").port()
+}
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -87,12 +92,12 @@ impl Drop for Running {
 #[actix_web::test]
 async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
     let mut server = FakeServer::start(0).await;
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-    let http_port = probe.local_addr().expect("addr").port();
-    drop(probe);
+    let http_port = free_port();
+    let mirai_port = free_port();
     let config = bundled_config()
         .replace("port: 9000", &format!("port: {http_port}"))
-        .replace("port: 8080", &format!("port: {}", server.addr.port()));
+        .replace("port: 8080", &format!("port: {mirai_port}"))
+        .replace("port: 8081", &format!("port: {}", server.addr.port()));
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config).expect("write");

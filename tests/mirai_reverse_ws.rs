@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn connected(extra: &str) -> (botgate::Gateway, FakeServer, FakeConn) {
+async fn connected(extra: &str) -> (botgate::Gateway, FakeServer, WsPeer) {
     let mut server = FakeServer::start(0).await;
     let gw = start_gateway(WORLD, &mirai_reverse_ws(&[dest(server.addr.port())], extra)).await;
     let conn = server.accept().await;

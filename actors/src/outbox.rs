@@ -161,6 +161,31 @@ impl<T> Outbox<T> {
         (batch, more)
     }
 
+    /// Takes up to `max` of the newest items, oldest of them first (mirai's
+    /// `fetchLatestMessage`).
+    pub fn drain_newest(&self, max: usize) -> Vec<T> {
+        let mut inner = self.lock();
+        let n = inner.queue.len().min(max);
+        let start = inner.queue.len() - n;
+        let batch: Vec<T> = inner.queue.drain(start..).collect();
+        if inner.queue.is_empty() {
+            inner.wake_pending = false;
+        }
+        batch
+    }
+
+    /// Copies up to `max` items without removing them: the oldest, or with `newest` the
+    /// newest (mirai's `peekMessage` / `peekLatestMessage`).
+    pub fn peek(&self, max: usize, newest: bool) -> Vec<T>
+    where
+        T: Clone,
+    {
+        let inner = self.lock();
+        let n = inner.queue.len().min(max);
+        let start = if newest { inner.queue.len() - n } else { 0 };
+        inner.queue.range(start..start + n).cloned().collect()
+    }
+
     /// Closes the outbox: queued items are discarded and later pushes are refused, so the
     /// producer drops its handle on the next event.
     pub fn close(&self) {
@@ -237,6 +262,19 @@ mod tests {
         assert_eq!((batch.len(), more), (7, false));
         outbox.push(11);
         assert_eq!(wakes.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn peek_and_drain_newest_pick_from_either_end() {
+        let outbox = Outbox::new(10, OverflowPolicy::DropOldest);
+        for i in 0..5 {
+            outbox.push(i);
+        }
+        assert_eq!(outbox.peek(2, false), vec![0, 1]);
+        assert_eq!(outbox.peek(2, true), vec![3, 4]);
+        assert_eq!(outbox.len(), 5);
+        assert_eq!(outbox.drain_newest(2), vec![3, 4]);
+        assert_eq!(outbox.drain(10), (vec![0, 1, 2], false));
     }
 
     #[test]

@@ -59,14 +59,15 @@ pub struct Handshake {
     pub headers: HashMap<String, Vec<String>>,
 }
 
-/// One connection the gateway opened to the fake server.
-pub struct FakeConn {
+/// One WebSocket connection: one the gateway opened to a fake server, or a client's
+/// connection to the gateway.
+pub struct WsPeer {
     pub handshake: Handshake,
     ws: WebSocketStream<Box<dyn Io>>,
     pending: VecDeque<Value>,
 }
 
-impl FakeConn {
+impl WsPeer {
     pub async fn send(&mut self, v: Value) {
         self.ws
             .send(Message::text(v.to_string()))
@@ -175,15 +176,75 @@ impl FakeConn {
             .expect("read error")
     }
 
+    /// Reads until the gateway's close frame; answers its code and reason.
+    pub async fn recv_close(&mut self) -> (u16, String) {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                Some(Ok(Message::Text(t))) => panic!("expected a close frame, got {t}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("expected a close frame, got error {e}"),
+            }
+        }
+    }
+
+    /// Whether the gateway has closed the connection (a close frame or EOF within `WAIT`).
+    pub async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
 }
 
+/// Connects to the gateway as a WebSocket client, with extra handshake headers.
+pub async fn ws_client(
+    addr: SocketAddr,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<WsPeer, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}{path_and_query}").into_client_request()?;
+    for (k, v) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            http::HeaderValue::from_str(v).expect("header value"),
+        );
+    }
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let io: Box<dyn Io> = Box::new(tcp);
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
+    Ok(WsPeer {
+        handshake: Handshake::default(),
+        ws,
+        pending: VecDeque::new(),
+    })
+}
+
+/// A `mirai:` section with the http and ws adapters sharing one ephemeral port.
+pub fn mirai_http_ws(extra: &str) -> String {
+    format!(
+        "mirai:\n  adapters: [http, ws]\n  verifyKey: \"1234567890\"\n{extra}  adapterSettings:\n    http: {{ host: 127.0.0.1, port: 0 }}\n    ws: {{ host: 127.0.0.1, port: 0, heartbeatInterval: 0 }}\n"
+    )
+}
+
 /// A WebSocket server standing in for a business server.
 pub struct FakeServer {
     pub addr: SocketAddr,
-    conns: mpsc::UnboundedReceiver<FakeConn>,
+    conns: mpsc::UnboundedReceiver<WsPeer>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -245,7 +306,7 @@ impl FakeServer {
                         return;
                     };
                     let handshake = seen.lock().expect("lock").clone();
-                    let _ = tx.send(FakeConn {
+                    let _ = tx.send(WsPeer {
                         handshake,
                         ws,
                         pending: VecDeque::new(),
@@ -257,7 +318,7 @@ impl FakeServer {
     }
 
     /// The next connection the gateway opens.
-    pub async fn accept(&mut self) -> FakeConn {
+    pub async fn accept(&mut self) -> WsPeer {
         tokio::time::timeout(WAIT, self.conns.recv())
             .await
             .expect("the gateway did not connect")

@@ -3,5 +3,7 @@
 
 pub mod backoff;
 pub mod frames;
+pub mod mirai_calls;
+pub mod mirai_ws;
 pub mod reverse_ws;
 pub mod tls;

@@ -17,18 +17,18 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use futures_util::stream::{SplitSink, StreamExt};
 use log::{debug, info, warn};
-use serde_json::Value;
 
 use super::backoff::Backoff;
 use super::frames::{Assembled, FrameAssembler};
-use crate::bot::{EventFilter, EventOutbox, Execute, Subscribe, SubscriptionId, Unsubscribe};
-use crate::model::{Command, CommandOutput, SharedEvent, UserId, WireFormat};
+use super::mirai_calls;
+use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
+use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command::{self as mirai_command, CallError, MiraiCall};
 use crate::protocol::mirai::envelope::{self, Request};
-use crate::protocol::mirai::event::encode_for_bot;
+use crate::protocol::mirai::event as mirai_event;
 use crate::protocol::mirai::state::StateCode;
-use crate::registry::{Authenticate, BoundSession, ListBots, Release, SessionRegistry};
+use crate::registry::{Authenticate, BoundSession, Release, SessionRegistry};
 
 /// Events written to the socket per drain; a burst larger than this is written in several
 /// rounds so commands interleave with a long replay.
@@ -420,69 +420,16 @@ impl ReverseWsDestination {
         };
         let sync_id = request.sync_id;
         let generation = self.generation;
-        let reply = move |act: &mut Self, data: Value| {
+        let run = mirai_calls::run(call, self.session().cloned(), self.registry.clone());
+        ctx.spawn(run.into_actor(self).map(move |data, act, _| {
             if generation == act.generation {
                 act.send_text(envelope::response(sync_id.as_deref(), &data));
             }
-        };
-        let session = self.session().cloned();
-        match call {
-            MiraiCall::About => reply(self, mirai_command::about()),
-            MiraiCall::Verify(_) => reply(self, StateCode::no_operate_support().to_json()),
-            MiraiCall::BotList => {
-                ctx.spawn(
-                    self.registry
-                        .send(ListBots)
-                        .into_actor(self)
-                        .map(move |r, act, _| {
-                            let ids: Vec<UserId> = r
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(id, _)| id)
-                                .collect();
-                            reply(act, mirai_command::bot_list(&ids));
-                        }),
-                );
-            }
-            MiraiCall::SessionInfo | MiraiCall::Bot(_) => {
-                let Some(session) = session else {
-                    reply(self, StateCode::not_verify_session().to_json());
-                    return;
-                };
-                let (command, key) = match call {
-                    MiraiCall::Bot(c) => (c, None),
-                    _ => (Command::BotInfo, Some(session.key.clone())),
-                };
-                ctx.spawn(session.bot.send(Execute(command)).into_actor(self).map(
-                    move |result, act, _| {
-                        let data = match result {
-                            Ok(Ok(CommandOutput::Friend(bot))) if key.is_some() => {
-                                mirai_command::session_info(
-                                    key.as_deref().unwrap_or_default(),
-                                    &bot,
-                                )
-                            }
-                            Ok(Ok(out)) => mirai_command::encode_output(&out),
-                            Ok(Err(e)) => mirai_command::encode_error(&e),
-                            Err(e) => mirai_command::encode_error(
-                                &crate::model::BotError::Internal(e.to_string()),
-                            ),
-                        };
-                        reply(act, data);
-                    },
-                ));
-            }
-        }
+        }));
     }
 
     fn push_frame(&self, event: &SharedEvent) -> Option<Message> {
-        let bot = event.bot;
-        let json = event.encoded(WireFormat::Mirai, |e| {
-            encode_for_bot(bot, e)
-                .and_then(|v| serde_json::to_vec(&v).ok())
-                .map(Bytes::from)
-        })?;
-        let frame = envelope::push_frame(&self.config.reserved_sync_id, json);
+        let frame = mirai_event::push_frame(event, &self.config.reserved_sync_id)?;
         ByteString::try_from(frame).ok().map(Message::Text)
     }
 

@@ -199,6 +199,72 @@ pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<Mir
     }
 }
 
+/// The HTTP method a command is called with on the http adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// Parameters in the query.
+    Get,
+    /// Parameters in a JSON body.
+    Post,
+}
+
+/// A command's route on the http adapter: `command` at `/` + the name with `_` → `/`, with
+/// the subCommand the method implies (`groupConfig` GET = get, POST = update).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// The ws command word.
+    pub command: &'static str,
+    /// The method.
+    pub method: HttpMethod,
+    /// The subCommand this method means.
+    pub sub_command: Option<&'static str>,
+    /// Whether the route needs a session (`about` and `botList` do not).
+    pub needs_session: bool,
+}
+
+const fn route(command: &'static str, method: HttpMethod) -> HttpRoute {
+    HttpRoute {
+        command,
+        method,
+        sub_command: None,
+        needs_session: true,
+    }
+}
+
+/// Every command the http adapter serves, besides the session and queue endpoints.
+pub const HTTP_ROUTES: &[HttpRoute] = &[
+    HttpRoute {
+        command: "about",
+        method: HttpMethod::Get,
+        sub_command: None,
+        needs_session: false,
+    },
+    HttpRoute {
+        command: "botList",
+        method: HttpMethod::Get,
+        sub_command: None,
+        needs_session: false,
+    },
+    route("sessionInfo", HttpMethod::Get),
+    route("messageFromId", HttpMethod::Get),
+    route("friendList", HttpMethod::Get),
+    route("groupList", HttpMethod::Get),
+    route("memberList", HttpMethod::Get),
+    route("botProfile", HttpMethod::Get),
+    route("friendProfile", HttpMethod::Get),
+    route("memberProfile", HttpMethod::Get),
+    route("userProfile", HttpMethod::Get),
+    route("sendFriendMessage", HttpMethod::Post),
+    route("sendGroupMessage", HttpMethod::Post),
+    route("sendTempMessage", HttpMethod::Post),
+    route("recall", HttpMethod::Post),
+];
+
+/// The http path of a command: `/` + its name with `_` → `/` (`anno_list` → `/anno/list`).
+pub fn http_path(command: &str) -> String {
+    format!("/{}", command.replace('_', "/"))
+}
+
 fn list(items: Vec<Value>) -> Value {
     json!({ "code": 0, "msg": "", "data": items })
 }
@@ -312,6 +378,16 @@ mod tests {
                 qq: Some(10001)
             })
         );
+    }
+
+    #[test]
+    fn http_paths_replace_underscores() {
+        assert_eq!(http_path("anno_list"), "/anno/list");
+        assert_eq!(
+            http_path("resp_newFriendRequestEvent"),
+            "/resp/newFriendRequestEvent"
+        );
+        assert_eq!(http_path("friendList"), "/friendList");
     }
 
     #[test]

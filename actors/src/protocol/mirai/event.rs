@@ -1,13 +1,14 @@
 //! Events in mirai's shapes (spec §6.1 message packets, §7 events), and decoding of mirai
 //! event objects injected into a simulated bot.
 
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::chain::{self, ChainDirection};
 use super::contact::{friend, group, member, opt_member, other_client, permission_name};
 use crate::model::{
     BotOfflineReason, Event, GroupChange, InjectedOrigin, MessageEvent, MessageKind, MessageSource,
-    NudgeSubject, RequestKind, SimulatedInput,
+    NudgeSubject, RequestKind, SharedEvent, SimulatedInput, WireFormat,
 };
 use crate::protocol::lenient;
 
@@ -312,6 +313,24 @@ pub fn encode(event: &Event) -> Option<Value> {
         }
     };
     Some(v)
+}
+
+/// The push frame `{"syncId":<reserved>,"data":<event>}` of a shared event. The event is
+/// serialized once for every mirai client; each frame only wraps those bytes. `None` when
+/// mirai cannot express the event.
+pub fn push_frame(event: &SharedEvent, reserved_sync_id: &str) -> Option<Bytes> {
+    let json = encoded(event)?;
+    Some(super::envelope::push_frame(reserved_sync_id, json))
+}
+
+/// The event's mirai JSON, serialized at most once per event.
+pub fn encoded(event: &SharedEvent) -> Option<&Bytes> {
+    let bot = event.bot;
+    event.encoded(WireFormat::Mirai, |e| {
+        encode_for_bot(bot, e)
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .map(Bytes::from)
+    })
 }
 
 /// Encodes an event of bot `bot`: the bot online/offline events carry the bot's `qq`.

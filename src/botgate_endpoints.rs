@@ -1,68 +1,29 @@
-//! botgate's own HTTP listener (`server:`): `GET /healthz` and `POST /sim/{qq}/inject`.
-
-use std::net::SocketAddr;
+//! botgate's own endpoints (`server:`): `GET /healthz` and `POST /sim/{qq}/inject`.
 
 use actix_web::http::header;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::{GetStatus, Inject};
 use botgate_actors::connection::reverse_ws::GetDestinationStatus;
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::mirai;
-use botgate_actors::secret::Secret;
 use futures_util::future::join_all;
 use log::{info, warn};
 use serde_json::{json, Value};
 
-use crate::config::{Config, SourceKind};
-use crate::gateway::{Actors, StartError};
+use crate::config::SourceKind;
+use crate::listeners::AppState;
 
-struct ServerState {
-    actors: Actors,
-    token: Secret,
-}
-
-/// Binds the `server:` listener and starts serving; answers the bound address.
-pub fn start(
-    config: &Config,
-    actors: Actors,
-) -> Result<(actix_web::dev::Server, SocketAddr), StartError> {
-    let state = web::Data::new(ServerState {
-        actors,
-        token: Secret::new(config.server.token.clone()),
-    });
-    let body_limit = config.server.max_frame_size;
-    let addr = format!("{}:{}", config.server.host, config.server.port);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(body_limit))
-            .route("/healthz", web::get().to(healthz))
-            .route("/sim/{qq}/inject", web::post().to(inject))
-    })
-    .workers(2)
-    .bind(&addr)
-    .map_err(|source| StartError::Bind {
-        addr: addr.clone(),
-        key: "server.host / server.port",
-        source,
-    })?;
-    let bound = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| StartError::Bind {
-            addr,
-            key: "server.host / server.port",
-            source: std::io::Error::other("no address bound"),
-        })?;
-    Ok((server.run(), bound))
+/// Mounts `/healthz` and `/sim/{qq}/inject`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/sim/{qq}/inject", web::post().to(inject));
 }
 
 fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into() }))
 }
 
-async fn healthz(state: web::Data<ServerState>, req: HttpRequest) -> HttpResponse {
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let actors = &state.actors;
     let bots = join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
         match addr.send(GetStatus).await {
@@ -91,6 +52,15 @@ async fn healthz(state: web::Data<ServerState>, req: HttpRequest) -> HttpRespons
         }
     }))
     .await;
+    let listeners: Vec<Value> = state
+        .listeners
+        .get()
+        .map(|ls| {
+            ls.iter()
+                .map(|(name, addr)| json!({"serves": name, "address": addr.to_string()}))
+                .collect()
+        })
+        .unwrap_or_default();
     let connected = destinations
         .iter()
         .filter(|d| d["connected"] == Value::Bool(true))
@@ -98,13 +68,15 @@ async fn healthz(state: web::Data<ServerState>, req: HttpRequest) -> HttpRespons
     HttpResponse::Ok().json(json!({
         "status": "ok",
         "bots": bots,
-        "listeners": [{ "name": "server", "address": req.app_config().local_addr().to_string() }],
+        "listeners": listeners,
+        "miraiWsClients": state.mirai_ws_clients.len(),
+        "miraiHttpSessions": state.mirai_http.len(),
         "destinations": destinations,
         "destinationsConnected": connected,
     }))
 }
 
-fn authorized(state: &ServerState, req: &HttpRequest) -> bool {
+fn authorized(state: &AppState, req: &HttpRequest) -> bool {
     if state.token.is_empty() {
         return true;
     }
@@ -119,7 +91,7 @@ fn authorized(state: &ServerState, req: &HttpRequest) -> bool {
 }
 
 async fn inject(
-    state: web::Data<ServerState>,
+    state: web::Data<AppState>,
     req: HttpRequest,
     qq: web::Path<String>,
     body: web::Bytes,

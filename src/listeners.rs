@@ -1,0 +1,183 @@
+//! Listeners: every adapter that serves on a host:port is mounted into one actix-web server
+//! per distinct host:port (mirai's http and ws share 8080 by default).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use botgate_actors::connection::mirai_ws::{MiraiWsDirectory, MiraiWsSettings};
+use botgate_actors::secret::Secret;
+
+use crate::config::Config;
+use crate::gateway::{Actors, StartError};
+use crate::{botgate_endpoints, mirai_http, mirai_ws};
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount {
+    /// botgate's own `/healthz` and `/sim/…` (`server:`).
+    Botgate,
+    /// mirai-api-http's http adapter.
+    MiraiHttp,
+    /// mirai-api-http's forward ws adapter.
+    MiraiWs,
+}
+
+impl Mount {
+    /// A short name for logs and `/healthz`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mount::Botgate => "botgate",
+            Mount::MiraiHttp => "mirai http",
+            Mount::MiraiWs => "mirai ws",
+        }
+    }
+}
+
+/// State every handler of every listener shares.
+pub struct AppState {
+    /// The shared actors.
+    pub actors: Actors,
+    /// `server.token` for `/sim/…`.
+    pub token: Secret,
+    /// Forward ws client settings.
+    pub mirai_ws: Arc<MiraiWsSettings>,
+    /// Forward ws clients by path and key.
+    pub mirai_ws_clients: MiraiWsDirectory,
+    /// The http adapter's unread queues.
+    pub mirai_http: mirai_http::HttpSessions,
+    /// Where each listener listens, filled in once all are bound.
+    pub listeners: std::sync::OnceLock<Vec<(String, SocketAddr)>>,
+    /// The largest frame or body accepted.
+    pub max_frame_size: usize,
+}
+
+/// A bound listener.
+pub struct Listener {
+    /// What it serves.
+    pub mounts: Vec<Mount>,
+    /// Where.
+    pub addr: SocketAddr,
+}
+
+/// The listeners the config asks for, grouped by host:port, in config order.
+fn plan(config: &Config) -> Vec<((String, u16), Vec<Mount>)> {
+    let mut wanted = vec![(
+        (config.server.host.clone(), config.server.port),
+        Mount::Botgate,
+    )];
+    let mirai = &config.mirai;
+    let settings = &mirai.adapter_settings;
+    if mirai.adapters.iter().any(|a| a == "http") {
+        wanted.push((
+            (settings.http.host.clone(), settings.http.port),
+            Mount::MiraiHttp,
+        ));
+    }
+    if mirai.adapters.iter().any(|a| a == "ws") {
+        wanted.push(((settings.ws.host.clone(), settings.ws.port), Mount::MiraiWs));
+    }
+    let mut grouped: Vec<((String, u16), Vec<Mount>)> = Vec::new();
+    for (addr, mount) in wanted {
+        match grouped.iter_mut().find(|(a, _)| *a == addr) {
+            Some((_, mounts)) => mounts.push(mount),
+            None => grouped.push((addr, vec![mount])),
+        }
+    }
+    grouped
+}
+
+/// Binds every listener and starts serving.
+pub fn start(
+    config: &Config,
+    actors: Actors,
+) -> Result<(Vec<Listener>, Vec<actix_web::dev::Server>), StartError> {
+    let ws = &config.mirai.adapter_settings.ws;
+    let state = web::Data::new(AppState {
+        actors,
+        token: Secret::new(config.server.token.clone()),
+        mirai_ws: Arc::new(MiraiWsSettings {
+            reserved_sync_id: ws.reserved_sync_id.0.clone(),
+            heartbeat_interval: Duration::from_millis(ws.heartbeat_interval),
+            outbox_size: ws.outbox_size,
+            max_pending_replies: 1024,
+        }),
+        mirai_ws_clients: MiraiWsDirectory::default(),
+        mirai_http: mirai_http::HttpSessions::new(
+            config.mirai.adapter_settings.http.unread_queue_max_size,
+        ),
+        listeners: std::sync::OnceLock::new(),
+        max_frame_size: config.server.max_frame_size,
+    });
+    let cors = config.mirai.adapter_settings.http.cors.clone();
+    let mut listeners = Vec::new();
+    let mut servers = Vec::new();
+    for ((host, port), mounts) in plan(config) {
+        let state = state.clone();
+        let app_mounts = mounts.clone();
+        let cors = cors.clone();
+        let body_limit = config.server.max_frame_size;
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(web::JsonConfig::default().limit(body_limit));
+            // The http adapter's CORS wraps the whole listener it shares (as in mirai-api-http);
+            // other listeners have no CORS policy at all.
+            let with_cors = app_mounts.contains(&Mount::MiraiHttp);
+            for mount in &app_mounts {
+                app = match mount {
+                    Mount::Botgate => app.configure(botgate_endpoints::configure),
+                    Mount::MiraiWs => app.configure(mirai_ws::configure),
+                    Mount::MiraiHttp => app.configure(mirai_http::configure),
+                };
+            }
+            app.wrap(actix_web::middleware::Condition::new(
+                with_cors,
+                mirai_http::cors(&cors),
+            ))
+        })
+        .workers(2)
+        .bind((host.as_str(), port))
+        .map_err(|source| StartError::Bind {
+            addr: format!("{host}:{port}"),
+            key: key_of(mounts[0]),
+            source,
+        })?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| StartError::Bind {
+                addr: format!("{host}:{port}"),
+                key: key_of(mounts[0]),
+                source: std::io::Error::other("no address bound"),
+            })?;
+        servers.push(server.run());
+        listeners.push(Listener { mounts, addr });
+    }
+    let described = listeners
+        .iter()
+        .map(|l| {
+            (
+                l.mounts
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                l.addr,
+            )
+        })
+        .collect();
+    let _ = state.listeners.set(described);
+    Ok((listeners, servers))
+}
+
+fn key_of(mount: Mount) -> &'static str {
+    match mount {
+        Mount::Botgate => "server.host / server.port",
+        Mount::MiraiHttp => "mirai.adapterSettings.http.host / port",
+        Mount::MiraiWs => "mirai.adapterSettings.ws.host / port",
+    }
+}
