@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates the virtual environments of the interop tests (one per client: YiriMirai and
+# nonebot2 pin conflicting versions of the same libraries). A venv is rebuilt only when its
+# requirements file changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+python=${PYTHON:-python3}
+for name in yiri nonebot; do
+  venv=.venv/interop-$name
+  req=tests/interop/requirements-$name.txt
+  stamp=$venv/.requirements
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$stamp"; then
+    continue
+  fi
+  echo "interop: creating $venv from $req"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+done
