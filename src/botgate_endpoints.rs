@@ -15,8 +15,7 @@ use crate::listeners::AppState;
 
 /// Mounts `/healthz` and `/sim/{qq}/inject`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/sim/{qq}/inject", web::post().to(inject));
+    cfg.route("/healthz", web::get().to(healthz)).route("/sim/{qq}/inject", web::post().to(inject));
 }
 
 fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -61,10 +60,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
                 .collect()
         })
         .unwrap_or_default();
-    let connected = destinations
-        .iter()
-        .filter(|d| d["connected"] == Value::Bool(true))
-        .count();
+    let connected = destinations.iter().filter(|d| d["connected"] == Value::Bool(true)).count();
     HttpResponse::Ok().json(json!({
         "status": "ok",
         "bots": bots,
@@ -106,10 +102,7 @@ async fn inject(
             );
     }
     let Ok(qq) = qq.parse::<i64>() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("{qq:?} is not a bot's QQ number"),
-        );
+        return error(StatusCode::NOT_FOUND, format!("{qq:?} is not a bot's QQ number"));
     };
     let Some((_, _, bot)) = state
         .actors
@@ -121,12 +114,7 @@ async fn inject(
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-            )
-        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
     };
     let input = match mirai::event::decode_input(&value) {
         Ok(i) => i,
@@ -146,9 +134,6 @@ async fn inject(
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("bot {qq} unavailable: {e}"),
-        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("bot {qq} unavailable: {e}")),
     }
 }

@@ -20,10 +20,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            message: message.into(),
-        }
+        ConfigError { key: key.into(), message: message.into() }
     }
 }
 
@@ -50,9 +47,7 @@ impl<'de> Deserialize<'de> for Scalar {
             serde_yaml::Value::Number(n) => Ok(Scalar(n.to_string())),
             serde_yaml::Value::Bool(b) => Ok(Scalar(b.to_string())),
             serde_yaml::Value::Null => Ok(Scalar(String::new())),
-            _ => Err(serde::de::Error::custom(
-                "expected a string, number or boolean",
-            )),
+            _ => Err(serde::de::Error::custom("expected a string, number or boolean")),
         }
     }
 }
@@ -480,10 +475,7 @@ impl Config {
             ));
         }
         if self.server.max_frame_size < 1024 {
-            return Err(ConfigError::new(
-                "server.max_frame_size",
-                "must be at least 1024 bytes",
-            ));
+            return Err(ConfigError::new("server.max_frame_size", "must be at least 1024 bytes"));
         }
         let rws = &m.adapter_settings.reverse_ws;
         let key = "mirai.adapterSettings.reverse-ws";
@@ -509,16 +501,10 @@ impl Config {
                 ));
             }
             if !d.path.starts_with('/') {
-                return Err(ConfigError::new(
-                    format!("{dkey}.path"),
-                    "must start with /",
-                ));
+                return Err(ConfigError::new(format!("{dkey}.path"), "must start with /"));
             }
             if d.method.parse::<actix_web::http::Method>().is_err() {
-                return Err(ConfigError::new(
-                    format!("{dkey}.method"),
-                    "is not an HTTP method",
-                ));
+                return Err(ConfigError::new(format!("{dkey}.method"), "is not an HTTP method"));
             }
             if d.reconnect_interval == 0 {
                 return Err(ConfigError::new(
@@ -552,16 +538,12 @@ pub fn merged(
     common: &BTreeMap<String, Scalar>,
     own: &BTreeMap<String, Scalar>,
 ) -> Vec<(String, String)> {
-    let mut all: BTreeMap<&str, &str> = common
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.0.as_str()))
-        .collect();
+    let mut all: BTreeMap<&str, &str> =
+        common.iter().map(|(k, v)| (k.as_str(), v.0.as_str())).collect();
     for (k, v) in own {
         all.insert(k, &v.0);
     }
-    all.into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    all.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 #[cfg(test)]
@@ -599,10 +581,7 @@ mod tests {
             "bots: [{qq: 1, source: simulated}]\nmirai:\n  verifyKey: k\n  adapterSettings:\n    reverse-ws:\n      destinations: [{protocol: http}]\n",
         )
         .unwrap_err();
-        assert_eq!(
-            e.key,
-            "mirai.adapterSettings.reverse-ws.destinations[0].protocol"
-        );
+        assert_eq!(e.key, "mirai.adapterSettings.reverse-ws.destinations[0].protocol");
     }
 
     #[test]
@@ -634,11 +613,7 @@ mod tests {
         let own = BTreeMap::from([("b".to_owned(), s("3")), ("c".to_owned(), s("4"))]);
         assert_eq!(
             merged(&common, &own),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "3".into()),
-                ("c".into(), "4".into())
-            ]
+            vec![("a".into(), "1".into()), ("b".into(), "3".into()), ("c".into(), "4".into())]
         );
     }
 }

@@ -76,21 +76,12 @@ impl Gateway {
         let handles = servers.iter().map(|s| s.handle()).collect();
         // A server only accepts connections while its future is polled.
         let running = servers.into_iter().map(actix_web::rt::spawn).collect();
-        Ok(Gateway {
-            server_addr,
-            listeners,
-            actors,
-            handles,
-            running,
-        })
+        Ok(Gateway { server_addr, listeners, actors, handles, running })
     }
 
     /// Where the listener serving `mount` is bound.
     pub fn addr_of(&self, mount: listeners::Mount) -> Option<SocketAddr> {
-        self.listeners
-            .iter()
-            .find(|l| l.mounts.contains(&mount))
-            .map(|l| l.addr)
+        self.listeners.iter().find(|l| l.mounts.contains(&mount)).map(|l| l.addr)
     }
 
     /// Runs until the servers stop (SIGINT / SIGTERM).
@@ -131,9 +122,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
     registry::log_mode(&registry_config);
     let registry = SessionRegistry::new(
         registry_config,
-        bots.iter()
-            .map(|(qq, _, addr)| (*qq, addr.clone()))
-            .collect(),
+        bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect(),
     )
     .start();
     let mut destinations = Vec::new();
@@ -143,11 +132,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
-    Ok(Actors {
-        registry,
-        bots,
-        destinations,
-    })
+    Ok(Actors { registry, bots, destinations })
 }
 
 fn host_for_url(host: &str) -> String {
@@ -170,10 +155,8 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
         })?;
         pems.push(pem);
     }
-    let tls = tls::client_config(&pems).map_err(|e| crate::config::ConfigError {
-        key: key.into(),
-        message: e,
-    })?;
+    let tls = tls::client_config(&pems)
+        .map_err(|e| crate::config::ConfigError { key: key.into(), message: e })?;
     let mut out = Vec::new();
     for d in &rws.destinations {
         if !d.method.eq_ignore_ascii_case("GET") {
@@ -183,13 +166,7 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
                 d.host, d.port, d.path, d.method
             );
         }
-        let base = format!(
-            "{}://{}:{}{}",
-            d.protocol,
-            host_for_url(&d.host),
-            d.port,
-            d.path
-        );
+        let base = format!("{}://{}:{}{}", d.protocol, host_for_url(&d.host), d.port, d.path);
         let params = merged(&rws.extra_parameters, &d.extra_parameters);
         let url = if params.is_empty() {
             base.clone()

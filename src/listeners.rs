@@ -63,17 +63,11 @@ pub struct Listener {
 
 /// The listeners the config asks for, grouped by host:port, in config order.
 fn plan(config: &Config) -> Vec<((String, u16), Vec<Mount>)> {
-    let mut wanted = vec![(
-        (config.server.host.clone(), config.server.port),
-        Mount::Botgate,
-    )];
+    let mut wanted = vec![((config.server.host.clone(), config.server.port), Mount::Botgate)];
     let mirai = &config.mirai;
     let settings = &mirai.adapter_settings;
     if mirai.adapters.iter().any(|a| a == "http") {
-        wanted.push((
-            (settings.http.host.clone(), settings.http.port),
-            Mount::MiraiHttp,
-        ));
+        wanted.push(((settings.http.host.clone(), settings.http.port), Mount::MiraiHttp));
     }
     if mirai.adapters.iter().any(|a| a == "ws") {
         wanted.push(((settings.ws.host.clone(), settings.ws.port), Mount::MiraiWs));
@@ -133,10 +127,7 @@ pub fn start(
                     Mount::MiraiHttp => app.configure(mirai_http::configure),
                 };
             }
-            app.wrap(actix_web::middleware::Condition::new(
-                with_cors,
-                mirai_http::cors(&cors),
-            ))
+            app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
         })
         .workers(2)
         .bind((host.as_str(), port))
@@ -145,30 +136,17 @@ pub fn start(
             key: key_of(mounts[0]),
             source,
         })?;
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| StartError::Bind {
-                addr: format!("{host}:{port}"),
-                key: key_of(mounts[0]),
-                source: std::io::Error::other("no address bound"),
-            })?;
+        let addr = server.addrs().first().copied().ok_or_else(|| StartError::Bind {
+            addr: format!("{host}:{port}"),
+            key: key_of(mounts[0]),
+            source: std::io::Error::other("no address bound"),
+        })?;
         servers.push(server.run());
         listeners.push(Listener { mounts, addr });
     }
     let described = listeners
         .iter()
-        .map(|l| {
-            (
-                l.mounts
-                    .iter()
-                    .map(|m| m.name())
-                    .collect::<Vec<_>>()
-                    .join(" + "),
-                l.addr,
-            )
-        })
+        .map(|l| (l.mounts.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + "), l.addr))
         .collect();
     let _ = state.listeners.set(described);
     Ok((listeners, servers))

@@ -30,14 +30,8 @@ async fn probe_health(config: &Config) -> Result<(), String> {
         h => h,
     };
     let url = format!("http://{host}:{}/healthz", config.server.port);
-    let client = awc::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .finish();
-    let resp = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(3)).finish();
+    let resp = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
     if resp.status().is_success() {
         Ok(())
     } else {
@@ -70,10 +64,7 @@ fn main() -> ExitCode {
     }
     let result = actix_web::rt::System::new().block_on(async move {
         let gateway = Gateway::start(config).await?;
-        gateway
-            .run_until_stopped()
-            .await
-            .map_err(|e| e.to_string())?;
+        gateway.run_until_stopped().await.map_err(|e| e.to_string())?;
         Ok::<(), Box<dyn std::error::Error>>(())
     });
     match result {

@@ -41,10 +41,7 @@ pub struct HttpSessions {
 impl HttpSessions {
     /// Queues of `unreadQueueMaxSize` events (0: none are kept).
     pub fn new(capacity: usize) -> Self {
-        HttpSessions {
-            capacity,
-            queues: Mutex::new(HashMap::new()),
-        }
+        HttpSessions { capacity, queues: Mutex::new(HashMap::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UnreadQueue>> {
@@ -80,11 +77,8 @@ impl HttpSessions {
         if self.capacity == 0 {
             return;
         }
-        let subscribe = Subscribe {
-            outbox,
-            filter: EventFilter::All,
-            label: "mirai http session".to_owned(),
-        };
+        let subscribe =
+            Subscribe { outbox, filter: EventFilter::All, label: "mirai http session".to_owned() };
         if let Ok(id) = session.bot.send(subscribe).await {
             match self.lock().get_mut(&session.key) {
                 Some(q) => q.subscription = Some(id),
@@ -110,10 +104,7 @@ impl HttpSessions {
 /// The CORS policy of `cors:`: `*` allows any origin; other entries are hosts (`a.com:8080`,
 /// allowed over http and https) or full origins.
 pub fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allow_any_method()
-        .allow_any_header()
-        .max_age(86_400);
+    let mut cors = Cors::default().allow_any_method().allow_any_header().max_age(86_400);
     if origins.iter().any(|o| o == "*") {
         return cors.allow_any_origin();
     }
@@ -149,19 +140,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }),
         );
     }
+    // One resource per path, with a route per method (groupConfig and memberInfo have both).
+    let mut paths: Vec<String> = Vec::new();
     for route in HTTP_ROUTES {
-        let method = match route.method {
-            HttpMethod::Get => web::get(),
-            HttpMethod::Post => web::post(),
-        };
-        cfg.route(
-            &mirai_command::http_path(route.command),
-            method.to(
+        let path = mirai_command::http_path(route.command);
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path.as_str());
+        for route in HTTP_ROUTES.iter().filter(|r| mirai_command::http_path(r.command) == path) {
+            let method = match route.method {
+                HttpMethod::Get => web::get(),
+                HttpMethod::Post => web::post(),
+            };
+            resource = resource.route(method.to(
                 move |req: HttpRequest, body: web::Bytes, state: web::Data<AppState>| {
                     command(route, req, body, state)
                 },
-            ),
-        );
+            ));
+        }
+        cfg.service(resource);
     }
 }
 
@@ -219,16 +219,11 @@ fn session_key(req: &HttpRequest, content: &Value) -> Option<String> {
             return Some(key.trim().to_owned());
         }
     }
-    content
-        .get("sessionKey")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    content.get("sessionKey").and_then(Value::as_str).map(str::to_owned)
 }
 
 async fn lookup(state: &AppState, key: Option<String>) -> Result<BoundSession, StateCode> {
-    let lookup = Lookup {
-        session_key: key.unwrap_or_default(),
-    };
+    let lookup = Lookup { session_key: key.unwrap_or_default() };
     match state.actors.registry.send(lookup).await {
         Ok(Ok(session)) => Ok(session),
         Ok(Err(e)) => Err(StateCode::from(&e)),
@@ -279,23 +274,11 @@ async fn verify(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let Some(verify_key) = field(&content, "verifyKey") else {
         return state_reply(StateCode::invalid_parameter());
     };
-    match state
-        .actors
-        .registry
-        .send(CreateSession {
-            verify_key: Some(verify_key),
-        })
-        .await
-    {
+    match state.actors.registry.send(CreateSession { verify_key: Some(verify_key) }).await {
         Ok(Ok(key)) => {
             // In singleMode the key is already bound; give it its queue now.
-            if let Ok(Ok(session)) = state
-                .actors
-                .registry
-                .send(Lookup {
-                    session_key: key.clone(),
-                })
-                .await
+            if let Ok(Ok(session)) =
+                state.actors.registry.send(Lookup { session_key: key.clone() }).await
             {
                 state.mirai_http.ensure(&session).await;
             }
@@ -323,15 +306,7 @@ async fn bind(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let Some((session_key, qq)) = key_and_qq(&content) else {
         return state_reply(StateCode::invalid_parameter());
     };
-    match state
-        .actors
-        .registry
-        .send(Bind {
-            session_key: session_key.clone(),
-            qq,
-        })
-        .await
-    {
+    match state.actors.registry.send(Bind { session_key: session_key.clone(), qq }).await {
         Ok(Ok(())) => {
             if let Ok(session) = lookup(&state, Some(session_key)).await {
                 state.mirai_http.ensure(&session).await;
@@ -380,9 +355,7 @@ fn event_list(events: &[Arc<SharedEvent>]) -> HttpResponse {
         }
     }
     body.extend_from_slice(b"]}");
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body)
+    HttpResponse::Ok().content_type("application/json").body(body)
 }
 
 async fn unread(op: &'static str, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -394,11 +367,7 @@ async fn unread(op: &'static str, req: HttpRequest, state: web::Data<AppState>) 
     let Some(outbox) = state.mirai_http.outbox(&session.key) else {
         return ok(json!({"code": 500, "msg": "Not a http session"}));
     };
-    let count = query
-        .get("count")
-        .and_then(lenient::int_from_value)
-        .unwrap_or(10)
-        .max(0) as usize;
+    let count = query.get("count").and_then(lenient::int_from_value).unwrap_or(10).max(0) as usize;
     match op {
         "countMessage" => ok(json!({"code": 0, "msg": "", "data": outbox.len()})),
         "fetchMessage" => event_list(&outbox.drain(count).0),

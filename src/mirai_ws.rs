@@ -25,12 +25,7 @@ pub fn param(req: &HttpRequest, query: &[(String, String)], name: &str) -> Optio
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        .or_else(|| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
 }
 
 async fn connect(
@@ -46,10 +41,7 @@ async fn connect(
     let verify_key = param(&req, &query, "verifyKey");
     let session_key = param(&req, &query, "sessionKey").filter(|k| !k.is_empty());
     let qq_text = param(&req, &query, "qq").filter(|q| !q.is_empty());
-    let peer = req
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "?".to_owned());
+    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "?".to_owned());
 
     let (response, ws, stream) = actix_ws::handle(&req, body)?;
     let qq = match qq_text.as_deref().map(str::parse::<i64>) {
@@ -61,11 +53,7 @@ async fn connect(
         }
         _ => None,
     };
-    let auth = Authenticate {
-        verify_key,
-        session_key,
-        qq,
-    };
+    let auth = Authenticate { verify_key, session_key, qq };
     let session = match state.actors.registry.send(auth).await {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {

@@ -18,59 +18,32 @@ fn bundled_config() -> String {
 #[test]
 fn the_bundled_config_is_valid() {
     let out = Command::new(BIN)
-        .args([
-            "--check",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
-        ])
+        .args(["--check", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml")])
         .output()
         .expect("run botgate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn a_bad_config_stops_start_up_naming_the_key_and_the_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.yaml");
-    std::fs::write(
-        &path,
-        bundled_config().replace("protocol: ws ", "protocol: tcp "),
-    )
-    .expect("write");
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    std::fs::write(&path, bundled_config().replace("protocol: ws ", "protocol: tcp "))
+        .expect("write");
+    let out = Command::new(BIN).arg("--config").arg(&path).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("mirai.adapterSettings.reverse-ws.destinations[0].protocol"),
-        "{err}"
-    );
+    assert!(err.contains("mirai.adapterSettings.reverse-ws.destinations[0].protocol"), "{err}");
     assert!(err.contains("use ws or wss"), "{err}");
 
     let unhealthy = Command::new(BIN)
-        .args([
-            "--healthcheck",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
-        ])
+        .args(["--healthcheck", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml")])
         .output()
         .expect("run");
-    assert!(
-        !unhealthy.status.success(),
-        "nothing listens on the bundled port in tests"
-    );
+    assert!(!unhealthy.status.success(), "nothing listens on the bundled port in tests");
 
-    let missing = Command::new(BIN)
-        .args(["--config", "/no/such/config.yaml"])
-        .output()
-        .expect("run");
+    let missing =
+        Command::new(BIN).args(["--config", "/no/such/config.yaml"]).output().expect("run");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--config FILE"));
 }
@@ -119,19 +92,13 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
                 break;
             }
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "healthz never answered"
-        );
+        assert!(std::time::Instant::now() < deadline, "healthz never answered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     let mut conn = server.accept().await;
     conn.verify(10001).await;
-    assert_eq!(
-        conn.call("g", "groupList", json!({})).await["data"][0]["name"],
-        "botgate 测试群"
-    );
+    assert_eq!(conn.call("g", "groupList", json!({})).await["data"][0]["name"], "botgate 测试群");
     let mut resp = client
         .post(format!("{base}/sim/10001/inject"))
         .send_json(&group_message(30001, 20002, "hello botgate"))

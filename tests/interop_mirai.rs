@@ -109,9 +109,7 @@ async fn ping_pong(venv: &str, script: &str, expected_reply: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let reply = loop {
         let v: Value = client
-            .get(format!(
-                "{base}/messageFromId?sessionKey={key}&target=30001&messageId={reply_id}"
-            ))
+            .get(format!("{base}/messageFromId?sessionKey={key}&target=30001&messageId={reply_id}"))
             .send()
             .await
             .expect("messageFromId")
@@ -121,11 +119,7 @@ async fn ping_pong(venv: &str, script: &str, expected_reply: &str) {
         if v["code"] == 0 {
             break v["data"].clone();
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{venv} never replied:\n{}",
-            bot.output()
-        );
+        assert!(tokio::time::Instant::now() < deadline, "{venv} never replied:\n{}", bot.output());
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(reply["type"], "GroupSyncMessage", "{reply}");
@@ -141,20 +135,10 @@ async fn ping_pong(venv: &str, script: &str, expected_reply: &str) {
 
 #[actix_web::test]
 async fn yirimirai_replies_over_forward_ws() {
-    ping_pong(
-        "interop-yiri",
-        "yiri_bot.py",
-        "pong from YiriMirai to AliceCard",
-    )
-    .await;
+    ping_pong("interop-yiri", "yiri_bot.py", "pong from YiriMirai to AliceCard").await;
 }
 
 #[actix_web::test]
 async fn nonebot_mirai_adapter_replies_over_http_with_the_ws_session_key() {
-    ping_pong(
-        "interop-nonebot",
-        "nonebot_bot.py",
-        "pong from nonebot to AliceCard",
-    )
-    .await;
+    ping_pong("interop-nonebot", "nonebot_bot.py", "pong from nonebot to AliceCard").await;
 }

@@ -30,10 +30,7 @@ async fn connect_all(addr: std::net::SocketAddr, path: &str) -> (WsPeer, String)
 async fn query_auth_acks_first_then_serves_commands_and_events() {
     let (gw, addr) = gateway("").await;
     let (mut c, key) = connect_all(addr, "/all").await;
-    assert_eq!(
-        c.call("1", "sessionInfo", json!({})).await["data"]["sessionKey"],
-        key.as_str()
-    );
+    assert_eq!(c.call("1", "sessionInfo", json!({})).await["data"]["sessionKey"], key.as_str());
     inject(&gw, 10001, group_message(30001, 20001, "hi ws")).await;
     let f = c.recv_frame().await;
     assert_eq!(f["syncId"], "-1");
@@ -48,52 +45,29 @@ async fn query_auth_acks_first_then_serves_commands_and_events() {
 #[actix_web::test]
 async fn header_auth_as_yirimirai_sends_it() {
     let (_gw, addr) = gateway("").await;
-    let mut c = ws_client(
-        addr,
-        "/all",
-        &[("verifyKey", "1234567890"), ("qq", "10002")],
-    )
-    .await
-    .expect("connect");
+    let mut c = ws_client(addr, "/all", &[("verifyKey", "1234567890"), ("qq", "10002")])
+        .await
+        .expect("connect");
     assert_eq!(c.recv_frame().await["data"]["code"], 0);
-    assert_eq!(
-        c.call("s", "sessionInfo", json!({})).await["data"]["qq"]["nickname"],
-        "second"
-    );
+    assert_eq!(c.call("s", "sessionInfo", json!({})).await["data"]["qq"]["nickname"], "second");
 }
 
 #[actix_web::test]
 async fn auth_failures_are_answered_in_the_socket_then_closed_with_1000() {
     let (_gw, addr) = gateway("").await;
     let cases = [
-        (
-            "/all?verifyKey=wrong&qq=10001",
-            json!({"code":1,"msg":"Auth Key错误"}),
-        ),
-        (
-            "/all?verifyKey=1234567890&qq=424242",
-            json!({"code":2,"msg":"指定Bot不存在"}),
-        ),
+        ("/all?verifyKey=wrong&qq=10001", json!({"code":1,"msg":"Auth Key错误"})),
+        ("/all?verifyKey=1234567890&qq=424242", json!({"code":2,"msg":"指定Bot不存在"})),
         (
             "/all?verifyKey=1234567890&sessionKey=nope",
             json!({"code":3,"msg":"Session失效或不存在"}),
         ),
-        (
-            "/all?verifyKey=1234567890",
-            json!({"code":400,"msg":"无效参数"}),
-        ),
-        (
-            "/all?verifyKey=1234567890&qq=abc",
-            json!({"code":400,"msg":"无效参数"}),
-        ),
+        ("/all?verifyKey=1234567890", json!({"code":400,"msg":"无效参数"})),
+        ("/all?verifyKey=1234567890&qq=abc", json!({"code":400,"msg":"无效参数"})),
     ];
     for (path, expected) in cases {
         let mut c = ws_client(addr, path, &[]).await.expect("connect");
-        assert_eq!(
-            c.recv_frame().await,
-            json!({"syncId":"","data":expected}),
-            "{path}"
-        );
+        assert_eq!(c.recv_frame().await, json!({"syncId":"","data":expected}), "{path}");
         let (code, reason) = c.recv_close().await;
         assert_eq!(code, 1000, "{path}");
         assert_eq!(reason, expected["msg"].as_str().expect("msg"), "{path}");
@@ -118,31 +92,20 @@ async fn a_second_connection_with_the_same_key_on_the_same_path_replaces_the_fir
     let (gw, addr) = gateway("").await;
     let (mut first, key) = connect_all(addr, "/all").await;
     let (mut other_path, _) = {
-        let mut c = ws_client(
-            addr,
-            &format!("/event?verifyKey=1234567890&sessionKey={key}"),
-            &[],
-        )
-        .await
-        .expect("connect");
+        let mut c = ws_client(addr, &format!("/event?verifyKey=1234567890&sessionKey={key}"), &[])
+            .await
+            .expect("connect");
         assert_eq!(c.recv_frame().await["data"]["session"], key.as_str());
         (c, ())
     };
-    let mut second = ws_client(
-        addr,
-        &format!("/all?verifyKey=1234567890&sessionKey={key}"),
-        &[],
-    )
-    .await
-    .expect("connect");
+    let mut second = ws_client(addr, &format!("/all?verifyKey=1234567890&sessionKey={key}"), &[])
+        .await
+        .expect("connect");
     assert_eq!(second.recv_frame().await["data"]["session"], key.as_str());
     assert!(first.closed().await, "the older /all connection is closed");
     inject(&gw, 10001, json!({"type":"BotOnlineEvent"})).await;
     assert_eq!(second.recv_frame().await["data"]["type"], "BotOnlineEvent");
-    assert_eq!(
-        other_path.recv_frame().await["data"]["type"],
-        "BotOnlineEvent"
-    );
+    assert_eq!(other_path.recv_frame().await["data"]["type"], "BotOnlineEvent");
 }
 
 #[actix_web::test]
@@ -160,15 +123,8 @@ async fn client_pings_are_answered_and_bad_input_keeps_the_socket_open() {
         c.call("t", "memberList", json!({"target":[1]})).await,
         json!({"code":400,"msg":"无效参数"})
     );
-    assert_eq!(
-        c.call("f", "fetchMessage", json!({})).await["code"],
-        6,
-        "http-only on ws"
-    );
-    c.send_raw(Message::binary(
-        br#"{"syncId":"b","command":"about"}"#.to_vec(),
-    ))
-    .await;
+    assert_eq!(c.call("f", "fetchMessage", json!({})).await["code"], 6, "http-only on ws");
+    c.send_raw(Message::binary(br#"{"syncId":"b","command":"about"}"#.to_vec())).await;
     assert_eq!(c.reply("b").await["data"]["data"]["version"], "2.10.0");
     c.ping().await;
 }
@@ -199,10 +155,7 @@ async fn idle_clients_are_pinged_and_dead_ones_dropped() {
         if healthz(&gw).await["miraiWsClients"] == 1 {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the dead client was never dropped"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the dead client was never dropped");
     }
 }
 
@@ -210,10 +163,7 @@ async fn idle_clients_are_pinged_and_dead_ones_dropped() {
 async fn a_client_that_stops_reading_is_evicted_without_slowing_the_others() {
     let gw = start_gateway(
         WORLD,
-        &mirai_http_ws("").replace(
-            "heartbeatInterval: 0",
-            "heartbeatInterval: 0, outboxSize: 16",
-        ),
+        &mirai_http_ws("").replace("heartbeatInterval: 0", "heartbeatInterval: 0, outboxSize: 16"),
     )
     .await;
     let addr = gw.addr_of(Mount::MiraiWs).expect("ws");
@@ -233,16 +183,11 @@ async fn a_client_that_stops_reading_is_evicted_without_slowing_the_others() {
                            "messageChain":[{"type":"Xml","xml":payload},{"type":"Plain","text":format!("{i}")}]});
         inject(&gw, 10001, event).await;
     }
-    let _reader = tokio::time::timeout(WAIT * 3, reading)
-        .await
-        .expect("reader kept up")
-        .expect("reader ok");
+    let _reader =
+        tokio::time::timeout(WAIT * 3, reading).await.expect("reader kept up").expect("reader ok");
     let deadline = tokio::time::Instant::now() + WAIT;
     while healthz(&gw).await["miraiWsClients"] != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stalled client was never evicted"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the stalled client was never evicted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(healthz(&gw).await["bots"][0]["subscribers"], 1);

@@ -25,10 +25,7 @@ async fn wrong_key_keeps_the_socket_open_and_the_right_key_binds_a_session() {
     assert_eq!(conn.handshake.path, "/ws");
 
     conn.send(json!({"syncId":"1","command":"verify","content":{"verifyKey":"wrong","sessionKey":null,"qq":10001}})).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":1,"msg":"Auth Key错误"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":1,"msg":"Auth Key错误"}));
     conn.ping().await;
 
     // Before verify: about and botList are answered, anything else is refused un-enveloped.
@@ -40,26 +37,15 @@ async fn wrong_key_keeps_the_socket_open_and_the_right_key_binds_a_session() {
         conn.call("3", "botList", Value::Null).await,
         json!({"code":0,"msg":"","data":[10001,10002]})
     );
-    conn.send(json!({"syncId":"4","command":"friendList","content":{}}))
-        .await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":1,"msg":"Auth Key错误"})
-    );
+    conn.send(json!({"syncId":"4","command":"friendList","content":{}})).await;
+    assert_eq!(conn.recv_frame().await, json!({"code":1,"msg":"Auth Key错误"}));
 
     // A bot that does not exist: code 2, raw, still open.
     conn.send(json!({"syncId":"5","command":"verify","content":{"verifyKey":"1234567890","sessionKey":null,"qq":424242}})).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":2,"msg":"指定Bot不存在"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":2,"msg":"指定Bot不存在"}));
     // Unreadable verify content: code 1, raw.
-    conn.send(json!({"syncId":"6","command":"verify","content":{"verifyKey":1,"qq":{}}}))
-        .await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":1,"msg":"Auth Key错误"})
-    );
+    conn.send(json!({"syncId":"6","command":"verify","content":{"verifyKey":1,"qq":{}}})).await;
+    assert_eq!(conn.recv_frame().await, json!({"code":1,"msg":"Auth Key错误"}));
 
     // The seed's own example sends qq as a string.
     conn.send(json!({"syncId":"7","command":"verify","subCommand":null,"content":{"verifyKey":"1234567890","sessionKey":null,"qq":"10001"}})).await;
@@ -67,10 +53,7 @@ async fn wrong_key_keeps_the_socket_open_and_the_right_key_binds_a_session() {
     assert_eq!(ack["syncId"], "7");
     assert_eq!(ack["data"]["code"], 0);
     let key = ack["data"]["session"].as_str().expect("session key");
-    assert!(
-        key.len() >= 16 && key.chars().all(|c| c.is_ascii_alphanumeric()),
-        "{key}"
-    );
+    assert!(key.len() >= 16 && key.chars().all(|c| c.is_ascii_alphanumeric()), "{key}");
     assert_eq!(ack, json!({"syncId":"7","data":{"code":0,"session":key}}));
     assert_eq!(conn.call("8", "friendList", json!({})).await["code"], 0);
 }
@@ -109,22 +92,15 @@ async fn every_command_of_the_first_slice_answers_exactly() {
         json!({"nickname":"botgate","email":"bot@example.com","age":3,"level":64,"sign":"hello","sex":"FEMALE"})
     );
     assert_eq!(
-        conn.call("fp", "friendProfile", json!({"target":20001}))
-            .await,
+        conn.call("fp", "friendProfile", json!({"target":20001})).await,
         json!({"nickname":"Alice","email":"","age":20,"level":0,"sign":"","sex":"FEMALE"})
     );
     assert_eq!(
-        conn.call(
-            "mp",
-            "memberProfile",
-            json!({"target":30001,"memberId":20003})
-        )
-        .await,
+        conn.call("mp", "memberProfile", json!({"target":30001,"memberId":20003})).await,
         json!({"nickname":"Carol","email":"","age":0,"level":0,"sign":"","sex":"UNKNOWN"})
     );
     assert_eq!(
-        conn.call("up", "userProfile", json!({"target":20004}))
-            .await,
+        conn.call("up", "userProfile", json!({"target":20004})).await,
         json!({"nickname":"Dave","email":"","age":0,"level":0,"sign":"","sex":"UNKNOWN"})
     );
     assert_eq!(
@@ -140,18 +116,9 @@ async fn every_command_of_the_first_slice_answers_exactly() {
             json!({"target":20001,"messageChain":[{"type":"Plain","text":"hi"}]}),
         )
         .await;
-    assert_eq!(
-        (sent["code"].clone(), sent["msg"].clone()),
-        (json!(0), json!("success"))
-    );
+    assert_eq!((sent["code"].clone(), sent["msg"].clone()), (json!(0), json!("success")));
     let fid = sent["messageId"].as_i64().expect("messageId");
-    let got = conn
-        .call(
-            "mf",
-            "messageFromId",
-            json!({"messageId":fid,"target":20001}),
-        )
-        .await;
+    let got = conn.call("mf", "messageFromId", json!({"messageId":fid,"target":20001})).await;
     let time = got["data"]["messageChain"][0]["time"].clone();
     assert_eq!(
         got,
@@ -159,12 +126,7 @@ async fn every_command_of_the_first_slice_answers_exactly() {
     );
     // The message belongs to friend 20001 only.
     assert_eq!(
-        conn.call(
-            "mf2",
-            "messageFromId",
-            json!({"messageId":fid,"target":20002})
-        )
-        .await["code"],
+        conn.call("mf2", "messageFromId", json!({"messageId":fid,"target":20002})).await["code"],
         5
     );
     assert_eq!(
@@ -185,13 +147,8 @@ async fn every_command_of_the_first_slice_answers_exactly() {
     assert_eq!(pushed["data"]["type"], "GroupMessage");
     let sent = conn.call("sg", "sendGroupMessage", json!({"group":30001,"quote":incoming,"messageChain":[{"type":"At","target":20003},{"type":"Plain","text":" answer"},{"type":"Face","name":"微笑"}]})).await;
     let gid = sent["messageId"].as_i64().expect("messageId");
-    let got = conn
-        .call(
-            "mg",
-            "messageFromId",
-            json!({"messageId":gid,"target":30001}),
-        )
-        .await["data"]
+    let got = conn.call("mg", "messageFromId", json!({"messageId":gid,"target":30001})).await
+        ["data"]
         .clone();
     assert_eq!(got["type"], "GroupSyncMessage");
     assert_eq!(got["subject"], g1);
@@ -199,10 +156,7 @@ async fn every_command_of_the_first_slice_answers_exactly() {
         got["messageChain"][1],
         json!({"type":"Quote","id":incoming,"senderId":20003,"targetId":30001,"groupId":30001,"origin":[{"type":"Plain","text":"question"}]})
     );
-    assert_eq!(
-        got["messageChain"][2],
-        json!({"type":"At","target":20003,"display":""})
-    );
+    assert_eq!(got["messageChain"][2], json!({"type":"At","target":20003,"display":""}));
     assert_eq!(
         got["messageChain"][4],
         json!({"type":"Face","faceId":14,"name":"微笑","isSuperFace":false})
@@ -228,28 +182,18 @@ async fn every_command_of_the_first_slice_answers_exactly() {
     assert_eq!(sent["code"], 0);
     let tid = sent["messageId"].as_i64().expect("id");
     assert_eq!(
-        conn.call(
-            "mt",
-            "messageFromId",
-            json!({"messageId":tid,"target":20003})
-        )
-        .await["data"]["type"],
+        conn.call("mt", "messageFromId", json!({"messageId":tid,"target":20003})).await["data"]
+            ["type"],
         "TempSyncMessage"
     );
     assert_eq!(
-        conn.call(
-            "st2",
-            "sendTempMessage",
-            json!({"qq":20003,"messageChain":[]})
-        )
-        .await,
+        conn.call("st2", "sendTempMessage", json!({"qq":20003,"messageChain":[]})).await,
         json!({"code":400,"msg":"无效参数"})
     );
 
     // recall: the group message goes, the recall event is pushed, the cache forgets it.
     assert_eq!(
-        conn.call("r", "recall", json!({"target":30001,"messageId":gid}))
-            .await,
+        conn.call("r", "recall", json!({"target":30001,"messageId":gid})).await,
         json!({"code":0,"msg":"success"})
     );
     let event = conn.recv_frame().await;
@@ -259,23 +203,16 @@ async fn every_command_of_the_first_slice_answers_exactly() {
         json!({"syncId":"-1","data":{"type":"GroupRecallEvent","authorId":10001,"messageId":gid,"time":time,"group":g1,"operator":null}})
     );
     assert_eq!(
-        conn.call("r2", "recall", json!({"target":30001,"messageId":gid}))
-            .await,
+        conn.call("r2", "recall", json!({"target":30001,"messageId":gid})).await,
         json!({"code":5,"msg":"指定对象不存在"})
     );
     assert_eq!(
-        conn.call(
-            "mg2",
-            "messageFromId",
-            json!({"messageId":gid,"target":30001})
-        )
-        .await["code"],
+        conn.call("mg2", "messageFromId", json!({"messageId":gid,"target":30001})).await["code"],
         5
     );
     // The bot owns 30001 and may recall a member's message.
     assert_eq!(
-        conn.call("r3", "recall", json!({"target":30001,"messageId":incoming}))
-            .await["code"],
+        conn.call("r3", "recall", json!({"target":30001,"messageId":incoming})).await["code"],
         0
     );
     assert_eq!(conn.recv_frame().await["data"]["authorId"], 20003);
@@ -283,16 +220,11 @@ async fn every_command_of_the_first_slice_answers_exactly() {
     let fmsg = inject(&gw, 10001, json!({"type":"FriendMessage","sender":{"id":20002},"messageChain":[{"type":"Plain","text":"yo"}]})).await["messageId"].clone();
     conn.recv_frame().await;
     assert_eq!(
-        conn.call("r4", "recall", json!({"target":20002,"messageId":fmsg}))
-            .await,
+        conn.call("r4", "recall", json!({"target":20002,"messageId":fmsg})).await,
         json!({"code":10,"msg":"无操作权限"})
     );
     // The bot's own private message can.
-    assert_eq!(
-        conn.call("r5", "recall", json!({"target":20001,"messageId":fid}))
-            .await["code"],
-        0
-    );
+    assert_eq!(conn.call("r5", "recall", json!({"target":20001,"messageId":fid})).await["code"], 0);
     let event = conn.recv_frame().await;
     let time = event["data"]["time"].clone();
     assert_eq!(
@@ -322,14 +254,8 @@ async fn injected_events_are_pushed_with_the_reserved_sync_id() {
     inject(&gw, 10001, json!({"type":"FriendMessage","sender":{"id":20001},"messageChain":[{"type":"Source","id":1,"time":1234},{"type":"AtAll"},{"type":"Image","imageId":"{X}.png","url":"http://img/x.png"}]})).await;
     let f = conn.recv_frame().await["data"].clone();
     assert_eq!(f["type"], "FriendMessage");
-    assert_eq!(
-        f["sender"],
-        json!({"id":20001,"nickname":"Alice","remark":"小A"})
-    );
-    assert_eq!(
-        f["messageChain"][0]["time"], 1234,
-        "the client's time is kept, its id is not"
-    );
+    assert_eq!(f["sender"], json!({"id":20001,"nickname":"Alice","remark":"小A"}));
+    assert_eq!(f["messageChain"][0]["time"], 1234, "the client's time is kept, its id is not");
     assert_ne!(f["messageChain"][0]["id"], 1);
     assert_eq!(f["messageChain"][1], json!({"type":"AtAll","target":0}));
     assert_eq!(
@@ -358,11 +284,7 @@ async fn injected_events_are_pushed_with_the_reserved_sync_id() {
     .await;
     let r = conn.recv_frame().await["data"].clone();
     assert_eq!(
-        (
-            r["type"].clone(),
-            r["authorId"].clone(),
-            r["operator"].clone()
-        ),
+        (r["type"].clone(), r["authorId"].clone(), r["operator"].clone()),
         (json!("FriendRecallEvent"), json!(20001), json!(20001))
     );
 
@@ -380,10 +302,8 @@ async fn injected_events_are_pushed_with_the_reserved_sync_id() {
 #[actix_web::test]
 async fn a_custom_reserved_sync_id_written_as_a_number_is_sent_as_a_string() {
     let mut server = FakeServer::start(0).await;
-    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "").replace(
-        "heartbeatInterval: 0",
-        "heartbeatInterval: 0\n      reservedSyncId: -7",
-    );
+    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "")
+        .replace("heartbeatInterval: 0", "heartbeatInterval: 0\n      reservedSyncId: -7");
     let gw = start_gateway(WORLD, &mirai).await;
     let mut conn = server.accept().await;
     conn.verify(10001).await;
@@ -413,33 +333,17 @@ async fn common_parameters_and_headers_are_overridden_per_destination() {
 
     assert_eq!(ca.path, "/a");
     assert_eq!(ca.query.get("p"), Some(&vec!["1".to_owned()]));
-    assert_eq!(
-        ca.query.get("common"),
-        Some(&vec!["mine".to_owned()]),
-        "overridden, not appended"
-    );
-    assert_eq!(
-        ca.query.get("verifyKey"),
-        Some(&vec!["1234567890".to_owned()])
-    );
+    assert_eq!(ca.query.get("common"), Some(&vec!["mine".to_owned()]), "overridden, not appended");
+    assert_eq!(ca.query.get("verifyKey"), Some(&vec!["1234567890".to_owned()]));
     assert_eq!(ca.headers.get("q"), Some(&vec!["1".to_owned()]));
-    assert_eq!(
-        ca.headers.get("commonheader"),
-        Some(&vec!["overridden".to_owned()])
-    );
+    assert_eq!(ca.headers.get("commonheader"), Some(&vec!["overridden".to_owned()]));
     assert_eq!(ca.headers.get("x-token"), Some(&vec!["abc".to_owned()]));
 
     assert_eq!(cb.path, "/b/c");
-    assert_eq!(
-        cb.method, "GET",
-        "a WebSocket handshake is a GET whatever `method` says"
-    );
+    assert_eq!(cb.method, "GET", "a WebSocket handshake is a GET whatever `method` says");
     assert_eq!(cb.query.get("common"), Some(&vec!["shared".to_owned()]));
     assert_eq!(cb.query.get("p"), None);
-    assert_eq!(
-        cb.headers.get("commonheader"),
-        Some(&vec!["header".to_owned()])
-    );
+    assert_eq!(cb.headers.get("commonheader"), Some(&vec!["header".to_owned()]));
     assert_eq!(cb.headers.get("q"), None);
 }
 
@@ -460,10 +364,7 @@ fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, tempfile::NamedTempFile) {
     .with_no_client_auth()
     .with_single_cert(vec![cert.cert.der().clone()], key)
     .expect("server config");
-    (
-        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
-        file,
-    )
+    (tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)), file)
 }
 
 #[actix_web::test]
@@ -476,20 +377,14 @@ async fn wss_to_a_self_signed_server_trusted_through_ca_file() {
     );
     let mirai = mirai_reverse_ws(&[d], "").replace(
         "heartbeatInterval: 0",
-        &format!(
-            "heartbeatInterval: 0\n      caFile: {}",
-            pem.path().display()
-        ),
+        &format!("heartbeatInterval: 0\n      caFile: {}", pem.path().display()),
     );
     let gw = start_gateway(WORLD, &mirai).await;
     let mut conn = server.accept().await;
     assert_eq!(conn.handshake.path, "/secure");
     conn.verify(10001).await;
     inject(&gw, 10001, group_message(30001, 20001, "over tls")).await;
-    assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["text"],
-        "over tls"
-    );
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "over tls");
 }
 
 #[actix_web::test]
@@ -502,11 +397,7 @@ async fn wss_without_trusting_the_certificate_keeps_redialling() {
     );
     let gw = start_gateway(WORLD, &mirai_reverse_ws(&[d], "")).await;
     // Every attempt fails the TLS handshake, so no WebSocket connection is ever handed over.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), server.accept())
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(800), server.accept()).await.is_err());
     assert_eq!(healthz(&gw).await["destinationsConnected"], 0);
 }
 
@@ -515,21 +406,13 @@ async fn events_produced_while_the_server_is_away_arrive_once_in_order_after_it_
     let (gw, server, mut conn) = connected("").await;
     conn.verify(10001).await;
     inject(&gw, 10001, group_message(30001, 20001, "before")).await;
-    assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["text"],
-        "before"
-    );
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "before");
 
     let port = server.kill();
     drop(conn);
     wait_connected(&gw, 0).await;
     for i in 0..20 {
-        inject(
-            &gw,
-            10001,
-            group_message(30001, 20001, &format!("while away {i}")),
-        )
-        .await;
+        inject(&gw, 10001, group_message(30001, 20001, &format!("while away {i}"))).await;
     }
     assert_eq!(healthz(&gw).await["destinations"][0]["buffered"], 20);
 
@@ -539,33 +422,22 @@ async fn events_produced_while_the_server_is_away_arrive_once_in_order_after_it_
     conn.expect_silence(Duration::from_millis(300)).await;
     conn.send(json!({"syncId":"v","command":"verify","content":{"verifyKey":"1234567890","sessionKey":null,"qq":10001}})).await;
     let first = conn.recv_frame().await;
-    assert_eq!(
-        first["syncId"], "v",
-        "the verify ack comes before the replay"
-    );
+    assert_eq!(first["syncId"], "v", "the verify ack comes before the replay");
     for i in 0..20 {
         let f = conn.recv_frame().await;
         assert_eq!(f["syncId"], "-1");
-        assert_eq!(
-            f["data"]["messageChain"][1]["text"],
-            format!("while away {i}")
-        );
+        assert_eq!(f["data"]["messageChain"][1]["text"], format!("while away {i}"));
     }
     conn.expect_silence(Duration::from_millis(300)).await;
     inject(&gw, 10001, group_message(30001, 20001, "after")).await;
-    assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["text"],
-        "after"
-    );
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "after");
 }
 
 #[actix_web::test]
 async fn the_replay_buffer_is_bounded_and_keeps_the_newest_events() {
     let mut server = FakeServer::start(0).await;
-    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "").replace(
-        "heartbeatInterval: 0",
-        "heartbeatInterval: 0\n      replayBufferSize: 5",
-    );
+    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "")
+        .replace("heartbeatInterval: 0", "heartbeatInterval: 0\n      replayBufferSize: 5");
     let gw = start_gateway(WORLD, &mirai).await;
     let mut conn = server.accept().await;
     conn.verify(10001).await;
@@ -576,18 +448,12 @@ async fn the_replay_buffer_is_bounded_and_keeps_the_newest_events() {
         inject(&gw, 10001, group_message(30001, 20001, &format!("e{i}"))).await;
     }
     let status = healthz(&gw).await["destinations"][0].clone();
-    assert_eq!(
-        (status["buffered"].clone(), status["dropped"].clone()),
-        (json!(5), json!(7))
-    );
+    assert_eq!((status["buffered"].clone(), status["dropped"].clone()), (json!(5), json!(7)));
     let mut server = FakeServer::start(port).await;
     let mut conn = server.accept().await;
     conn.verify(10001).await;
     for i in 7..12 {
-        assert_eq!(
-            conn.recv_frame().await["data"]["messageChain"][1]["text"],
-            format!("e{i}")
-        );
+        assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], format!("e{i}"));
     }
     conn.expect_silence(Duration::from_millis(200)).await;
 }
@@ -597,28 +463,15 @@ async fn bad_input_gets_the_spec_replies_and_the_socket_stays_up() {
     let (_gw, _server, mut conn) = connected("").await;
     // Junk before verify is answered too, and does not close the socket.
     conn.send_raw(Message::text("{not json")).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":400,"msg":"无效参数"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":400,"msg":"无效参数"}));
     conn.verify(10001).await;
 
     conn.send_raw(Message::text("{not json")).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":400,"msg":"无效参数"})
-    );
-    conn.send_raw(Message::text(r#"{"syncId":"1","content":{}}"#))
-        .await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":400,"msg":"无效参数"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":400,"msg":"无效参数"}));
+    conn.send_raw(Message::text(r#"{"syncId":"1","content":{}}"#)).await;
+    assert_eq!(conn.recv_frame().await, json!({"code":400,"msg":"无效参数"}));
     conn.send_raw(Message::text("[1,2,3]")).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":400,"msg":"无效参数"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":400,"msg":"无效参数"}));
 
     assert_eq!(
         conn.call("u", "flyToTheMoon", json!({})).await,
@@ -633,12 +486,7 @@ async fn bad_input_gets_the_spec_replies_and_the_socket_stays_up() {
         json!({"code":400,"msg":"无效参数"})
     );
     assert_eq!(
-        conn.call(
-            "w3",
-            "sendGroupMessage",
-            json!({"target":30001,"messageChain":"text"})
-        )
-        .await,
+        conn.call("w3", "sendGroupMessage", json!({"target":30001,"messageChain":"text"})).await,
         json!({"code":400,"msg":"无效参数"})
     );
     assert_eq!(
@@ -651,14 +499,12 @@ async fn bad_input_gets_the_spec_replies_and_the_socket_stays_up() {
         json!({"code":400,"msg":"无效参数"})
     );
     assert_eq!(
-        conn.call("v", "verify", json!({"verifyKey":"1234567890","qq":10001}))
-            .await,
+        conn.call("v", "verify", json!({"verifyKey":"1234567890","qq":10001})).await,
         json!({"code":6,"msg":"指定操作不支持"})
     );
 
     // A numeric syncId is echoed as a string; extra envelope keys are ignored.
-    conn.send(json!({"syncId":42,"command":"about","sessionKey":"ignored","content":{}}))
-        .await;
+    conn.send(json!({"syncId":42,"command":"about","sessionKey":"ignored","content":{}})).await;
     assert_eq!(conn.reply("42").await["data"]["data"]["version"], "2.10.0");
 
     // Binary frames carry JSON like text frames; binary junk gets the 400.
@@ -668,10 +514,7 @@ async fn bad_input_gets_the_spec_replies_and_the_socket_stays_up() {
     .await;
     assert_eq!(conn.reply("b").await["data"]["code"], 0);
     conn.send_raw(Message::binary(vec![0xff, 0x00, 0xfe])).await;
-    assert_eq!(
-        conn.recv_frame().await,
-        json!({"code":400,"msg":"无效参数"})
-    );
+    assert_eq!(conn.recv_frame().await, json!({"code":400,"msg":"无效参数"}));
 
     conn.ping().await;
     assert_eq!(conn.call("ok", "friendList", json!({})).await["code"], 0);
@@ -694,23 +537,12 @@ async fn frames_over_64_kib_and_fragmented_messages_work() {
         .await;
     assert_eq!(sent["code"], 0);
     let got = conn
-        .call(
-            "bigget",
-            "messageFromId",
-            json!({"target":30001,"messageId":sent["messageId"]}),
-        )
+        .call("bigget", "messageFromId", json!({"target":30001,"messageId":sent["messageId"]}))
         .await;
-    assert_eq!(
-        got["data"]["messageChain"][1]["json"]
-            .as_str()
-            .map(str::len),
-        Some(card.len())
-    );
+    assert_eq!(got["data"]["messageChain"][1]["json"].as_str().map(str::len), Some(card.len()));
     inject(&gw, 10001, json!({"type":"GroupMessage","sender":{"id":20001,"group":{"id":30001}},"messageChain":[{"type":"Xml","xml":big}]})).await;
     assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["xml"]
-            .as_str()
-            .map(str::len),
+        conn.recv_frame().await["data"]["messageChain"][1]["xml"].as_str().map(str::len),
         Some(big.len())
     );
 
@@ -750,38 +582,28 @@ async fn frames_over_the_configured_limit_close_with_1009_and_the_link_is_redial
         .expect("start");
     let mut conn = server.accept().await;
     conn.verify(10001).await;
-    conn.send(json!({"syncId":"huge","command":"about","content":{"pad":"y".repeat(8192)}}))
-        .await;
+    conn.send(json!({"syncId":"huge","command":"about","content":{"pad":"y".repeat(8192)}})).await;
     // The oversized frame ends this connection; the destination dials again.
     let mut again = server.accept().await;
     again.verify(10001).await;
     inject(&gw, 10001, group_message(30001, 20001, "still here")).await;
-    assert_eq!(
-        again.recv_frame().await["data"]["messageChain"][1]["text"],
-        "still here"
-    );
+    assert_eq!(again.recv_frame().await["data"]["messageChain"][1]["text"], "still here");
 }
 
 #[actix_web::test]
 async fn refused_non_101_eof_and_tls_failures_all_go_back_to_redialling() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // A port nobody listens on yet: connection refused.
-    let probe = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = probe.local_addr().expect("addr").port();
     drop(probe);
     let gw = start_gateway(WORLD, &mirai_reverse_ws(&[dest(port)], "")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Then a server that answers the handshake with 404, then one that hangs up at once.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("rebind");
-    let (mut s, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("dialled")
-        .expect("accept");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind");
+    let (mut s, _) =
+        tokio::time::timeout(WAIT, listener.accept()).await.expect("dialled").expect("accept");
     let mut buf = [0u8; 1024];
     let _ = s.read(&mut buf).await;
     s.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -797,9 +619,7 @@ async fn refused_non_101_eof_and_tls_failures_all_go_back_to_redialling() {
         .await
         .expect("redialled after EOF")
         .expect("accept");
-    s.write_all(b"garbage that is not HTTP\r\n\r\n")
-        .await
-        .expect("write");
+    s.write_all(b"garbage that is not HTTP\r\n\r\n").await.expect("write");
     drop(s);
     drop(listener);
 
@@ -808,36 +628,23 @@ async fn refused_non_101_eof_and_tls_failures_all_go_back_to_redialling() {
     let mut conn = server.accept().await;
     conn.verify(10001).await;
     inject(&gw, 10001, group_message(30001, 20001, "made it")).await;
-    assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["text"],
-        "made it"
-    );
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "made it");
 }
 
 #[actix_web::test]
 async fn a_session_key_bound_elsewhere_is_accepted_and_shared() {
     let mut a = FakeServer::start(0).await;
     let mut b = FakeServer::start(0).await;
-    let gw = start_gateway(
-        WORLD,
-        &mirai_reverse_ws(&[dest(a.addr.port()), dest(b.addr.port())], ""),
-    )
-    .await;
+    let gw =
+        start_gateway(WORLD, &mirai_reverse_ws(&[dest(a.addr.port()), dest(b.addr.port())], ""))
+            .await;
     let mut ca = a.accept().await;
     let mut cb = b.accept().await;
     let key = ca.verify(10001).await;
-    let data = cb
-        .call(
-            "v",
-            "verify",
-            json!({"verifyKey":"1234567890","sessionKey":key,"qq":null}),
-        )
-        .await;
+    let data =
+        cb.call("v", "verify", json!({"verifyKey":"1234567890","sessionKey":key,"qq":null})).await;
     assert_eq!(data, json!({"code":0,"session":key}));
-    assert_eq!(
-        cb.call("s", "sessionInfo", json!({})).await["data"]["sessionKey"],
-        key.as_str()
-    );
+    assert_eq!(cb.call("s", "sessionInfo", json!({})).await["data"]["sessionKey"], key.as_str());
     // Unknown session key: code 3, raw, socket open.
     let (mut c, _gw2, _s2) = {
         let mut s = FakeServer::start(0).await;
@@ -845,21 +652,12 @@ async fn a_session_key_bound_elsewhere_is_accepted_and_shared() {
         (s.accept().await, g, s)
     };
     c.send(json!({"syncId":"x","command":"verify","content":{"verifyKey":"1234567890","sessionKey":"nope","qq":null}})).await;
-    assert_eq!(
-        c.recv_frame().await,
-        json!({"code":3,"msg":"Session失效或不存在"})
-    );
+    assert_eq!(c.recv_frame().await, json!({"code":3,"msg":"Session失效或不存在"}));
     c.ping().await;
     // Both connections receive the bot's events.
     inject(&gw, 10001, group_message(30001, 20001, "fan-out")).await;
-    assert_eq!(
-        ca.recv_frame().await["data"]["messageChain"][1]["text"],
-        "fan-out"
-    );
-    assert_eq!(
-        cb.recv_frame().await["data"]["messageChain"][1]["text"],
-        "fan-out"
-    );
+    assert_eq!(ca.recv_frame().await["data"]["messageChain"][1]["text"], "fan-out");
+    assert_eq!(cb.recv_frame().await["data"]["messageChain"][1]["text"], "fan-out");
 }
 
 #[actix_web::test]
@@ -872,17 +670,10 @@ async fn single_mode_binds_the_first_bot_and_enable_verify_false_ignores_the_key
     .await;
     let mut conn = server.accept().await;
     let data = conn
-        .call(
-            "v",
-            "verify",
-            json!({"verifyKey":"1234567890","sessionKey":null,"qq":null}),
-        )
+        .call("v", "verify", json!({"verifyKey":"1234567890","sessionKey":null,"qq":null}))
         .await;
     assert_eq!(data, json!({"code":0,"session":"SINGLE_SESSION"}));
-    assert_eq!(
-        conn.call("s", "sessionInfo", json!({})).await["data"]["qq"]["id"],
-        10001
-    );
+    assert_eq!(conn.call("s", "sessionInfo", json!({})).await["data"]["qq"]["id"], 10001);
 
     let mut server = FakeServer::start(0).await;
     let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "  enableVerify: false\n")
@@ -890,17 +681,10 @@ async fn single_mode_binds_the_first_bot_and_enable_verify_false_ignores_the_key
     let _gw = start_gateway(WORLD, &mirai).await;
     let mut conn = server.accept().await;
     let data = conn
-        .call(
-            "v",
-            "verify",
-            json!({"verifyKey":"anything","sessionKey":null,"qq":10002}),
-        )
+        .call("v", "verify", json!({"verifyKey":"anything","sessionKey":null,"qq":10002}))
         .await;
     assert_eq!(data["code"], 0);
-    assert_eq!(
-        conn.call("s", "sessionInfo", json!({})).await["data"]["qq"]["nickname"],
-        "second"
-    );
+    assert_eq!(conn.call("s", "sessionInfo", json!({})).await["data"]["qq"]["nickname"], "second");
 }
 
 #[actix_web::test]
@@ -923,35 +707,18 @@ async fn the_sim_endpoint_checks_token_bot_and_body_and_healthz_reports_status()
     assert_eq!(status, 401);
     let (status, body) = post_json(&gw, "/sim/424242/inject", &event, Some("s3cret")).await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = post_json(
-        &gw,
-        "/sim/10001/inject",
-        &json!({"type":"NoSuchEvent"}),
-        Some("s3cret"),
-    )
-    .await;
+    let (status, body) =
+        post_json(&gw, "/sim/10001/inject", &json!({"type":"NoSuchEvent"}), Some("s3cret")).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("NoSuchEvent")),
-        "{body}"
-    );
-    let (status, body) = post_json(
-        &gw,
-        "/sim/10001/inject",
-        &group_message(30001, 99999, "x"),
-        Some("s3cret"),
-    )
-    .await;
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("NoSuchEvent")), "{body}");
+    let (status, body) =
+        post_json(&gw, "/sim/10001/inject", &group_message(30001, 99999, "x"), Some("s3cret"))
+            .await;
     assert_eq!(status, 400, "a sender outside the world: {body}");
     let (status, body) = post_json(&gw, "/sim/10001/inject", &event, Some("s3cret")).await;
     assert_eq!(status, 200);
     assert!(body["messageId"].as_i64().is_some(), "{body}");
-    assert_eq!(
-        conn.recv_frame().await["data"]["messageChain"][1]["text"],
-        "hi"
-    );
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "hi");
 
     let mut resp = awc::Client::default()
         .post(format!("http://{}/sim/10001/inject", gw.server_addr))
@@ -962,9 +729,7 @@ async fn the_sim_endpoint_checks_token_bot_and_body_and_healthz_reports_status()
         .expect("request");
     assert_eq!(resp.status().as_u16(), 400);
     let body: Value = resp.json().await.expect("json error body");
-    assert!(body["error"]
-        .as_str()
-        .is_some_and(|e| e.contains("not JSON")));
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("not JSON")));
 
     let h = healthz(&gw).await;
     assert_eq!(h["status"], "ok");
@@ -997,10 +762,7 @@ async fn the_gateway_pings_and_redials_a_server_that_stops_answering() {
     drop(conn);
     again.verify(10001).await;
     inject(&gw, 10001, group_message(30001, 20001, "back")).await;
-    assert_eq!(
-        again.recv_frame().await["data"]["messageChain"][1]["text"],
-        "back"
-    );
+    assert_eq!(again.recv_frame().await["data"]["messageChain"][1]["text"], "back");
 }
 
 #[actix_web::test]
@@ -1019,21 +781,12 @@ async fn cache_size_from_the_config_bounds_the_message_cache() {
         ids.push(sent["messageId"].clone());
     }
     assert_eq!(
-        conn.call(
-            "old",
-            "messageFromId",
-            json!({"target":30001,"messageId":ids[0]})
-        )
-        .await["code"],
+        conn.call("old", "messageFromId", json!({"target":30001,"messageId":ids[0]})).await["code"],
         5
     );
     for (i, id) in ids.iter().enumerate().skip(1) {
         let got = conn
-            .call(
-                &format!("g{i}"),
-                "messageFromId",
-                json!({"target":30001,"messageId":id}),
-            )
+            .call(&format!("g{i}"), "messageFromId", json!({"target":30001,"messageId":id}))
             .await;
         assert_eq!(got["data"]["messageChain"][1]["text"], format!("m{i}"));
     }

@@ -47,9 +47,7 @@ pub struct Outbox<T> {
 
 impl<T> Clone for Outbox<T> {
     fn clone(&self) -> Self {
-        Outbox {
-            inner: Arc::clone(&self.inner),
-        }
+        Outbox { inner: Arc::clone(&self.inner) }
     }
 }
 
@@ -85,9 +83,7 @@ impl<T> Outbox<T> {
     fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // A panic while holding this lock cannot leave the queue inconsistent (every mutation
         // is a single VecDeque call), so a poisoned lock is still safe to use.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Sets the callback that wakes the consumer. It is called at most once until the consumer

@@ -84,11 +84,7 @@ pub struct SessionRegistry {
 impl SessionRegistry {
     /// A registry over the given bots, in config order (the first is `singleMode`'s bot).
     pub fn new(config: RegistryConfig, bots: Vec<(UserId, Addr<BotActor>)>) -> Self {
-        SessionRegistry {
-            config,
-            bots,
-            sessions: HashMap::new(),
-        }
+        SessionRegistry { config, bots, sessions: HashMap::new() }
     }
 
     fn bot(&self, qq: UserId) -> Option<&Addr<BotActor>> {
@@ -122,11 +118,7 @@ impl SessionRegistry {
         let session = self.sessions.get(key).ok_or(SessionError::IllegalSession)?;
         let qq = session.bot.ok_or(SessionError::NotVerified)?;
         let bot = self.bot(qq).ok_or(SessionError::NoBot)?.clone();
-        Ok(BoundSession {
-            key: key.to_owned(),
-            qq,
-            bot,
-        })
+        Ok(BoundSession { key: key.to_owned(), qq, bot })
     }
 
     /// The single session, created and bound to the first bot on first use.
@@ -135,10 +127,7 @@ impl SessionRegistry {
         let qq = *qq;
         self.sessions
             .entry(SINGLE_SESSION.to_owned())
-            .or_insert(Session {
-                bot: Some(qq),
-                refs: 0,
-            });
+            .or_insert(Session { bot: Some(qq), refs: 0 });
         self.bound(SINGLE_SESSION)
     }
 }
@@ -179,13 +168,7 @@ impl Handler<Authenticate> for SessionRegistry {
                 (None, Some(qq)) => {
                     let bot = self.bot(qq).ok_or(SessionError::NoBot)?.clone();
                     let key = self.new_key();
-                    self.sessions.insert(
-                        key.clone(),
-                        Session {
-                            bot: Some(qq),
-                            refs: 0,
-                        },
-                    );
+                    self.sessions.insert(key.clone(), Session { bot: Some(qq), refs: 0 });
                     BoundSession { key, qq, bot }
                 }
                 (None, None) => return Err(SessionError::MissingParameter),
@@ -194,10 +177,7 @@ impl Handler<Authenticate> for SessionRegistry {
         if let Some(s) = self.sessions.get_mut(&bound.key) {
             s.refs += 1;
         }
-        debug!(
-            "session bound to bot {} (adapter connection attached)",
-            bound.qq
-        );
+        debug!("session bound to bot {} (adapter connection attached)", bound.qq);
         Ok(bound)
     }
 }
@@ -220,8 +200,7 @@ impl Handler<CreateSession> for SessionRegistry {
             return self.single_session().map(|s| s.key);
         }
         let key = self.new_key();
-        self.sessions
-            .insert(key.clone(), Session { bot: None, refs: 0 });
+        self.sessions.insert(key.clone(), Session { bot: None, refs: 0 });
         let expiring = key.clone();
         ctx.run_later(self.config.unbound_session_ttl, move |act, _| {
             if act.sessions.get(&expiring).is_some_and(|s| s.bot.is_none()) {
@@ -253,10 +232,8 @@ impl Handler<Bind> for SessionRegistry {
         if self.bot(msg.qq).is_none() {
             return Err(SessionError::NoBot);
         }
-        let session = self
-            .sessions
-            .get_mut(&msg.session_key)
-            .ok_or(SessionError::IllegalSession)?;
+        let session =
+            self.sessions.get_mut(&msg.session_key).ok_or(SessionError::IllegalSession)?;
         if session.bot.is_none() {
             session.bot = Some(msg.qq);
             session.refs += 1;
@@ -340,10 +317,7 @@ impl Handler<GetSessionStats> for SessionRegistry {
     type Result = MessageResult<GetSessionStats>;
 
     fn handle(&mut self, _: GetSessionStats, _: &mut Self::Context) -> Self::Result {
-        let mut stats = SessionStats {
-            sessions: self.sessions.len(),
-            ..Default::default()
-        };
+        let mut stats = SessionStats { sessions: self.sessions.len(), ..Default::default() };
         for s in self.sessions.values() {
             stats.unbound += usize::from(s.bot.is_none());
             stats.references += s.refs;
@@ -391,17 +365,11 @@ mod tests {
     async fn authenticate_follows_mirais_decision_order() {
         let r = registry(false, true, 60_000);
         assert_eq!(
-            r.send(auth("bad", None, Some(10001)))
-                .await
-                .unwrap()
-                .unwrap_err(),
+            r.send(auth("bad", None, Some(10001))).await.unwrap().unwrap_err(),
             SessionError::AuthKeyFail
         );
         assert_eq!(
-            r.send(auth("key", None, Some(1)))
-                .await
-                .unwrap()
-                .unwrap_err(),
+            r.send(auth("key", None, Some(1))).await.unwrap().unwrap_err(),
             SessionError::NoBot
         );
         assert_eq!(
@@ -409,49 +377,21 @@ mod tests {
             SessionError::MissingParameter
         );
         assert_eq!(
-            r.send(auth("key", Some("nope"), None))
-                .await
-                .unwrap()
-                .unwrap_err(),
+            r.send(auth("key", Some("nope"), None)).await.unwrap().unwrap_err(),
             SessionError::IllegalSession
         );
-        let s = r
-            .send(auth("key", None, Some(10001)))
-            .await
-            .unwrap()
-            .unwrap();
+        let s = r.send(auth("key", None, Some(10001))).await.unwrap().unwrap();
         assert_eq!(s.qq, 10001);
         assert_eq!(s.key.len(), SESSION_KEY_LEN);
         // Reusing the key adds a reference; two releases close it.
-        let again = r
-            .send(auth("key", Some(&s.key), None))
-            .await
-            .unwrap()
-            .unwrap();
+        let again = r.send(auth("key", Some(&s.key), None)).await.unwrap().unwrap();
         assert_eq!(again.key, s.key);
         assert_eq!(r.send(GetSessionStats).await.unwrap().references, 2);
-        r.send(Release {
-            session_key: s.key.clone(),
-        })
-        .await
-        .unwrap();
-        assert!(r
-            .send(Lookup {
-                session_key: s.key.clone()
-            })
-            .await
-            .unwrap()
-            .is_ok());
-        r.send(Release {
-            session_key: s.key.clone(),
-        })
-        .await
-        .unwrap();
+        r.send(Release { session_key: s.key.clone() }).await.unwrap();
+        assert!(r.send(Lookup { session_key: s.key.clone() }).await.unwrap().is_ok());
+        r.send(Release { session_key: s.key.clone() }).await.unwrap();
         assert_eq!(
-            r.send(Lookup { session_key: s.key })
-                .await
-                .unwrap()
-                .unwrap_err(),
+            r.send(Lookup { session_key: s.key }).await.unwrap().unwrap_err(),
             SessionError::IllegalSession
         );
     }
@@ -459,41 +399,20 @@ mod tests {
     #[actix::test]
     async fn enable_verify_false_ignores_the_key() {
         let r = registry(false, false, 60_000);
-        assert!(r
-            .send(auth("anything", None, Some(10001)))
-            .await
-            .unwrap()
-            .is_ok());
+        assert!(r.send(auth("anything", None, Some(10001))).await.unwrap().is_ok());
     }
 
     #[actix::test]
     async fn single_mode_shares_one_session_that_outlives_its_users() {
         let r = registry(true, true, 60_000);
         let a = r.send(auth("key", None, None)).await.unwrap().unwrap();
-        let b = r
-            .send(auth("key", Some("whatever"), Some(5)))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (a.key.as_str(), b.key.as_str()),
-            (SINGLE_SESSION, SINGLE_SESSION)
-        );
-        r.send(Release {
-            session_key: a.key.clone(),
-        })
-        .await
-        .unwrap();
+        let b = r.send(auth("key", Some("whatever"), Some(5))).await.unwrap().unwrap();
+        assert_eq!((a.key.as_str(), b.key.as_str()), (SINGLE_SESSION, SINGLE_SESSION));
+        r.send(Release { session_key: a.key.clone() }).await.unwrap();
         r.send(Release { session_key: b.key }).await.unwrap();
         assert!(r.send(Lookup { session_key: a.key }).await.unwrap().is_ok());
-        let bind = Bind {
-            session_key: SINGLE_SESSION.into(),
-            qq: 10001,
-        };
-        assert_eq!(
-            r.send(bind).await.unwrap().unwrap_err(),
-            SessionError::Unsupported
-        );
+        let bind = Bind { session_key: SINGLE_SESSION.into(), qq: 10001 };
+        assert_eq!(r.send(bind).await.unwrap().unwrap_err(), SessionError::Unsupported);
         assert_eq!(
             r.send(auth("bad", None, None)).await.unwrap().unwrap_err(),
             SessionError::AuthKeyFail
@@ -503,56 +422,20 @@ mod tests {
     #[actix::test]
     async fn unbound_sessions_expire_and_bound_ones_do_not() {
         let r = registry(false, true, 50);
-        let idle = r
-            .send(CreateSession {
-                verify_key: Some("key".into()),
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        let used = r
-            .send(CreateSession {
-                verify_key: Some("key".into()),
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        let idle = r.send(CreateSession { verify_key: Some("key".into()) }).await.unwrap().unwrap();
+        let used = r.send(CreateSession { verify_key: Some("key".into()) }).await.unwrap().unwrap();
         assert_eq!(
-            r.send(Lookup {
-                session_key: idle.clone()
-            })
-            .await
-            .unwrap()
-            .unwrap_err(),
+            r.send(Lookup { session_key: idle.clone() }).await.unwrap().unwrap_err(),
             SessionError::NotVerified
         );
-        r.send(Bind {
-            session_key: used.clone(),
-            qq: 10001,
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        r.send(Bind { session_key: used.clone(), qq: 10001 }).await.unwrap().unwrap();
         actix::clock::sleep(Duration::from_millis(150)).await;
         assert_eq!(
-            r.send(Lookup { session_key: idle })
-                .await
-                .unwrap()
-                .unwrap_err(),
+            r.send(Lookup { session_key: idle }).await.unwrap().unwrap_err(),
             SessionError::IllegalSession
         );
-        assert!(r
-            .send(Lookup {
-                session_key: used.clone()
-            })
-            .await
-            .unwrap()
-            .is_ok());
+        assert!(r.send(Lookup { session_key: used.clone() }).await.unwrap().is_ok());
         // A bound http key works for a ws connection too.
-        assert!(r
-            .send(auth("key", Some(&used), None))
-            .await
-            .unwrap()
-            .is_ok());
+        assert!(r.send(auth("key", Some(&used), None)).await.unwrap().is_ok());
     }
 }

@@ -69,10 +69,7 @@ pub struct WsPeer {
 
 impl WsPeer {
     pub async fn send(&mut self, v: Value) {
-        self.ws
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("send");
+        self.ws.send(Message::text(v.to_string())).await.expect("send");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -136,11 +133,7 @@ impl WsPeer {
 
     /// Fails if any data frame arrives within `d`.
     pub async fn expect_silence(&mut self, d: Duration) {
-        assert!(
-            self.pending.is_empty(),
-            "unexpected frames: {:?}",
-            self.pending
-        );
+        assert!(self.pending.is_empty(), "unexpected frames: {:?}", self.pending);
         match tokio::time::timeout(d, self.ws.next()).await {
             Err(_) => {}
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
@@ -150,18 +143,13 @@ impl WsPeer {
 
     /// Whether the connection is still open (a ping round-trips).
     pub async fn ping(&mut self) {
-        self.ws
-            .send(Message::Ping(b"p".to_vec().into()))
-            .await
-            .expect("ping");
+        self.ws.send(Message::Ping(b"p".to_vec().into())).await.expect("ping");
         loop {
             let msg = self.recv_any().await;
             match msg {
                 Message::Pong(_) => return,
                 Message::Close(c) => panic!("closed: {c:?}"),
-                Message::Text(t) => self
-                    .pending
-                    .push_back(serde_json::from_str(&t).expect("json")),
+                Message::Text(t) => self.pending.push_back(serde_json::from_str(&t).expect("json")),
                 _ => {}
             }
         }
@@ -227,11 +215,7 @@ pub async fn ws_client(
         .max_message_size(Some(64 << 20))
         .max_frame_size(Some(64 << 20));
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, Some(config)).await?;
-    Ok(WsPeer {
-        handshake: Handshake::default(),
-        ws,
-        pending: VecDeque::new(),
-    })
+    Ok(WsPeer { handshake: Handshake::default(), ws, pending: VecDeque::new() })
 }
 
 /// A `mirai:` section with the http and ws adapters sharing one ephemeral port.
@@ -262,9 +246,7 @@ impl FakeServer {
     }
 
     pub async fn start_with(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeServer {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind fake server");
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind fake server");
         let addr = listener.local_addr().expect("addr");
         let (tx, conns) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
@@ -306,11 +288,7 @@ impl FakeServer {
                         return;
                     };
                     let handshake = seen.lock().expect("lock").clone();
-                    let _ = tx.send(WsPeer {
-                        handshake,
-                        ws,
-                        pending: VecDeque::new(),
-                    });
+                    let _ = tx.send(WsPeer { handshake, ws, pending: VecDeque::new() });
                 });
             }
         });
@@ -364,11 +342,7 @@ pub async fn post_json(
     }
     let mut resp = req.send_json(body).await.expect("request");
     let status = resp.status().as_u16();
-    let body = resp
-        .json::<Value>()
-        .limit(64 << 20)
-        .await
-        .unwrap_or(Value::Null);
+    let body = resp.json::<Value>().limit(64 << 20).await.unwrap_or(Value::Null);
     (status, body)
 }
 
@@ -395,10 +369,7 @@ pub async fn wait_connected(gw: &Gateway, n: u64) {
         if healthz(gw).await["destinationsConnected"] == n {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "destinations never reached {n} connected"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "destinations never reached {n} connected");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -86,11 +86,7 @@ mod tests {
     fn msg(id: i32) -> Arc<MessageEvent> {
         Arc::new(MessageEvent {
             kind: MessageKind::Friend {
-                sender: Friend {
-                    id: 1,
-                    nickname: String::new(),
-                    remark: String::new(),
-                },
+                sender: Friend { id: 1, nickname: String::new(), remark: String::new() },
             },
             source: MessageSource { id, time: 0 },
             message: vec![],

@@ -3,6 +3,7 @@
 //! beside it.
 
 mod actor;
+mod administration;
 mod cache;
 mod faces;
 mod simulated;
@@ -14,6 +15,6 @@ pub use actor::{
 };
 pub use cache::MessageCache;
 pub use world::{
-    FriendSpec, GroupSpec, MemberSpec, PermissionSpec, ProfileSpec, SexSpec, SimWorld,
-    SimulatedWorldSpec,
+    FriendSpec, GroupSpec, MemberSpec, OtherClientSpec, PermissionSpec, ProfileSpec, SexSpec,
+    SimWorld, SimulatedWorldSpec, HISTORY_PER_CONTACT,
 };

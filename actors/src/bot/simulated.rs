@@ -12,7 +12,7 @@ use super::faces;
 use super::world::{unix_now, SimWorld};
 use crate::model::{
     BotError, Command, CommandOutput, Event, InjectedOrigin, Media, MessageEvent, MessageKind,
-    MessageSource, MessageTarget, Permission, Quote, Segment, SimulatedInput, UserId,
+    MessageSource, MessageTarget, Permission, Quote, RequestKind, Segment, SimulatedInput, UserId,
 };
 
 /// How long after sending an ordinary member may recall their own message (QQ's rule).
@@ -44,9 +44,7 @@ fn upload(mut m: Media, kind: &str) -> Result<Media, BotError> {
         } else if let Some(b64) = &m.base64 {
             b64.clone()
         } else {
-            return Err(BotError::InvalidParameter(format!(
-                "{kind} without a source"
-            )));
+            return Err(BotError::InvalidParameter(format!("{kind} without a source")));
         };
         let hex = hex_digest(&seed, kind.len() as u64);
         m.id = Some(match kind {
@@ -69,9 +67,7 @@ fn upload(mut m: Media, kind: &str) -> Result<Media, BotError> {
             }
         });
         if m.url.is_none() {
-            m.url = Some(format!(
-                "http://gchat.qpic.cn/gchatpic_new/0/0-0-{hex}/0?term=2"
-            ));
+            m.url = Some(format!("http://gchat.qpic.cn/gchatpic_new/0/0-0-{hex}/0?term=2"));
         }
     }
     m.path = None;
@@ -138,32 +134,59 @@ impl SimWorld {
             Command::FriendProfile { friend } => {
                 self.friend_profile(friend).map(CommandOutput::Profile)
             }
-            Command::MemberProfile { group, member } => self
-                .member_profile(group, member)
-                .map(CommandOutput::Profile),
+            Command::MemberProfile { group, member } => {
+                self.member_profile(group, member).map(CommandOutput::Profile)
+            }
             Command::UserProfile { user } => self.user_profile(user).map(CommandOutput::Profile),
-            Command::MessageFromId {
-                context,
-                message_id,
-            } => cache
+            Command::MessageFromId { context, message_id } => cache
                 .get(context, message_id)
                 .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
                 .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
-            Command::SendMessage {
-                target,
-                message,
-                quote,
-            } => self
+            Command::SendMessage { target, message, quote } => self
                 .send(target, message, quote, cache)
                 .map(|message_id| CommandOutput::Sent { message_id }),
-            Command::Recall {
-                context,
-                message_id,
-            } => {
+            Command::Recall { context, message_id } => {
                 let event = self.recall(context, message_id, cache)?;
                 events.push(event);
                 Ok(CommandOutput::Done)
             }
+            Command::RoamingMessages { target, time_start, time_end } => {
+                self.roaming(target, time_start, time_end)
+            }
+            Command::SendNudge { target, subject, kind } => {
+                self.nudge(target, subject, kind, events)
+            }
+            Command::DeleteFriend { friend } => self.delete_friend(friend, events),
+            Command::Mute { group, member, seconds } => self.mute(group, member, seconds, events),
+            Command::Unmute { group, member } => self.unmute(group, member, events),
+            Command::Kick { group, member, block, .. } => self.kick(group, member, block, events),
+            Command::Quit { group } => self.quit(group, events),
+            Command::MuteAll { group, enable } => self.mute_all(group, enable, events),
+            Command::SetEssence { group, message_id } => self.set_essence(group, message_id, cache),
+            Command::GetGroupConfig { group } => {
+                Ok(CommandOutput::GroupConfig(self.group_state(group)?.config.clone()))
+            }
+            Command::UpdateGroupConfig { group, update } => {
+                self.update_group_config(group, update, events)
+            }
+            Command::GetMemberInfo { group, member } => self.member_info(group, member),
+            Command::UpdateMemberInfo { group, member, card, special_title } => {
+                self.update_member_info(group, member, card, special_title, events)
+            }
+            Command::SetAdmin { group, member, assign } => {
+                self.set_admin(group, member, assign, events)
+            }
+            Command::ListAnnouncements { group, offset, size } => {
+                self.announcements(group, offset, size)
+            }
+            Command::PublishAnnouncement { group, content, .. } => {
+                self.publish_announcement(group, content)
+            }
+            Command::DeleteAnnouncement { group, fid } => self.delete_announcement(group, &fid),
+            Command::RespondRequest { kind, event_id, from_id, group_id, answer, .. } => {
+                self.respond(kind, event_id, from_id, group_id, answer, events)
+            }
+            Command::LatestMemberList { group, members } => self.latest_members(group, &members),
         }
     }
 
@@ -175,12 +198,9 @@ impl SimWorld {
         cache: &mut MessageCache,
     ) -> Result<i32, BotError> {
         let (kind, context) = match target {
-            MessageTarget::Friend(id) => (
-                MessageKind::FriendSync {
-                    subject: self.friend(id)?,
-                },
-                id,
-            ),
+            MessageTarget::Friend(id) => {
+                (MessageKind::FriendSync { subject: self.friend(id)? }, id)
+            }
             MessageTarget::Group(id) => {
                 let group = self.group(id)?;
                 if self.bot_muted_in(id) {
@@ -188,12 +208,19 @@ impl SimWorld {
                 }
                 (MessageKind::GroupSync { subject: group }, id)
             }
-            MessageTarget::Temp { group, member } => (
-                MessageKind::TempSync {
-                    subject: self.member(group, member)?,
-                },
-                member,
-            ),
+            MessageTarget::Temp { group, member } => {
+                (MessageKind::TempSync { subject: self.member(group, member)? }, member)
+            }
+            MessageTarget::OtherClient(id) => {
+                let client = self
+                    .other_clients
+                    .iter()
+                    .find(|c| c.id == id)
+                    .cloned()
+                    .ok_or_else(|| BotError::NoSuchElement(format!("other client {id}")))?;
+                // mirai has no "sync" packet for these; the client is the contact.
+                (MessageKind::OtherClient { sender: client }, id)
+            }
         };
         let in_group = matches!(kind, MessageKind::GroupSync { .. });
         let mut segments = prepare_outgoing(message, in_group)?;
@@ -211,18 +238,11 @@ impl SimWorld {
             };
             segments.insert(0, Segment::Quote(quote));
         }
-        let source = MessageSource {
-            id: self.next_message_id(),
-            time: unix_now(),
-        };
-        cache.insert(
-            context,
-            Arc::new(MessageEvent {
-                kind,
-                source,
-                message: segments,
-            }),
-        );
+        let source = MessageSource { id: self.next_message_id(), time: unix_now() };
+        let key = Self::history_key(&kind, context);
+        let stored = Arc::new(MessageEvent { kind, source, message: segments });
+        self.remember(key, Arc::clone(&stored));
+        cache.insert(context, stored);
         Ok(source.id)
     }
 
@@ -250,9 +270,8 @@ impl SimWorld {
                 let allowed = if author == bot {
                     fresh || group.permission > Permission::Member
                 } else {
-                    let author_rank = self
-                        .member(group.id, author)
-                        .map_or(Permission::Member, |m| m.permission);
+                    let author_rank =
+                        self.member(group.id, author).map_or(Permission::Member, |m| m.permission);
                     group.permission > author_rank
                 };
                 if !allowed {
@@ -300,23 +319,19 @@ impl SimWorld {
         let bot = self.bot_id();
         let not_in_world = |e: BotError| BotError::InvalidParameter(e.to_string());
         match input {
-            SimulatedInput::Message {
-                origin,
-                message,
-                source,
-            } => {
-                let time = source
-                    .map(|s| s.time)
-                    .filter(|t| *t > 0)
-                    .unwrap_or_else(unix_now);
+            SimulatedInput::Message { origin, message, source } => {
+                let time = source.map(|s| s.time).filter(|t| *t > 0).unwrap_or_else(unix_now);
                 let (kind, context) = match origin {
-                    InjectedOrigin::Friend(id) => (
-                        MessageKind::Friend {
-                            sender: self.friend(id).map_err(not_in_world)?,
-                        },
-                        id,
-                    ),
+                    InjectedOrigin::Friend(id) => {
+                        (MessageKind::Friend { sender: self.friend(id).map_err(not_in_world)? }, id)
+                    }
                     InjectedOrigin::Group { group, member } => {
+                        let sender = self.member(group, member).map_err(not_in_world)?;
+                        if sender.mute_time_remaining > 0 {
+                            return Err(BotError::InvalidParameter(format!(
+                                "member {member} is muted in group {group} and cannot speak"
+                            )));
+                        }
                         self.touch_member(group, member, time);
                         let sender = self.member(group, member).map_err(not_in_world)?;
                         (MessageKind::Group { sender }, group)
@@ -331,68 +346,36 @@ impl SimWorld {
                                 "a stranger message cannot come from the bot itself".to_owned(),
                             ));
                         }
-                        let sender = crate::model::Friend {
-                            id,
-                            nickname,
-                            remark: String::new(),
-                        };
+                        let sender = crate::model::Friend { id, nickname, remark: String::new() };
                         (MessageKind::Stranger { sender }, id)
                     }
                 };
                 if message.is_empty() {
-                    return Err(BotError::InvalidParameter(
-                        "the message is empty".to_owned(),
-                    ));
+                    return Err(BotError::InvalidParameter("the message is empty".to_owned()));
                 }
-                let source = MessageSource {
-                    id: self.next_message_id(),
-                    time,
-                };
-                let event = MessageEvent {
-                    kind,
-                    source,
-                    message,
-                };
-                cache.insert(context, Arc::new(event.clone()));
+                let source = MessageSource { id: self.next_message_id(), time };
+                let event = MessageEvent { kind, source, message };
+                let stored = Arc::new(event.clone());
+                self.remember(Self::history_key(&event.kind, context), Arc::clone(&stored));
+                cache.insert(context, stored);
                 events.push(Event::Message(event));
                 Ok(Some(source.id))
             }
-            SimulatedInput::FriendRecall {
-                author_id,
-                message_id,
-                operator,
-            } => {
-                let friend = if author_id == bot {
-                    operator
-                } else {
-                    author_id
-                };
+            SimulatedInput::FriendRecall { author_id, message_id, operator } => {
+                let friend = if author_id == bot { operator } else { author_id };
                 self.friend(friend).map_err(not_in_world)?;
-                let time = cache
-                    .remove(friend, message_id)
-                    .map_or_else(unix_now, |m| m.source.time);
-                events.push(Event::FriendRecall {
-                    author_id,
-                    message_id,
-                    time,
-                    operator,
-                });
+                let time =
+                    cache.remove(friend, message_id).map_or_else(unix_now, |m| m.source.time);
+                events.push(Event::FriendRecall { author_id, message_id, time, operator });
                 Ok(None)
             }
-            SimulatedInput::GroupRecall {
-                group,
-                author_id,
-                message_id,
-                operator,
-            } => {
+            SimulatedInput::GroupRecall { group, author_id, message_id, operator } => {
                 let group_info = self.group(group).map_err(not_in_world)?;
                 let operator = match operator {
                     Some(op) if op != bot => Some(self.member(group, op).map_err(not_in_world)?),
                     _ => None,
                 };
-                let time = cache
-                    .remove(group, message_id)
-                    .map_or_else(unix_now, |m| m.source.time);
+                let time = cache.remove(group, message_id).map_or_else(unix_now, |m| m.source.time);
                 events.push(Event::GroupRecall {
                     author_id,
                     message_id,
@@ -400,6 +383,17 @@ impl SimWorld {
                     group: group_info,
                     operator,
                 });
+                Ok(None)
+            }
+            SimulatedInput::Event(Event::Request(mut request)) => {
+                if let RequestKind::MemberJoin { .. } = request.kind {
+                    self.group(request.group_id).map_err(not_in_world)?;
+                }
+                if request.event_id == 0 {
+                    request.event_id = self.next_serial();
+                }
+                self.pending_requests.insert(request.event_id, request.clone());
+                events.push(Event::Request(request));
                 Ok(None)
             }
             SimulatedInput::Event(event) => {
@@ -447,17 +441,10 @@ mod tests {
             &mut c,
             &mut ev,
         );
-        let Ok(CommandOutput::Sent { message_id }) = sent else {
-            panic!("{sent:?}")
-        };
-        let Ok(CommandOutput::Message(m)) = w.execute(
-            Command::MessageFromId {
-                context: Some(3),
-                message_id,
-            },
-            &mut c,
-            &mut ev,
-        ) else {
+        let Ok(CommandOutput::Sent { message_id }) = sent else { panic!("{sent:?}") };
+        let Ok(CommandOutput::Message(m)) =
+            w.execute(Command::MessageFromId { context: Some(3), message_id }, &mut c, &mut ev)
+        else {
             panic!()
         };
         assert!(matches!(m.kind, MessageKind::GroupSync { .. }));
@@ -471,10 +458,7 @@ mod tests {
         let id = w
             .inject(
                 SimulatedInput::Message {
-                    origin: InjectedOrigin::Group {
-                        group: 3,
-                        member: 4,
-                    },
+                    origin: InjectedOrigin::Group { group: 3, member: 4 },
                     message: text("q"),
                     source: None,
                 },
@@ -485,27 +469,17 @@ mod tests {
             .unwrap();
         let target = MessageTarget::Group(3);
         let Ok(CommandOutput::Sent { message_id }) = w.execute(
-            Command::SendMessage {
-                target,
-                message: text("r"),
-                quote: Some(id),
-            },
+            Command::SendMessage { target, message: text("r"), quote: Some(id) },
             &mut c,
             &mut ev,
         ) else {
             panic!()
         };
         let (_, m) = c.get(Some(3), message_id).unwrap();
-        let Segment::Quote(q) = &m.message[0] else {
-            panic!()
-        };
+        let Segment::Quote(q) = &m.message[0] else { panic!() };
         assert_eq!((q.id, q.sender_id, q.group_id), (id, 4, 3));
         let bad = w.execute(
-            Command::SendMessage {
-                target,
-                message: text("r"),
-                quote: Some(999),
-            },
+            Command::SendMessage { target, message: text("r"), quote: Some(999) },
             &mut c,
             &mut ev,
         );
@@ -531,41 +505,15 @@ mod tests {
         };
         // Owner bot may recall an administrator's message; member bot may not.
         let in_owned = inject(&mut w, &mut c, 3);
-        w.execute(
-            Command::Recall {
-                context: Some(3),
-                message_id: in_owned,
-            },
-            &mut c,
-            &mut ev,
-        )
-        .unwrap();
-        assert!(matches!(
-            ev[0],
-            Event::GroupRecall {
-                author_id: 4,
-                operator: None,
-                ..
-            }
-        ));
-        let again = w.execute(
-            Command::Recall {
-                context: Some(3),
-                message_id: in_owned,
-            },
-            &mut c,
-            &mut ev,
-        );
+        w.execute(Command::Recall { context: Some(3), message_id: in_owned }, &mut c, &mut ev)
+            .unwrap();
+        assert!(matches!(ev[0], Event::GroupRecall { author_id: 4, operator: None, .. }));
+        let again =
+            w.execute(Command::Recall { context: Some(3), message_id: in_owned }, &mut c, &mut ev);
         assert!(matches!(again, Err(BotError::NoSuchElement(_))));
         let in_plain = inject(&mut w, &mut c, 5);
-        let denied = w.execute(
-            Command::Recall {
-                context: Some(5),
-                message_id: in_plain,
-            },
-            &mut c,
-            &mut ev,
-        );
+        let denied =
+            w.execute(Command::Recall { context: Some(5), message_id: in_plain }, &mut c, &mut ev);
         assert!(matches!(denied, Err(BotError::PermissionDenied(_))));
     }
 
@@ -579,27 +527,18 @@ mod tests {
         let out = prepare_outgoing(vec![Segment::Image(img)], true).unwrap();
         let Segment::Image(m) = &out[0] else { panic!() };
         assert!(m.id.as_deref().unwrap().ends_with("}.png"));
-        let missing = Media {
-            path: Some("/no/such/file.png".into()),
-            ..Default::default()
-        };
+        let missing = Media { path: Some("/no/such/file.png".into()), ..Default::default() };
         assert_eq!(
             prepare_outgoing(vec![Segment::Image(missing)], true),
             Err(BotError::FileNotFound("/no/such/file.png".into()))
         );
-        assert!(matches!(
-            prepare_outgoing(vec![], true),
-            Err(BotError::Internal(_))
-        ));
+        assert!(matches!(prepare_outgoing(vec![], true), Err(BotError::Internal(_))));
         assert!(matches!(
             prepare_outgoing(vec![Segment::AtAll], false),
             Err(BotError::Internal(_))
         ));
         let long = "字".repeat(MAX_MESSAGE_CHARS + 1);
-        assert_eq!(
-            prepare_outgoing(text(&long), true),
-            Err(BotError::MessageTooLarge)
-        );
+        assert_eq!(prepare_outgoing(text(&long), true), Err(BotError::MessageTooLarge));
     }
 
     #[test]
@@ -607,10 +546,7 @@ mod tests {
         let (mut w, mut c) = world();
         let r = w.inject(
             SimulatedInput::Message {
-                origin: InjectedOrigin::Group {
-                    group: 3,
-                    member: 99,
-                },
+                origin: InjectedOrigin::Group { group: 3, member: 99 },
                 message: text("x"),
                 source: None,
             },

@@ -6,14 +6,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::model::{BotError, Friend, Group, Member, Permission, Profile, Sex, UserId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::model::{
+    Announcement, BotError, Friend, Group, GroupConfig, Member, MessageEvent, OtherClient,
+    Permission, Profile, RequestEvent, Sex, UserId,
+};
 
 /// The current time in Unix seconds.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// A permission as written in config.yaml.
@@ -148,9 +151,24 @@ pub struct GroupSpec {
     pub members: Vec<MemberSpec>,
 }
 
+/// Another client of the bot's own account as written in config.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherClientSpec {
+    /// The client's id.
+    pub id: i64,
+    /// Its platform (`MOBILE`, `WINDOWS`, …).
+    #[serde(default = "default_platform")]
+    pub platform: String,
+}
+
+fn default_platform() -> String {
+    "MOBILE".to_owned()
+}
+
 /// A simulated bot account as written under `bots[]` in config.yaml.
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SimulatedWorldSpec {
     /// The bot's nickname.
     #[serde(default)]
@@ -164,6 +182,9 @@ pub struct SimulatedWorldSpec {
     /// The groups the bot is in.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// Other clients logged in to the bot's account.
+    #[serde(default)]
+    pub other_clients: Vec<OtherClientSpec>,
 }
 
 impl SimulatedWorldSpec {
@@ -212,46 +233,80 @@ impl SimulatedWorldSpec {
     }
 }
 
+/// How many messages of each contact the simulated platform keeps for `roamingMessages`.
+pub const HISTORY_PER_CONTACT: usize = 1000;
+
 /// A member's live state.
 #[derive(Debug, Clone)]
-struct MemberState {
-    id: UserId,
-    nickname: String,
-    card: String,
-    permission: Permission,
-    special_title: String,
-    join_timestamp: i64,
-    last_speak_timestamp: i64,
-    mute_until: i64,
-    profile: Profile,
+pub(super) struct MemberState {
+    pub(super) id: UserId,
+    pub(super) nickname: String,
+    pub(super) card: String,
+    pub(super) permission: Permission,
+    pub(super) special_title: String,
+    pub(super) join_timestamp: i64,
+    pub(super) last_speak_timestamp: i64,
+    pub(super) mute_until: i64,
+    pub(super) profile: Profile,
+}
+
+impl MemberState {
+    /// A member who just joined.
+    pub(super) fn joined(id: UserId, nickname: &str, now: i64) -> Self {
+        MemberState {
+            id,
+            nickname: nickname.to_owned(),
+            card: String::new(),
+            permission: Permission::Member,
+            special_title: String::new(),
+            join_timestamp: now,
+            last_speak_timestamp: now,
+            mute_until: 0,
+            profile: Profile { nickname: nickname.to_owned(), ..Profile::default() },
+        }
+    }
 }
 
 /// A group's live state.
 #[derive(Debug, Clone)]
-struct GroupState {
-    id: UserId,
-    name: String,
-    bot_permission: Permission,
-    members: BTreeMap<UserId, MemberState>,
+pub(super) struct GroupState {
+    pub(super) id: UserId,
+    pub(super) name: String,
+    pub(super) bot_permission: Permission,
+    pub(super) members: BTreeMap<UserId, MemberState>,
+    pub(super) config: GroupConfig,
+    pub(super) bot_mute_until: i64,
+    pub(super) essence: Vec<i32>,
+    pub(super) announcements: Vec<Announcement>,
 }
 
 impl GroupState {
-    fn group(&self) -> Group {
-        Group {
-            id: self.id,
-            name: self.name.clone(),
-            permission: self.bot_permission,
+    /// A group the bot just joined, with no other member known yet.
+    pub(super) fn joined(id: UserId, name: &str, bot_permission: Permission) -> Self {
+        GroupState {
+            id,
+            name: name.to_owned(),
+            bot_permission,
+            members: BTreeMap::new(),
+            config: GroupConfig {
+                name: name.to_owned(),
+                allow_member_invite: true,
+                ..GroupConfig::default()
+            },
+            bot_mute_until: 0,
+            essence: Vec::new(),
+            announcements: Vec::new(),
         }
     }
 
-    fn member(&self, m: &MemberState, now: i64) -> Member {
+    pub(super) fn group(&self) -> Group {
+        Group { id: self.id, name: self.name.clone(), permission: self.bot_permission }
+    }
+
+    pub(super) fn member(&self, m: &MemberState, now: i64) -> Member {
         Member {
             id: m.id,
-            member_name: if m.card.is_empty() {
-                m.nickname.clone()
-            } else {
-                m.card.clone()
-            },
+            member_name: if m.card.is_empty() { m.nickname.clone() } else { m.card.clone() },
             special_title: m.special_title.clone(),
             permission: m.permission,
             join_timestamp: m.join_timestamp,
@@ -262,34 +317,42 @@ impl GroupState {
     }
 }
 
+/// Whose history a message belongs to: private chats and groups have separate number spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum HistoryKey {
+    /// A private chat (friend, stranger, temp session) with this user.
+    Private(UserId),
+    /// A group.
+    Group(UserId),
+}
+
 /// The live state of one simulated account.
 #[derive(Debug)]
 pub struct SimWorld {
-    bot: UserId,
-    nickname: String,
-    profile: Profile,
-    friends: BTreeMap<UserId, (Friend, Profile)>,
-    groups: BTreeMap<UserId, GroupState>,
+    pub(super) bot: UserId,
+    pub(super) nickname: String,
+    pub(super) profile: Profile,
+    pub(super) friends: BTreeMap<UserId, (Friend, Profile)>,
+    pub(super) groups: BTreeMap<UserId, GroupState>,
+    pub(super) other_clients: Vec<OtherClient>,
+    pub(super) history: HashMap<HistoryKey, VecDeque<Arc<MessageEvent>>>,
+    pub(super) pending_requests: HashMap<i64, RequestEvent>,
+    pub(super) blacklist: std::collections::HashSet<UserId>,
     next_message_id: i32,
+    next_serial: i64,
 }
 
 impl SimWorld {
     /// Builds the world of bot `bot` from its (validated) spec.
     pub fn new(bot: UserId, spec: &SimulatedWorldSpec) -> Self {
-        let nickname = if spec.nickname.is_empty() {
-            format!("bot{bot}")
-        } else {
-            spec.nickname.clone()
-        };
+        let nickname =
+            if spec.nickname.is_empty() { format!("bot{bot}") } else { spec.nickname.clone() };
         let friends = spec
             .friends
             .iter()
             .map(|f| {
-                let friend = Friend {
-                    id: f.id,
-                    nickname: f.nickname.clone(),
-                    remark: f.remark.clone(),
-                };
+                let friend =
+                    Friend { id: f.id, nickname: f.nickname.clone(), remark: f.remark.clone() };
                 (f.id, (friend, f.profile.to_profile(&f.nickname)))
             })
             .collect();
@@ -315,12 +378,8 @@ impl SimWorld {
                         (m.id, state)
                     })
                     .collect();
-                let state = GroupState {
-                    id: g.id,
-                    name: g.name.clone(),
-                    bot_permission: g.permission.into(),
-                    members,
-                };
+                let mut state = GroupState::joined(g.id, &g.name, g.permission.into());
+                state.members = members;
                 (g.id, state)
             })
             .collect();
@@ -330,8 +389,38 @@ impl SimWorld {
             nickname,
             friends,
             groups,
+            other_clients: spec
+                .other_clients
+                .iter()
+                .map(|c| OtherClient { id: c.id, platform: c.platform.clone() })
+                .collect(),
+            history: HashMap::new(),
+            pending_requests: HashMap::new(),
+            blacklist: std::collections::HashSet::new(),
             next_message_id: 1,
+            next_serial: 1,
         }
+    }
+
+    /// A fresh serial number (request event ids, announcement ids).
+    pub(super) fn next_serial(&mut self) -> i64 {
+        let n = self.next_serial;
+        self.next_serial += 1;
+        n
+    }
+
+    /// Records a message in its contact's history, keeping the newest
+    /// [`HISTORY_PER_CONTACT`].
+    pub(super) fn remember(&mut self, key: HistoryKey, message: Arc<MessageEvent>) {
+        let history = self.history.entry(key).or_default();
+        if history.len() >= HISTORY_PER_CONTACT {
+            history.pop_front();
+        }
+        history.push_back(message);
+    }
+
+    pub(super) fn group_state_mut(&mut self, id: UserId) -> Result<&mut GroupState, BotError> {
+        self.groups.get_mut(&id).ok_or_else(|| BotError::NoSuchElement(format!("group {id}")))
     }
 
     /// The bot's QQ number.
@@ -341,11 +430,7 @@ impl SimWorld {
 
     /// The bot as a friend-shaped contact.
     pub fn bot_contact(&self) -> Friend {
-        Friend {
-            id: self.bot,
-            nickname: self.nickname.clone(),
-            remark: String::new(),
-        }
+        Friend { id: self.bot, nickname: self.nickname.clone(), remark: String::new() }
     }
 
     /// The bot's profile card.
@@ -379,10 +464,8 @@ impl SimWorld {
         self.groups.values().map(GroupState::group).collect()
     }
 
-    fn group_state(&self, id: UserId) -> Result<&GroupState, BotError> {
-        self.groups
-            .get(&id)
-            .ok_or_else(|| BotError::NoSuchElement(format!("group {id}")))
+    pub(super) fn group_state(&self, id: UserId) -> Result<&GroupState, BotError> {
+        self.groups.get(&id).ok_or_else(|| BotError::NoSuchElement(format!("group {id}")))
     }
 
     /// One group.
@@ -409,20 +492,18 @@ impl SimWorld {
 
     /// Records that a member just spoke.
     pub fn touch_member(&mut self, group: UserId, id: UserId, at: i64) {
-        if let Some(m) = self
-            .groups
-            .get_mut(&group)
-            .and_then(|g| g.members.get_mut(&id))
-        {
+        if let Some(m) = self.groups.get_mut(&group).and_then(|g| g.members.get_mut(&id)) {
             m.last_speak_timestamp = at;
         }
     }
 
-    /// Whether the bot is muted in a group right now.
-    pub fn bot_muted_in(&self, _group: UserId) -> bool {
-        // The bot's own mute arrives with the group-administration commands; until then the
-        // simulated bot is never muted.
-        false
+    /// Whether the bot may not speak in a group right now: muted itself, or mute-all is on
+    /// and the bot is an ordinary member.
+    pub fn bot_muted_in(&self, group: UserId) -> bool {
+        self.groups.get(&group).is_some_and(|g| {
+            g.bot_mute_until > unix_now()
+                || (g.config.mute_all && g.bot_permission == Permission::Member)
+        })
     }
 
     /// A friend's profile.
@@ -493,9 +574,6 @@ mod tests {
         assert!(dup.validate(1).unwrap_err().starts_with("friends[1].id"));
         let bot_member =
             spec(r#"{"groups":[{"id":3,"name":"g","members":[{"id":1,"nickname":"me"}]}]}"#);
-        assert!(bot_member
-            .validate(1)
-            .unwrap_err()
-            .contains("groups[0].permission"));
+        assert!(bot_member.validate(1).unwrap_err().contains("groups[0].permission"));
     }
 }

@@ -16,11 +16,7 @@ pub struct Backoff {
 impl Backoff {
     /// Delays start at `base` and double up to `max` (never below `base`).
     pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff {
-            base,
-            max: max.max(base),
-            attempt: 0,
-        }
+        Backoff { base, max: max.max(base), attempt: 0 }
     }
 
     /// The next delay: `base · 2^attempt`, capped at `max`, then scaled by a random factor in

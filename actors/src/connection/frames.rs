@@ -28,10 +28,7 @@ pub struct FrameAssembler {
 impl FrameAssembler {
     /// An assembler for messages of at most `max_size` bytes.
     pub fn new(max_size: usize) -> Self {
-        FrameAssembler {
-            buf: None,
-            max_size,
-        }
+        FrameAssembler { buf: None, max_size }
     }
 
     fn append(&mut self, data: &[u8]) -> Result<(), Assembled> {
@@ -89,14 +86,8 @@ mod tests {
     #[test]
     fn joins_fragments_into_one_message() {
         let mut a = FrameAssembler::new(100);
-        assert_eq!(
-            a.push(Item::FirstText(Bytes::from_static(b"{\"a\""))),
-            Assembled::Pending
-        );
-        assert_eq!(
-            a.push(Item::Continue(Bytes::from_static(b":"))),
-            Assembled::Pending
-        );
+        assert_eq!(a.push(Item::FirstText(Bytes::from_static(b"{\"a\""))), Assembled::Pending);
+        assert_eq!(a.push(Item::Continue(Bytes::from_static(b":"))), Assembled::Pending);
         assert_eq!(
             a.push(Item::Last(Bytes::from_static(b"1}"))),
             Assembled::Message(Bytes::from_static(b"{\"a\":1}"))
@@ -107,19 +98,10 @@ mod tests {
     fn enforces_the_size_limit_and_order() {
         let mut a = FrameAssembler::new(4);
         a.push(Item::FirstBinary(Bytes::from_static(b"abc")));
-        assert_eq!(
-            a.push(Item::Last(Bytes::from_static(b"de"))),
-            Assembled::TooLarge
-        );
-        assert_eq!(
-            a.push(Item::Continue(Bytes::from_static(b"x"))),
-            Assembled::OutOfOrder
-        );
+        assert_eq!(a.push(Item::Last(Bytes::from_static(b"de"))), Assembled::TooLarge);
+        assert_eq!(a.push(Item::Continue(Bytes::from_static(b"x"))), Assembled::OutOfOrder);
         a.push(Item::FirstText(Bytes::from_static(b"a")));
-        assert_eq!(
-            a.push(Item::FirstText(Bytes::from_static(b"b"))),
-            Assembled::OutOfOrder
-        );
+        assert_eq!(a.push(Item::FirstText(Bytes::from_static(b"b"))), Assembled::OutOfOrder);
         assert_eq!(
             a.push(Item::Last(Bytes::from_static(b"c"))),
             Assembled::Message(Bytes::from_static(b"bc"))

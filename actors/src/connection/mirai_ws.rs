@@ -174,11 +174,7 @@ impl MiraiWsClient {
 
     fn reply(&mut self, text: String, ctx: &mut Context<Self>) {
         if self.replies.len() >= self.settings.max_pending_replies {
-            warn!(
-                "mirai ws {}: {} replies unread; closing",
-                self.peer,
-                self.replies.len()
-            );
+            warn!("mirai ws {}: {} replies unread; closing", self.peer, self.replies.len());
             self.close(ctx, CloseCode::Policy, "too many unread replies");
             return;
         }
@@ -230,10 +226,7 @@ impl MiraiWsClient {
 
     fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
         let ws = self.ws.clone();
-        let reason = CloseReason {
-            code,
-            description: Some(why.to_owned()),
-        };
+        let reason = CloseReason { code, description: Some(why.to_owned()) };
         control(async move {
             let _ = ws.close(Some(reason)).await;
         });
@@ -258,10 +251,7 @@ impl MiraiWsClient {
             Ok(call) => call,
             Err(e) => {
                 debug!("mirai ws {}: {}: {e:?}", self.peer, request.command);
-                self.reply(
-                    envelope::response(sync_id.as_deref(), &e.state().to_json()),
-                    ctx,
-                );
+                self.reply(envelope::response(sync_id.as_deref(), &e.state().to_json()), ctx);
                 return;
             }
         };
@@ -274,11 +264,7 @@ impl MiraiWsClient {
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let interval = self.settings.heartbeat_interval;
         if self.last_seen.elapsed() > interval * 3 {
-            info!(
-                "mirai ws {}: silent for {:?}; dropped",
-                self.peer,
-                self.last_seen.elapsed()
-            );
+            info!("mirai ws {}: silent for {:?}; dropped", self.peer, self.last_seen.elapsed());
             self.close(ctx, CloseCode::Away, "heartbeat timeout");
             return;
         }
@@ -303,8 +289,7 @@ impl Actor for MiraiWsClient {
         self.replies.push_back(ack.to_string().into());
         self.pump(ctx);
         let directory_key = (self.channel, self.session.key.clone());
-        self.directory
-            .register(directory_key, self.id, ctx.address());
+        self.directory.register(directory_key, self.id, ctx.address());
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Pump));
         let subscribe = Subscribe {
@@ -312,26 +297,19 @@ impl Actor for MiraiWsClient {
             filter: self.channel.filter(),
             label: format!("mirai ws {}", self.peer),
         };
-        ctx.spawn(
-            self.session.bot.send(subscribe).into_actor(self).map(
-                |result, act, ctx| match result {
-                    Ok(id) => act.subscription = Some(id),
-                    Err(e) => {
-                        warn!("mirai ws {}: subscribe failed: {e}", act.peer);
-                        ctx.stop();
-                    }
-                },
-            ),
-        );
+        ctx.spawn(self.session.bot.send(subscribe).into_actor(self).map(|result, act, ctx| {
+            match result {
+                Ok(id) => act.subscription = Some(id),
+                Err(e) => {
+                    warn!("mirai ws {}: subscribe failed: {e}", act.peer);
+                    ctx.stop();
+                }
+            }
+        }));
         if !self.settings.heartbeat_interval.is_zero() {
-            ctx.run_interval(self.settings.heartbeat_interval, |act, ctx| {
-                act.heartbeat(ctx)
-            });
+            ctx.run_interval(self.settings.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
-        debug!(
-            "mirai ws {}: connected for bot {}",
-            self.peer, self.session.qq
-        );
+        debug!("mirai ws {}: connected for bot {}", self.peer, self.session.qq);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -339,11 +317,8 @@ impl Actor for MiraiWsClient {
         if let Some(id) = self.subscription.take() {
             self.session.bot.do_send(Unsubscribe(id));
         }
-        self.directory
-            .unregister(&(self.channel, self.session.key.clone()), self.id);
-        self.registry.do_send(Release {
-            session_key: self.session.key.clone(),
-        });
+        self.directory.unregister(&(self.channel, self.session.key.clone()), self.id);
+        self.registry.do_send(Release { session_key: self.session.key.clone() });
         debug!("mirai ws {}: disconnected", self.peer);
     }
 }
@@ -403,10 +378,7 @@ impl Handler<Replaced> for MiraiWsClient {
     type Result = ();
 
     fn handle(&mut self, _: Replaced, ctx: &mut Self::Context) {
-        info!(
-            "mirai ws {}: replaced by a newer connection with the same session",
-            self.peer
-        );
+        info!("mirai ws {}: replaced by a newer connection with the same session", self.peer);
         self.close(ctx, CloseCode::Normal, "replaced by a newer connection");
     }
 }
@@ -416,9 +388,6 @@ impl Handler<Replaced> for MiraiWsClient {
 pub async fn reject(mut ws: actix_ws::Session, state: StateCode) {
     let frame = json!({"syncId": "", "data": state.to_json()}).to_string();
     let _ = ws.text(frame).await;
-    let reason = CloseReason {
-        code: CloseCode::Normal,
-        description: Some(state.msg),
-    };
+    let reason = CloseReason { code: CloseCode::Normal, description: Some(state.msg) };
     let _ = ws.close(Some(reason)).await;
 }

@@ -132,33 +132,24 @@ impl ReverseWsDestination {
             .connector(awc::Connector::new().rustls_0_23(Arc::clone(&self.config.tls)))
             .timeout(Duration::from_secs(10))
             .finish();
-        let mut request = client
-            .ws(self.config.url.as_str())
-            .max_frame_size(self.config.max_frame_size);
+        let mut request =
+            client.ws(self.config.url.as_str()).max_frame_size(self.config.max_frame_size);
         for (name, value) in &self.config.headers {
             request = request.set_header(name.as_str(), value.as_str());
         }
         debug!("reverse-ws {}: dialling", self.config.display_name);
-        ctx.spawn(
-            request
-                .connect()
-                .into_actor(self)
-                .map(move |result, act, ctx| {
-                    if generation != act.generation {
-                        return;
-                    }
-                    match result {
-                        Ok((_, framed)) => act.on_connected(framed, generation, ctx),
-                        Err(e) => {
-                            warn!(
-                                "reverse-ws {}: connection failed: {e}",
-                                act.config.display_name
-                            );
-                            act.schedule_redial(ctx);
-                        }
-                    }
-                }),
-        );
+        ctx.spawn(request.connect().into_actor(self).map(move |result, act, ctx| {
+            if generation != act.generation {
+                return;
+            }
+            match result {
+                Ok((_, framed)) => act.on_connected(framed, generation, ctx),
+                Err(e) => {
+                    warn!("reverse-ws {}: connection failed: {e}", act.config.display_name);
+                    act.schedule_redial(ctx);
+                }
+            }
+        }));
     }
 
     fn on_connected(
@@ -167,23 +158,12 @@ impl ReverseWsDestination {
         generation: u64,
         ctx: &mut Context<Self>,
     ) {
-        info!(
-            "reverse-ws {}: connected; waiting for verify",
-            self.config.display_name
-        );
+        info!("reverse-ws {}: connected; waiting for verify", self.config.display_name);
         self.backoff.reset();
         let (sink, stream) = framed.split();
         let frames = stream
-            .map(move |item| LinkEvent {
-                generation,
-                item: Some(item),
-            })
-            .chain(futures_util::stream::once(async move {
-                LinkEvent {
-                    generation,
-                    item: None,
-                }
-            }));
+            .map(move |item| LinkEvent { generation, item: Some(item) })
+            .chain(futures_util::stream::once(async move { LinkEvent { generation, item: None } }));
         ctx.add_stream(frames);
         self.link = Some(Link {
             sink: SinkWrite::new(sink, ctx),
@@ -195,10 +175,7 @@ impl ReverseWsDestination {
 
     fn schedule_redial(&mut self, ctx: &mut Context<Self>) {
         let delay = self.backoff.next_delay();
-        debug!(
-            "reverse-ws {}: redialling in {delay:?}",
-            self.config.display_name
-        );
+        debug!("reverse-ws {}: redialling in {delay:?}", self.config.display_name);
         ctx.run_later(delay, |act, ctx| act.connect(ctx));
     }
 
@@ -214,9 +191,7 @@ impl ReverseWsDestination {
         }
         link.sink.close();
         if let Some(session) = link.session {
-            self.registry.do_send(Release {
-                session_key: session.key,
-            });
+            self.registry.do_send(Release { session_key: session.key });
         }
         info!(
             "reverse-ws {}: disconnected; {} events wait for the server",
@@ -234,10 +209,7 @@ impl ReverseWsDestination {
     fn send_text(&mut self, text: String) {
         if let Some(link) = self.link.as_mut() {
             if link.sink.write(Message::Text(text.into())).is_err() {
-                debug!(
-                    "reverse-ws {}: write after close dropped",
-                    self.config.display_name
-                );
+                debug!("reverse-ws {}: write after close dropped", self.config.display_name);
             }
         }
     }
@@ -260,10 +232,7 @@ impl ReverseWsDestination {
                 "verify" => self.verify(request, ctx),
                 "about" | "botList" => self.dispatch(request, ctx),
                 other => {
-                    debug!(
-                        "reverse-ws {}: {other:?} before verify",
-                        self.config.display_name
-                    );
+                    debug!("reverse-ws {}: {other:?} before verify", self.config.display_name);
                     self.send_raw_state(StateCode::auth_key_fail());
                 }
             }
@@ -276,10 +245,7 @@ impl ReverseWsDestination {
         let content = match mirai_command::decode("verify", None, &request.content) {
             Ok(MiraiCall::Verify(v)) => v,
             _ => {
-                warn!(
-                    "reverse-ws {}: unreadable verify content",
-                    self.config.display_name
-                );
+                warn!("reverse-ws {}: unreadable verify content", self.config.display_name);
                 self.send_raw_state(StateCode::auth_key_fail());
                 return;
             }
@@ -291,37 +257,27 @@ impl ReverseWsDestination {
             qq: content.qq,
         };
         let sync_id = request.sync_id;
-        ctx.spawn(
-            self.registry
-                .send(auth)
-                .into_actor(self)
-                .map(move |result, act, ctx| {
-                    if generation != act.generation {
-                        if let Ok(Ok(session)) = result {
-                            act.registry.do_send(Release {
-                                session_key: session.key,
-                            });
-                        }
-                        return;
-                    }
-                    match result {
-                        Ok(Ok(session)) => act.on_verified(session, sync_id, ctx),
-                        Ok(Err(e)) => {
-                            warn!("reverse-ws {}: verify failed: {e}", act.config.display_name);
-                            act.send_raw_state(StateCode::from(&e));
-                        }
-                        Err(e) => {
-                            warn!(
-                                "reverse-ws {}: registry unavailable: {e}",
-                                act.config.display_name
-                            );
-                            act.send_raw_state(StateCode::from(&crate::model::BotError::Internal(
-                                e.to_string(),
-                            )));
-                        }
-                    }
-                }),
-        );
+        ctx.spawn(self.registry.send(auth).into_actor(self).map(move |result, act, ctx| {
+            if generation != act.generation {
+                if let Ok(Ok(session)) = result {
+                    act.registry.do_send(Release { session_key: session.key });
+                }
+                return;
+            }
+            match result {
+                Ok(Ok(session)) => act.on_verified(session, sync_id, ctx),
+                Ok(Err(e)) => {
+                    warn!("reverse-ws {}: verify failed: {e}", act.config.display_name);
+                    act.send_raw_state(StateCode::from(&e));
+                }
+                Err(e) => {
+                    warn!("reverse-ws {}: registry unavailable: {e}", act.config.display_name);
+                    act.send_raw_state(StateCode::from(&crate::model::BotError::Internal(
+                        e.to_string(),
+                    )));
+                }
+            }
+        }));
     }
 
     fn on_verified(
@@ -330,16 +286,10 @@ impl ReverseWsDestination {
         sync_id: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        info!(
-            "reverse-ws {}: verified for bot {}",
-            self.config.display_name, session.qq
-        );
+        info!("reverse-ws {}: verified for bot {}", self.config.display_name, session.qq);
         let ack = envelope::response(sync_id.as_deref(), &mirai_command::verified(&session.key));
         self.send_text(ack);
-        let same_bot = self
-            .subscription
-            .as_ref()
-            .is_some_and(|s| s.qq == session.qq);
+        let same_bot = self.subscription.as_ref().is_some_and(|s| s.qq == session.qq);
         if !same_bot {
             if let Some(old) = self.subscription.take() {
                 if let Some(id) = old.id {
@@ -366,11 +316,8 @@ impl ReverseWsDestination {
     }
 
     fn subscribe(&mut self, session: &BoundSession, ctx: &mut Context<Self>) {
-        self.subscription = Some(Subscription {
-            qq: session.qq,
-            bot: session.bot.clone(),
-            id: None,
-        });
+        self.subscription =
+            Some(Subscription { qq: session.qq, bot: session.bot.clone(), id: None });
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
@@ -378,25 +325,18 @@ impl ReverseWsDestination {
         };
         let qq = session.qq;
         let bot = session.bot.clone();
-        ctx.spawn(
-            session
-                .bot
-                .send(subscribe)
-                .into_actor(self)
-                .map(move |result, act, _| {
-                    match (result, act.subscription.as_mut()) {
-                        (Ok(id), Some(sub)) if sub.qq == qq => sub.id = Some(id),
-                        (Ok(id), _) => {
-                            // Verified for another bot meanwhile: this subscription is stale.
-                            bot.do_send(Unsubscribe(id));
-                        }
-                        (Err(e), _) => warn!(
-                            "reverse-ws {}: subscribe failed: {e}",
-                            act.config.display_name
-                        ),
-                    }
-                }),
-        );
+        ctx.spawn(session.bot.send(subscribe).into_actor(self).map(move |result, act, _| {
+            match (result, act.subscription.as_mut()) {
+                (Ok(id), Some(sub)) if sub.qq == qq => sub.id = Some(id),
+                (Ok(id), _) => {
+                    // Verified for another bot meanwhile: this subscription is stale.
+                    bot.do_send(Unsubscribe(id));
+                }
+                (Err(e), _) => {
+                    warn!("reverse-ws {}: subscribe failed: {e}", act.config.display_name)
+                }
+            }
+        }));
     }
 
     fn dispatch(&mut self, request: Request, ctx: &mut Context<Self>) {
@@ -408,10 +348,7 @@ impl ReverseWsDestination {
             Ok(call) => call,
             Err(e) => {
                 if let CallError::Invalid(why) = &e {
-                    debug!(
-                        "reverse-ws {}: {}: {why}",
-                        self.config.display_name, request.command
-                    );
+                    debug!("reverse-ws {}: {}: {why}", self.config.display_name, request.command);
                 }
                 let reply = envelope::response(request.sync_id.as_deref(), &e.state().to_json());
                 self.send_text(reply);
@@ -462,9 +399,7 @@ impl Actor for ReverseWsDestination {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         if !self.config.heartbeat_interval.is_zero() {
-            ctx.run_interval(self.config.heartbeat_interval, |act, ctx| {
-                act.heartbeat(ctx)
-            });
+            ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
         self.connect(ctx);
     }
@@ -486,21 +421,12 @@ impl StreamHandler<LinkEvent> for ReverseWsDestination {
                 return;
             }
             Some(Err(e)) => {
-                warn!(
-                    "reverse-ws {}: protocol error: {e}",
-                    self.config.display_name
-                );
+                warn!("reverse-ws {}: protocol error: {e}", self.config.display_name);
                 let code = match e {
                     WsProtocolError::Overflow => CloseCode::Size,
                     _ => CloseCode::Protocol,
                 };
-                self.drop_link(
-                    ctx,
-                    Some(CloseReason {
-                        code,
-                        description: Some(e.to_string()),
-                    }),
-                );
+                self.drop_link(ctx, Some(CloseReason { code, description: Some(e.to_string()) }));
                 return;
             }
             Some(Ok(frame)) => frame,
@@ -517,10 +443,7 @@ impl StreamHandler<LinkEvent> for ReverseWsDestination {
                     );
                     self.drop_link(
                         ctx,
-                        Some(CloseReason {
-                            code: CloseCode::Size,
-                            description: None,
-                        }),
+                        Some(CloseReason { code: CloseCode::Size, description: None }),
                     );
                 }
                 Assembled::OutOfOrder => {
@@ -540,10 +463,7 @@ impl StreamHandler<LinkEvent> for ReverseWsDestination {
                     "reverse-ws {}: server closed the connection: {reason:?}",
                     self.config.display_name
                 );
-                self.drop_link(
-                    ctx,
-                    Some(reason.unwrap_or_else(|| CloseCode::Normal.into())),
-                );
+                self.drop_link(ctx, Some(reason.unwrap_or_else(|| CloseCode::Normal.into())));
             }
         }
     }
@@ -555,10 +475,7 @@ impl StreamHandler<LinkEvent> for ReverseWsDestination {
 
 impl WriteHandler<WsProtocolError> for ReverseWsDestination {
     fn error(&mut self, err: WsProtocolError, _: &mut Self::Context) -> Running {
-        warn!(
-            "reverse-ws {}: write failed: {err}",
-            self.config.display_name
-        );
+        warn!("reverse-ws {}: write failed: {err}", self.config.display_name);
         Running::Continue
     }
 
@@ -606,10 +523,7 @@ impl Handler<GetDestinationStatus> for ReverseWsDestination {
         MessageResult(DestinationStatus {
             name: self.config.display_name.clone(),
             connected: self.link.is_some(),
-            verified_qq: self
-                .link
-                .as_ref()
-                .and_then(|l| l.session.as_ref().map(|s| s.qq)),
+            verified_qq: self.link.as_ref().and_then(|l| l.session.as_ref().map(|s| s.qq)),
             buffered: self.outbox.len(),
             dropped: self.outbox.dropped(),
         })

@@ -16,9 +16,7 @@ pub fn client_config(extra_ca_pem: &[Vec<u8>]) -> Result<Arc<ClientConfig>, Stri
         let mut found = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("certificate rejected: {e}"))?;
+            roots.add(cert).map_err(|e| format!("certificate rejected: {e}"))?;
             found += 1;
         }
         if found == 0 {

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use super::contact::{Friend, Group, Member, Profile, UserId};
+use super::contact::{
+    Announcement, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive, Profile,
+    UserId,
+};
 use super::event::MessageEvent;
 use super::message::Segment;
 
@@ -20,6 +23,65 @@ pub enum MessageTarget {
         group: UserId,
         /// The member's QQ number.
         member: UserId,
+    },
+    /// Another client of the bot's own account.
+    OtherClient(i64),
+}
+
+/// Whose chat history `RoamingMessages` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryTarget {
+    /// A friend if the bot has one with this number, else a group (mirai's `target`).
+    FriendOrGroup(UserId),
+    /// A friend's private chat.
+    Friend(UserId),
+    /// A group.
+    Group(UserId),
+    /// A temp session with a group member.
+    Member {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+    },
+}
+
+/// Where a nudge is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NudgeKind {
+    /// To a friend (`subject` = the friend).
+    Friend,
+    /// To a stranger.
+    Stranger,
+    /// To a member of group `subject`.
+    Group,
+}
+
+/// Which kind of request an answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    /// Someone asked to be the bot's friend.
+    NewFriend,
+    /// Someone asked to join a group the bot administers.
+    MemberJoin,
+    /// Someone invited the bot into a group.
+    BotInvitedJoinGroup,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAnswer {
+    /// Accept it.
+    Accept,
+    /// Reject it; `blacklist` also blocks the asker.
+    Reject {
+        /// Block further requests.
+        blacklist: bool,
+    },
+    /// Ignore it; `blacklist` also blocks the asker.
+    Ignore {
+        /// Block further requests.
+        blacklist: bool,
     },
 }
 
@@ -84,6 +146,161 @@ pub enum Command {
         /// The message id.
         message_id: i32,
     },
+    /// Chat history between two times (Unix seconds, inclusive).
+    RoamingMessages {
+        /// Whose history.
+        target: HistoryTarget,
+        /// From.
+        time_start: i64,
+        /// To.
+        time_end: i64,
+    },
+    /// Nudge someone.
+    SendNudge {
+        /// Who is nudged.
+        target: UserId,
+        /// The friend, stranger or group it happens in.
+        subject: UserId,
+        /// Which kind of contact `subject` is.
+        kind: NudgeKind,
+    },
+    /// Delete a friend.
+    DeleteFriend {
+        /// The friend.
+        friend: UserId,
+    },
+    /// Mute a member.
+    Mute {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+        /// For how long, seconds (1 s to 30 days).
+        seconds: i64,
+    },
+    /// Unmute a member.
+    Unmute {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+    },
+    /// Remove a member from a group.
+    Kick {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+        /// Also refuse their future join requests.
+        block: bool,
+        /// The message shown to them.
+        message: String,
+    },
+    /// Leave a group.
+    Quit {
+        /// The group.
+        group: UserId,
+    },
+    /// Switch mute-all.
+    MuteAll {
+        /// The group.
+        group: UserId,
+        /// On or off.
+        enable: bool,
+    },
+    /// Mark a group message as essence.
+    SetEssence {
+        /// The group.
+        group: UserId,
+        /// The message.
+        message_id: i32,
+    },
+    /// A group's settings.
+    GetGroupConfig {
+        /// The group.
+        group: UserId,
+    },
+    /// Change a group's settings.
+    UpdateGroupConfig {
+        /// The group.
+        group: UserId,
+        /// What to change.
+        update: GroupConfigUpdate,
+    },
+    /// A member with their activity.
+    GetMemberInfo {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+    },
+    /// Change a member's card or special title.
+    UpdateMemberInfo {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+        /// New group card.
+        card: Option<String>,
+        /// New special title.
+        special_title: Option<String>,
+    },
+    /// Make or unmake an administrator.
+    SetAdmin {
+        /// The group.
+        group: UserId,
+        /// The member.
+        member: UserId,
+        /// Make (true) or unmake (false).
+        assign: bool,
+    },
+    /// A group's announcements, newest first.
+    ListAnnouncements {
+        /// The group.
+        group: UserId,
+        /// How many to skip.
+        offset: usize,
+        /// How many at most.
+        size: usize,
+    },
+    /// Publish an announcement.
+    PublishAnnouncement {
+        /// The group.
+        group: UserId,
+        /// Its text.
+        content: String,
+        /// Pin it.
+        pinned: bool,
+    },
+    /// Delete an announcement.
+    DeleteAnnouncement {
+        /// The group.
+        group: UserId,
+        /// Its id.
+        fid: String,
+    },
+    /// Answer a request event.
+    RespondRequest {
+        /// Which kind of request.
+        kind: RequestType,
+        /// The request's id.
+        event_id: i64,
+        /// Who asked.
+        from_id: UserId,
+        /// The group concerned (0: none).
+        group_id: UserId,
+        /// The answer.
+        answer: RequestAnswer,
+        /// The message sent with the answer.
+        message: String,
+    },
+    /// Members of a group fresh from the platform; an empty list means all.
+    LatestMemberList {
+        /// The group.
+        group: UserId,
+        /// The members wanted.
+        members: Vec<UserId>,
+    },
 }
 
 /// The result of a successful command.
@@ -108,4 +325,14 @@ pub enum CommandOutput {
         /// The new message's id.
         message_id: i32,
     },
+    /// Several messages (chat history).
+    Messages(Vec<Arc<MessageEvent>>),
+    /// A group's settings.
+    GroupConfig(GroupConfig),
+    /// A member with their activity.
+    MemberInfo(Member, MemberActive),
+    /// Announcements.
+    Announcements(Vec<Announcement>),
+    /// One announcement.
+    Announcement(Announcement),
 }

@@ -95,3 +95,69 @@ pub struct Profile {
     /// The user's sex.
     pub sex: Sex,
 }
+
+/// A member's activity in a group (mirai's `active` object of `memberInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberActive {
+    /// The activity rank.
+    pub rank: i32,
+    /// Activity points.
+    pub point: i32,
+    /// Honours held (龙王, 群聊之火…).
+    pub honors: Vec<String>,
+    /// The "temperature" level.
+    pub temperature: i32,
+}
+
+/// A group's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupConfig {
+    /// The group's name.
+    pub name: String,
+    /// Whether confess talk (坦白说) is on.
+    pub confess_talk: bool,
+    /// Whether members may invite others.
+    pub allow_member_invite: bool,
+    /// Whether join requests are approved automatically.
+    pub auto_approve: bool,
+    /// Whether anonymous chat is allowed.
+    pub anonymous_chat: bool,
+    /// Whether everyone is muted.
+    pub mute_all: bool,
+}
+
+/// A partial update of [`GroupConfig`]: `None` leaves a setting as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupConfigUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New confess-talk switch.
+    pub confess_talk: Option<bool>,
+    /// New member-invite switch.
+    pub allow_member_invite: Option<bool>,
+    /// New auto-approve switch.
+    pub auto_approve: Option<bool>,
+    /// New anonymous-chat switch.
+    pub anonymous_chat: Option<bool>,
+    /// New mute-all switch.
+    pub mute_all: Option<bool>,
+}
+
+/// A group announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The group it belongs to.
+    pub group: Group,
+    /// Its text.
+    pub content: String,
+    /// Who published it.
+    pub sender_id: UserId,
+    /// Its id.
+    pub fid: String,
+    /// Whether every member confirmed it.
+    pub all_confirmed: bool,
+    /// How many members confirmed it.
+    pub confirmed_members_count: i32,
+    /// When it was published, Unix seconds.
+    pub publication_time: i64,
+}

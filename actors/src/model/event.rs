@@ -251,12 +251,7 @@ pub enum Event {
     /// A message was received (or sent, for the sync kinds).
     Message(MessageEvent),
     /// A friend's private message was recalled.
-    FriendRecall {
-        author_id: UserId,
-        message_id: i32,
-        time: i64,
-        operator: UserId,
-    },
+    FriendRecall { author_id: UserId, message_id: i32, time: i64, operator: UserId },
     /// A group message was recalled; `operator` None means the bot did it.
     GroupRecall {
         author_id: UserId,
@@ -274,106 +269,47 @@ pub enum Event {
     /// A friend started or stopped typing.
     FriendInputStatusChanged { friend: Friend, inputting: bool },
     /// A friend changed their nickname.
-    FriendNickChanged {
-        friend: Friend,
-        from: String,
-        to: String,
-    },
+    FriendNickChanged { friend: Friend, from: String, to: String },
     /// A friend was added; `stranger` when a stranger became a friend.
     FriendAdd { friend: Friend, stranger: bool },
     /// A friend was deleted.
     FriendDelete { friend: Friend },
     /// The bot's permission in a group changed.
-    BotGroupPermissionChange {
-        group: Group,
-        origin: Permission,
-        current: Permission,
-    },
+    BotGroupPermissionChange { group: Group, origin: Permission, current: Permission },
     /// The bot was muted in the operator's group.
-    BotMute {
-        duration_seconds: i64,
-        operator: Member,
-    },
+    BotMute { duration_seconds: i64, operator: Member },
     /// The bot was unmuted.
     BotUnmute { operator: Member },
     /// The bot joined a group.
-    BotJoinGroup {
-        group: Group,
-        invitor: Option<Member>,
-    },
+    BotJoinGroup { group: Group, invitor: Option<Member> },
     /// The bot left a group on its own.
     BotLeaveActive { group: Group },
     /// The bot was kicked from a group.
-    BotLeaveKick {
-        group: Group,
-        operator: Option<Member>,
-    },
+    BotLeaveKick { group: Group, operator: Option<Member> },
     /// A group the bot was in was disbanded.
-    BotLeaveDisband {
-        group: Group,
-        operator: Option<Member>,
-    },
+    BotLeaveDisband { group: Group, operator: Option<Member> },
     /// Someone nudged someone.
-    Nudge {
-        from_id: UserId,
-        target: UserId,
-        subject: NudgeSubject,
-        action: String,
-        suffix: String,
-    },
+    Nudge { from_id: UserId, target: UserId, subject: NudgeSubject, action: String, suffix: String },
     /// A group setting changed; `operator` None means the bot did it.
-    GroupSettingChange {
-        group: Group,
-        change: GroupChange,
-        operator: Option<Member>,
-    },
+    GroupSettingChange { group: Group, change: GroupChange, operator: Option<Member> },
     /// A member joined a group.
-    MemberJoin {
-        member: Member,
-        invitor: Option<Member>,
-    },
+    MemberJoin { member: Member, invitor: Option<Member> },
     /// A member was kicked; `operator` None means the bot did it.
-    MemberLeaveKick {
-        member: Member,
-        operator: Option<Member>,
-    },
+    MemberLeaveKick { member: Member, operator: Option<Member> },
     /// A member left on their own.
     MemberLeaveQuit { member: Member },
     /// A member's group card changed.
-    MemberCardChange {
-        member: Member,
-        origin: String,
-        current: String,
-    },
+    MemberCardChange { member: Member, origin: String, current: String },
     /// A member's special title changed.
-    MemberSpecialTitleChange {
-        member: Member,
-        origin: String,
-        current: String,
-    },
+    MemberSpecialTitleChange { member: Member, origin: String, current: String },
     /// A member's permission changed.
-    MemberPermissionChange {
-        member: Member,
-        origin: Permission,
-        current: Permission,
-    },
+    MemberPermissionChange { member: Member, origin: Permission, current: Permission },
     /// A member was muted; `operator` None means the bot did it.
-    MemberMute {
-        member: Member,
-        duration_seconds: i64,
-        operator: Option<Member>,
-    },
+    MemberMute { member: Member, duration_seconds: i64, operator: Option<Member> },
     /// A member was unmuted.
-    MemberUnmute {
-        member: Member,
-        operator: Option<Member>,
-    },
+    MemberUnmute { member: Member, operator: Option<Member> },
     /// A member gained or lost a group honour (龙王, 群聊之火…).
-    MemberHonorChange {
-        member: Member,
-        achieve: bool,
-        honor: String,
-    },
+    MemberHonorChange { member: Member, achieve: bool, honor: String },
     /// A request waits for the bot's answer.
     Request(RequestEvent),
     /// Another client of the bot's account came online.
@@ -422,11 +358,7 @@ pub struct SharedEvent {
 impl SharedEvent {
     /// Wraps an event of bot `bot` for fan-out.
     pub fn new(bot: UserId, event: Event) -> Self {
-        SharedEvent {
-            bot,
-            event,
-            encoded: Default::default(),
-        }
+        SharedEvent { bot, event, encoded: Default::default() }
     }
 
     /// The event in `format`, produced by `encode` on first use and cached; `None` when the
@@ -436,8 +368,6 @@ impl SharedEvent {
         format: WireFormat,
         encode: impl FnOnce(&Event) -> Option<Bytes>,
     ) -> Option<&Bytes> {
-        self.encoded[format as usize]
-            .get_or_init(|| encode(&self.event))
-            .as_ref()
+        self.encoded[format as usize].get_or_init(|| encode(&self.event)).as_ref()
     }
 }

@@ -8,8 +8,14 @@ mod event;
 mod input;
 mod message;
 
-pub use command::{Command, CommandOutput, MessageContext, MessageTarget};
-pub use contact::{Friend, Group, Member, OtherClient, Permission, Profile, Sex, UserId};
+pub use command::{
+    Command, CommandOutput, HistoryTarget, MessageContext, MessageTarget, NudgeKind, RequestAnswer,
+    RequestType,
+};
+pub use contact::{
+    Announcement, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive, OtherClient,
+    Permission, Profile, Sex, UserId,
+};
 pub use error::BotError;
 pub use event::{
     BotOfflineReason, Event, GroupChange, GuildEvent, MessageEvent, MessageKind, NudgeSubject,

@@ -186,10 +186,7 @@ pub fn decode(elements: &[Value], direction: ChainDirection) -> Result<DecodedCh
             "Source" => {
                 let s: SourceEl = field(el, kind)?;
                 if !send {
-                    out.source = Some(MessageSource {
-                        id: s.id,
-                        time: s.time,
-                    });
+                    out.source = Some(MessageSource { id: s.id, time: s.time });
                 }
                 None
             }
@@ -207,10 +204,7 @@ pub fn decode(elements: &[Value], direction: ChainDirection) -> Result<DecodedCh
             }
             "At" => {
                 let a: AtEl = field(el, kind)?;
-                Some(Segment::At {
-                    target: a.target,
-                    display: a.display.unwrap_or_default(),
-                })
+                Some(Segment::At { target: a.target, display: a.display.unwrap_or_default() })
             }
             "AtAll" => Some(Segment::AtAll),
             "Face" => {
@@ -248,19 +242,12 @@ pub fn decode(elements: &[Value], direction: ChainDirection) -> Result<DecodedCh
             "MarketFace" if send => None,
             "MarketFace" => {
                 let m: MarketFaceEl = field(el, kind)?;
-                Some(Segment::MarketFace {
-                    id: m.id,
-                    name: m.name,
-                })
+                Some(Segment::MarketFace { id: m.id, name: m.name })
             }
             "File" if send => None,
             "File" => {
                 let f: FileEl = field(el, kind)?;
-                Some(Segment::File {
-                    id: f.id,
-                    name: f.name,
-                    size: f.size,
-                })
+                Some(Segment::File { id: f.id, name: f.name, size: f.size })
             }
             "MusicShare" => {
                 let m: MusicEl = field(el, kind)?;
@@ -368,15 +355,7 @@ pub fn encode_segment(s: &Segment) -> Value {
         Segment::Poke(name) => json!({ "type": "Poke", "name": name }),
         Segment::Dice(value) => json!({ "type": "Dice", "value": value }),
         Segment::MarketFace { id, name } => json!({ "type": "MarketFace", "id": id, "name": name }),
-        Segment::MusicShare {
-            kind,
-            title,
-            summary,
-            jump_url,
-            picture_url,
-            music_url,
-            brief,
-        } => {
+        Segment::MusicShare { kind, title, summary, jump_url, picture_url, music_url, brief } => {
             json!({
                 "type": "MusicShare",
                 "kind": kind,
@@ -433,22 +412,12 @@ mod tests {
     fn source_plain_at_atall_face_encode_exactly() {
         let segs = vec![
             Segment::Text("hi ".into()),
-            Segment::At {
-                target: 123,
-                display: "@x".into(),
-            },
+            Segment::At { target: 123, display: "@x".into() },
             Segment::AtAll,
-            Segment::Face {
-                id: 14,
-                name: "微笑".into(),
-                is_super: false,
-            },
+            Segment::Face { id: 14, name: "微笑".into(), is_super: false },
         ];
         let text = serde_json::to_string(&encode(
-            Some(&MessageSource {
-                id: 7,
-                time: 1_700_000_000,
-            }),
+            Some(&MessageSource { id: 7, time: 1_700_000_000 }),
             &segs,
         ))
         .unwrap();
@@ -499,15 +468,8 @@ mod tests {
         assert_eq!(
             d.segments,
             vec![
-                Segment::At {
-                    target: 42,
-                    display: String::new()
-                },
-                Segment::Face {
-                    id: -1,
-                    name: "微笑".into(),
-                    is_super: false
-                }
+                Segment::At { target: 42, display: String::new() },
+                Segment::Face { id: -1, name: "微笑".into(), is_super: false }
             ]
         );
     }

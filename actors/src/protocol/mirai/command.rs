@@ -10,7 +10,11 @@ use super::contact::{friend, group, member, profile};
 use super::event::message_packet;
 use super::state::StateCode;
 use super::MIRAI_API_HTTP_VERSION;
-use crate::model::{BotError, Command, CommandOutput, Friend, MessageTarget, UserId};
+use crate::model::Member;
+use crate::model::{
+    Announcement, BotError, Command, CommandOutput, Friend, GroupConfig, GroupConfigUpdate,
+    HistoryTarget, MemberActive, MessageTarget, NudgeKind, RequestAnswer, RequestType, UserId,
+};
 use crate::protocol::lenient;
 
 /// The content of a `verify` command. Every key is optional and may be null.
@@ -114,6 +118,228 @@ struct Verify {
     qq: Option<i64>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Roaming {
+    #[serde(deserialize_with = "lenient::int")]
+    time_start: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    time_end: i64,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    target: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    qq: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    group: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Nudge {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    subject: i64,
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MuteDto {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    member_id: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    time: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KickDto {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    member_id: i64,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    block: bool,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Essence {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(deserialize_with = "lenient::int32")]
+    message_id: i32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ConfigDto {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    confess_talk: Option<bool>,
+    #[serde(default)]
+    allow_member_invite: Option<bool>,
+    #[serde(default)]
+    auto_approve: Option<bool>,
+    #[serde(default)]
+    anonymous_chat: Option<bool>,
+    #[serde(default)]
+    mute_all: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct GroupConfigSet {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    config: ConfigDto,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct InfoDto {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    special_title: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberInfoSet {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    member_id: i64,
+    info: InfoDto,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminDto {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    member_id: i64,
+    #[serde(deserialize_with = "lenient::boolean")]
+    assign: bool,
+}
+
+#[derive(Deserialize)]
+struct AnnoList {
+    #[serde(deserialize_with = "lenient::int")]
+    id: i64,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    size: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AnnoPublish {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    content: String,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pinned: bool,
+}
+
+#[derive(Deserialize)]
+struct AnnoDelete {
+    #[serde(deserialize_with = "lenient::int")]
+    id: i64,
+    fid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Respond {
+    #[serde(deserialize_with = "lenient::int")]
+    event_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    from_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    group_id: i64,
+    #[serde(deserialize_with = "lenient::int")]
+    operate: i64,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LatestMembers {
+    #[serde(deserialize_with = "lenient::int")]
+    target: i64,
+    #[serde(default)]
+    member_ids: Value,
+}
+
+fn roaming(c: &Value) -> Result<Command, CallError> {
+    let r: Roaming = content(c)?;
+    let target = match (r.target, r.qq, r.group) {
+        (Some(t), _, _) => HistoryTarget::FriendOrGroup(t),
+        (None, Some(member), Some(group)) => HistoryTarget::Member { group, member },
+        (None, Some(friend), None) => HistoryTarget::Friend(friend),
+        (None, None, Some(group)) => HistoryTarget::Group(group),
+        (None, None, None) => {
+            return Err(CallError::Invalid("target, qq or group is required".to_owned()))
+        }
+    };
+    Ok(Command::RoamingMessages { target, time_start: r.time_start, time_end: r.time_end })
+}
+
+fn nudge(c: &Value) -> Result<Command, CallError> {
+    let n: Nudge = content(c)?;
+    let kind = match n.kind.as_str() {
+        "Friend" | "friend" => NudgeKind::Friend,
+        "Stranger" | "stranger" => NudgeKind::Stranger,
+        "Group" | "group" => NudgeKind::Group,
+        other => return Err(CallError::Invalid(format!("unknown nudge kind {other:?}"))),
+    };
+    Ok(Command::SendNudge { target: n.target, subject: n.subject, kind })
+}
+
+fn respond(c: &Value, kind: RequestType) -> Result<Command, CallError> {
+    let r: Respond = content(c)?;
+    let answer = match (kind, r.operate) {
+        (_, 0) => RequestAnswer::Accept,
+        (RequestType::NewFriend, 1) | (RequestType::MemberJoin, 1) => {
+            RequestAnswer::Reject { blacklist: false }
+        }
+        (RequestType::NewFriend, 2) | (RequestType::MemberJoin, 3) => {
+            RequestAnswer::Reject { blacklist: true }
+        }
+        (RequestType::MemberJoin, 2) => RequestAnswer::Ignore { blacklist: false },
+        (RequestType::MemberJoin, 4) => RequestAnswer::Ignore { blacklist: true },
+        (RequestType::BotInvitedJoinGroup, _) => RequestAnswer::Reject { blacklist: false },
+        (_, other) => return Err(CallError::Invalid(format!("unknown operate {other}"))),
+    };
+    Ok(Command::RespondRequest {
+        kind,
+        event_id: r.event_id,
+        from_id: r.from_id,
+        group_id: r.group_id,
+        answer,
+        message: r.message.unwrap_or_default(),
+    })
+}
+
+fn id_list(v: &Value) -> Result<Vec<i64>, CallError> {
+    let bad = || CallError::Invalid("memberIds must be a list of numbers".to_owned());
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => {
+            items.iter().map(|i| lenient::int_from_value(i).ok_or_else(bad)).collect()
+        }
+        single => lenient::int_from_value(single).map(|i| vec![i]).ok_or_else(bad),
+    }
+}
+
 fn send(c: &Value, kind: &str) -> Result<Command, CallError> {
     let s: Send = content(c)?;
     let target = match kind {
@@ -121,6 +347,9 @@ fn send(c: &Value, kind: &str) -> Result<Command, CallError> {
             s.target
                 .or(s.qq)
                 .ok_or_else(|| CallError::Invalid("target or qq is required".into()))?,
+        ),
+        "sendOtherClientMessage" => MessageTarget::OtherClient(
+            s.target.ok_or_else(|| CallError::Invalid("target is required".into()))?,
         ),
         "sendGroupMessage" => MessageTarget::Group(
             s.target
@@ -132,19 +361,13 @@ fn send(c: &Value, kind: &str) -> Result<Command, CallError> {
             _ => return Err(CallError::Invalid("qq and group are both required".into())),
         },
     };
-    let message = chain::decode(&s.message_chain, ChainDirection::Send)
-        .map_err(CallError::Invalid)?
-        .segments;
-    Ok(Command::SendMessage {
-        target,
-        message,
-        quote: s.quote,
-    })
+    let message =
+        chain::decode(&s.message_chain, ChainDirection::Send).map_err(CallError::Invalid)?.segments;
+    Ok(Command::SendMessage { target, message, quote: s.quote })
 }
 
 /// Decodes a command word with its subCommand and content.
 pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<MiraiCall, CallError> {
-    let _ = sub_command; // used by groupConfig / memberInfo, which come with the full surface
     let bot = |cmd| Ok(MiraiCall::Bot(cmd));
     match command {
         "verify" => {
@@ -161,39 +384,116 @@ pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<Mir
         "sessionInfo" => Ok(MiraiCall::SessionInfo),
         "friendList" => bot(Command::FriendList),
         "groupList" => bot(Command::GroupList),
-        "memberList" => bot(Command::MemberList {
-            group: content::<Target>(c)?.target,
-        }),
+        "memberList" => bot(Command::MemberList { group: content::<Target>(c)?.target }),
         "botProfile" => bot(Command::BotProfile),
-        "friendProfile" => bot(Command::FriendProfile {
-            friend: content::<Target>(c)?.target,
-        }),
+        "friendProfile" => bot(Command::FriendProfile { friend: content::<Target>(c)?.target }),
         "memberProfile" => {
             let t: TargetMember = content(c)?;
-            bot(Command::MemberProfile {
-                group: t.target,
-                member: t.member_id,
-            })
+            bot(Command::MemberProfile { group: t.target, member: t.member_id })
         }
-        "userProfile" => bot(Command::UserProfile {
-            user: content::<Target>(c)?.target,
-        }),
+        "userProfile" => bot(Command::UserProfile { user: content::<Target>(c)?.target }),
         "messageFromId" => {
             let m: MessageRef = content(c)?;
-            bot(Command::MessageFromId {
-                context: m.target,
-                message_id: m.message_id,
-            })
+            bot(Command::MessageFromId { context: m.target, message_id: m.message_id })
         }
         "recall" => {
             let m: MessageRef = content(c)?;
-            bot(Command::Recall {
-                context: m.target,
-                message_id: m.message_id,
+            bot(Command::Recall { context: m.target, message_id: m.message_id })
+        }
+        "sendFriendMessage" | "sendGroupMessage" | "sendTempMessage" | "sendOtherClientMessage" => {
+            send(c, command).map(MiraiCall::Bot)
+        }
+        "roamingMessages" => roaming(c).map(MiraiCall::Bot),
+        "sendNudge" => nudge(c).map(MiraiCall::Bot),
+        "deleteFriend" => bot(Command::DeleteFriend { friend: content::<Target>(c)?.target }),
+        "mute" => {
+            let m: MuteDto = content(c)?;
+            bot(Command::Mute { group: m.target, member: m.member_id, seconds: m.time })
+        }
+        "unmute" => {
+            let m: MuteDto = content(c)?;
+            bot(Command::Unmute { group: m.target, member: m.member_id })
+        }
+        "kick" => {
+            let k: KickDto = content(c)?;
+            bot(Command::Kick {
+                group: k.target,
+                member: k.member_id,
+                block: k.block,
+                message: k.msg.unwrap_or_default(),
             })
         }
-        "sendFriendMessage" | "sendGroupMessage" | "sendTempMessage" => {
-            send(c, command).map(MiraiCall::Bot)
+        "quit" => bot(Command::Quit { group: content::<Target>(c)?.target }),
+        "muteAll" => bot(Command::MuteAll { group: content::<Target>(c)?.target, enable: true }),
+        "unmuteAll" => bot(Command::MuteAll { group: content::<Target>(c)?.target, enable: false }),
+        "setEssence" => {
+            let e: Essence = content(c)?;
+            bot(Command::SetEssence { group: e.target, message_id: e.message_id })
+        }
+        "groupConfig" => match sub_command {
+            Some("get") => bot(Command::GetGroupConfig { group: content::<Target>(c)?.target }),
+            Some("update") => {
+                let g: GroupConfigSet = content(c)?;
+                let update = GroupConfigUpdate {
+                    name: g.config.name,
+                    confess_talk: g.config.confess_talk,
+                    allow_member_invite: g.config.allow_member_invite,
+                    auto_approve: g.config.auto_approve,
+                    anonymous_chat: g.config.anonymous_chat,
+                    mute_all: g.config.mute_all,
+                };
+                bot(Command::UpdateGroupConfig { group: g.target, update })
+            }
+            _ => Err(CallError::Unsupported),
+        },
+        "memberInfo" => match sub_command {
+            Some("get") => {
+                let t: TargetMember = content(c)?;
+                bot(Command::GetMemberInfo { group: t.target, member: t.member_id })
+            }
+            Some("update") => {
+                let m: MemberInfoSet = content(c)?;
+                bot(Command::UpdateMemberInfo {
+                    group: m.target,
+                    member: m.member_id,
+                    card: m.info.name,
+                    special_title: m.info.special_title,
+                })
+            }
+            _ => Err(CallError::Unsupported),
+        },
+        "memberAdmin" => {
+            let a: AdminDto = content(c)?;
+            bot(Command::SetAdmin { group: a.target, member: a.member_id, assign: a.assign })
+        }
+        "anno_list" => {
+            let a: AnnoList = content(c)?;
+            bot(Command::ListAnnouncements {
+                group: a.id,
+                offset: a.offset.unwrap_or(0).max(0) as usize,
+                size: a.size.map_or(usize::MAX, |s| s.max(0) as usize),
+            })
+        }
+        "anno_publish" => {
+            let a: AnnoPublish = content(c)?;
+            bot(Command::PublishAnnouncement {
+                group: a.target,
+                content: a.content,
+                pinned: a.pinned,
+            })
+        }
+        "anno_delete" => {
+            let a: AnnoDelete = content(c)?;
+            bot(Command::DeleteAnnouncement { group: a.id, fid: a.fid })
+        }
+        "resp_newFriendRequestEvent" => respond(c, RequestType::NewFriend).map(MiraiCall::Bot),
+        "resp_memberJoinRequestEvent" => respond(c, RequestType::MemberJoin).map(MiraiCall::Bot),
+        "resp_botInvitedJoinGroupRequestEvent" => {
+            respond(c, RequestType::BotInvitedJoinGroup).map(MiraiCall::Bot)
+        }
+        "latestMemberList" => {
+            let l: LatestMembers = content(c)?;
+            bot(Command::LatestMemberList { group: l.target, members: id_list(&l.member_ids)? })
         }
         _ => Err(CallError::Unsupported),
     }
@@ -223,12 +523,7 @@ pub struct HttpRoute {
 }
 
 const fn route(command: &'static str, method: HttpMethod) -> HttpRoute {
-    HttpRoute {
-        command,
-        method,
-        sub_command: None,
-        needs_session: true,
-    }
+    HttpRoute { command, method, sub_command: None, needs_session: true }
 }
 
 /// Every command the http adapter serves, besides the session and queue endpoints.
@@ -257,7 +552,50 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     route("sendFriendMessage", HttpMethod::Post),
     route("sendGroupMessage", HttpMethod::Post),
     route("sendTempMessage", HttpMethod::Post),
+    route("sendOtherClientMessage", HttpMethod::Post),
+    route("sendNudge", HttpMethod::Post),
     route("recall", HttpMethod::Post),
+    route("roamingMessages", HttpMethod::Post),
+    route("latestMemberList", HttpMethod::Get),
+    route("deleteFriend", HttpMethod::Post),
+    route("mute", HttpMethod::Post),
+    route("unmute", HttpMethod::Post),
+    route("kick", HttpMethod::Post),
+    route("quit", HttpMethod::Post),
+    route("muteAll", HttpMethod::Post),
+    route("unmuteAll", HttpMethod::Post),
+    route("setEssence", HttpMethod::Post),
+    HttpRoute {
+        command: "groupConfig",
+        method: HttpMethod::Get,
+        sub_command: Some("get"),
+        needs_session: true,
+    },
+    HttpRoute {
+        command: "groupConfig",
+        method: HttpMethod::Post,
+        sub_command: Some("update"),
+        needs_session: true,
+    },
+    HttpRoute {
+        command: "memberInfo",
+        method: HttpMethod::Get,
+        sub_command: Some("get"),
+        needs_session: true,
+    },
+    HttpRoute {
+        command: "memberInfo",
+        method: HttpMethod::Post,
+        sub_command: Some("update"),
+        needs_session: true,
+    },
+    route("memberAdmin", HttpMethod::Post),
+    route("anno_list", HttpMethod::Get),
+    route("anno_publish", HttpMethod::Post),
+    route("anno_delete", HttpMethod::Post),
+    route("resp_newFriendRequestEvent", HttpMethod::Post),
+    route("resp_memberJoinRequestEvent", HttpMethod::Post),
+    route("resp_botInvitedJoinGroupRequestEvent", HttpMethod::Post),
 ];
 
 /// The http path of a command: `/` + its name with `_` → `/` (`anno_list` → `/anno/list`).
@@ -284,7 +622,46 @@ pub fn encode_output(out: &CommandOutput) -> Value {
         CommandOutput::Sent { message_id } => {
             json!({ "code": 0, "msg": "success", "messageId": message_id })
         }
+        CommandOutput::Messages(ms) => list(ms.iter().filter_map(|m| message_packet(m)).collect()),
+        CommandOutput::GroupConfig(g) => group_config(g),
+        CommandOutput::MemberInfo(m, active) => member_info(m, active),
+        CommandOutput::Announcements(list_) => list(list_.iter().map(announcement).collect()),
+        CommandOutput::Announcement(a) => json!({ "code": 0, "msg": "", "data": announcement(a) }),
     }
+}
+
+fn group_config(g: &GroupConfig) -> Value {
+    json!({
+        "name": g.name,
+        "confessTalk": g.confess_talk,
+        "allowMemberInvite": g.allow_member_invite,
+        "autoApprove": g.auto_approve,
+        "anonymousChat": g.anonymous_chat,
+        "muteAll": g.mute_all,
+    })
+}
+
+fn member_info(m: &Member, active: &MemberActive) -> Value {
+    let mut v = member(m);
+    v["active"] = json!({
+        "rank": active.rank,
+        "point": active.point,
+        "honors": active.honors,
+        "temperature": active.temperature,
+    });
+    v
+}
+
+fn announcement(a: &Announcement) -> Value {
+    json!({
+        "group": group(&a.group),
+        "content": a.content,
+        "senderId": a.sender_id,
+        "fid": a.fid,
+        "allConfirmed": a.all_confirmed,
+        "confirmedMembersCount": a.confirmed_members_count,
+        "publicationTime": a.publication_time,
+    })
 }
 
 /// The `data` of a failed command: its state code.
@@ -338,33 +715,15 @@ mod tests {
     #[test]
     fn temp_message_needs_both_qq_and_group() {
         let c = json!({"qq":1,"messageChain":[]});
-        assert!(matches!(
-            decode("sendTempMessage", None, &c),
-            Err(CallError::Invalid(_))
-        ));
+        assert!(matches!(decode("sendTempMessage", None, &c), Err(CallError::Invalid(_))));
     }
 
     #[test]
     fn missing_or_mistyped_content_is_400_and_unknown_commands_are_6() {
-        assert_eq!(
-            decode("memberList", None, &Value::Null)
-                .unwrap_err()
-                .state()
-                .code,
-            400
-        );
+        assert_eq!(decode("memberList", None, &Value::Null).unwrap_err().state().code, 400);
         let bad = json!({"target":"abc"});
-        assert_eq!(
-            decode("memberList", None, &bad).unwrap_err().state().code,
-            400
-        );
-        assert_eq!(
-            decode("noSuchCommand", None, &json!({}))
-                .unwrap_err()
-                .state()
-                .code,
-            6
-        );
+        assert_eq!(decode("memberList", None, &bad).unwrap_err().state().code, 400);
+        assert_eq!(decode("noSuchCommand", None, &json!({})).unwrap_err().state().code, 6);
     }
 
     #[test]
@@ -383,19 +742,13 @@ mod tests {
     #[test]
     fn http_paths_replace_underscores() {
         assert_eq!(http_path("anno_list"), "/anno/list");
-        assert_eq!(
-            http_path("resp_newFriendRequestEvent"),
-            "/resp/newFriendRequestEvent"
-        );
+        assert_eq!(http_path("resp_newFriendRequestEvent"), "/resp/newFriendRequestEvent");
         assert_eq!(http_path("friendList"), "/friendList");
     }
 
     #[test]
     fn outputs_have_the_http_body_shapes() {
-        assert_eq!(
-            encode_output(&CommandOutput::Done),
-            json!({"code":0,"msg":"success"})
-        );
+        assert_eq!(encode_output(&CommandOutput::Done), json!({"code":0,"msg":"success"}));
         assert_eq!(
             encode_output(&CommandOutput::Sent { message_id: 7 }),
             json!({"code":0,"msg":"success","messageId":7})
@@ -404,10 +757,7 @@ mod tests {
             encode_output(&CommandOutput::Friends(vec![])),
             json!({"code":0,"msg":"","data":[]})
         );
-        assert_eq!(
-            about(),
-            json!({"code":0,"msg":"","data":{"version":"2.10.0"}})
-        );
+        assert_eq!(about(), json!({"code":0,"msg":"","data":{"version":"2.10.0"}}));
         assert_eq!(bot_list(&[1, 2]), json!({"code":0,"msg":"","data":[1,2]}));
         assert_eq!(verified("abc"), json!({"code":0,"session":"abc"}));
     }

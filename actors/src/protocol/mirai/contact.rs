@@ -88,11 +88,7 @@ mod tests {
             join_timestamp: 1_600_000_000,
             last_speak_timestamp: 1_700_000_000,
             mute_time_remaining: 0,
-            group: Group {
-                id: 30001,
-                name: "Test Group".into(),
-                permission: Permission::Owner,
-            },
+            group: Group { id: 30001, name: "Test Group".into(), permission: Permission::Owner },
         }
     }
 
@@ -119,21 +115,14 @@ mod tests {
             profile(&p),
             json!({"nickname":"n","email":"e@x","age":20,"level":3,"sign":"s","sex":"FEMALE"})
         );
-        let f = Friend {
-            id: 1,
-            nickname: "a".into(),
-            remark: "b".into(),
-        };
+        let f = Friend { id: 1, nickname: "a".into(), remark: "b".into() };
         assert_eq!(friend(&f), json!({"id":1,"nickname":"a","remark":"b"}));
     }
 
     #[test]
     fn permissions_parse_leniently() {
         assert_eq!(parse_permission("owner"), Some(Permission::Owner));
-        assert_eq!(
-            parse_permission("ADMINISTRATOR"),
-            Some(Permission::Administrator)
-        );
+        assert_eq!(parse_permission("ADMINISTRATOR"), Some(Permission::Administrator));
         assert_eq!(parse_permission("nobody"), None);
     }
 }

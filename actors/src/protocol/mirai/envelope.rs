@@ -40,11 +40,7 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, EnvelopeError> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(EnvelopeError::BadShape(
-                "`syncId` must be a string or number",
-            ))
-        }
+        Some(_) => return Err(EnvelopeError::BadShape("`syncId` must be a string or number")),
     };
     let command = match obj.remove("command") {
         Some(Value::String(s)) => s,
@@ -55,12 +51,7 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, EnvelopeError> {
         _ => None,
     };
     let content = obj.remove("content").unwrap_or(Value::Null);
-    Ok(Request {
-        sync_id,
-        command,
-        sub_command,
-        content,
-    })
+    Ok(Request { sync_id, command, sub_command, content })
 }
 
 /// A response frame `{"syncId":…,"data":…}` with the request's syncId echoed.
@@ -108,34 +99,19 @@ mod tests {
 
     #[test]
     fn junk_is_rejected() {
-        assert!(matches!(
-            parse_request(b"{not json"),
-            Err(EnvelopeError::NotJson(_))
-        ));
-        assert!(matches!(
-            parse_request(b"[1,2]"),
-            Err(EnvelopeError::BadShape(_))
-        ));
-        assert!(matches!(
-            parse_request(br#"{"syncId":"1"}"#),
-            Err(EnvelopeError::BadShape(_))
-        ));
+        assert!(matches!(parse_request(b"{not json"), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(parse_request(b"[1,2]"), Err(EnvelopeError::BadShape(_))));
+        assert!(matches!(parse_request(br#"{"syncId":"1"}"#), Err(EnvelopeError::BadShape(_))));
         assert!(matches!(
             parse_request(br#"{"syncId":{},"command":"about"}"#),
             Err(EnvelopeError::BadShape(_))
         ));
-        assert!(matches!(
-            parse_request(&[0xff, 0xfe]),
-            Err(EnvelopeError::NotJson(_))
-        ));
+        assert!(matches!(parse_request(&[0xff, 0xfe]), Err(EnvelopeError::NotJson(_))));
     }
 
     #[test]
     fn push_frames_wrap_the_encoded_event() {
         let f = push_frame("-1", br#"{"type":"BotOnlineEvent","qq":1}"#);
-        assert_eq!(
-            &f[..],
-            br#"{"syncId":"-1","data":{"type":"BotOnlineEvent","qq":1}}"#
-        );
+        assert_eq!(&f[..], br#"{"syncId":"-1","data":{"type":"BotOnlineEvent","qq":1}}"#);
     }
 }

@@ -8,7 +8,7 @@ use super::chain::{self, ChainDirection};
 use super::contact::{friend, group, member, opt_member, other_client, permission_name};
 use crate::model::{
     BotOfflineReason, Event, GroupChange, InjectedOrigin, MessageEvent, MessageKind, MessageSource,
-    NudgeSubject, RequestKind, SharedEvent, SimulatedInput, WireFormat,
+    NudgeSubject, RequestEvent, RequestKind, SharedEvent, SimulatedInput, WireFormat,
 };
 use crate::protocol::lenient;
 
@@ -68,22 +68,11 @@ fn nudge_subject(s: &NudgeSubject) -> Value {
 pub fn encode(event: &Event) -> Option<Value> {
     let v = match event {
         Event::Message(m) => return message_packet(m),
-        Event::FriendRecall {
-            author_id,
-            message_id,
-            time,
-            operator,
-        } => tagged(
+        Event::FriendRecall { author_id, message_id, time, operator } => tagged(
             "FriendRecallEvent",
             json!({"authorId": author_id, "messageId": message_id, "time": time, "operator": operator}),
         ),
-        Event::GroupRecall {
-            author_id,
-            message_id,
-            time,
-            group: g,
-            operator,
-        } => tagged(
+        Event::GroupRecall { author_id, message_id, time, group: g, operator } => tagged(
             "GroupRecallEvent",
             json!({"authorId": author_id, "messageId": message_id, "time": time,
                    "group": group(g), "operator": opt_member(operator.as_ref())}),
@@ -91,50 +80,30 @@ pub fn encode(event: &Event) -> Option<Value> {
         // The bot's qq is filled in by `encode_for_bot`; these carry no other data.
         Event::BotOnline => tagged("BotOnlineEvent", json!({})),
         Event::BotOffline(BotOfflineReason::Active) => tagged("BotOfflineEventActive", json!({})),
-        Event::BotOffline(BotOfflineReason::Force { title, message }) => tagged(
-            "BotOfflineEventForce",
-            json!({"title": title, "message": message}),
-        ),
+        Event::BotOffline(BotOfflineReason::Force { title, message }) => {
+            tagged("BotOfflineEventForce", json!({"title": title, "message": message}))
+        }
         Event::BotOffline(BotOfflineReason::Dropped) => tagged("BotOfflineEventDropped", json!({})),
         Event::BotRelogin => tagged("BotReloginEvent", json!({})),
-        Event::FriendInputStatusChanged {
-            friend: f,
-            inputting,
-        } => tagged(
+        Event::FriendInputStatusChanged { friend: f, inputting } => tagged(
             "FriendInputStatusChangedEvent",
             json!({"friend": friend(f), "inputting": inputting}),
         ),
-        Event::FriendNickChanged {
-            friend: f,
-            from,
-            to,
-        } => tagged(
-            "FriendNickChangedEvent",
-            json!({"friend": friend(f), "from": from, "to": to}),
-        ),
-        Event::FriendAdd {
-            friend: f,
-            stranger,
-        } => tagged(
-            "FriendAddEvent",
-            json!({"friend": friend(f), "stranger": stranger}),
-        ),
+        Event::FriendNickChanged { friend: f, from, to } => {
+            tagged("FriendNickChangedEvent", json!({"friend": friend(f), "from": from, "to": to}))
+        }
+        Event::FriendAdd { friend: f, stranger } => {
+            tagged("FriendAddEvent", json!({"friend": friend(f), "stranger": stranger}))
+        }
         Event::FriendDelete { friend: f } => {
             tagged("FriendDeleteEvent", json!({"friend": friend(f)}))
         }
-        Event::BotGroupPermissionChange {
-            group: g,
-            origin,
-            current,
-        } => tagged(
+        Event::BotGroupPermissionChange { group: g, origin, current } => tagged(
             "BotGroupPermissionChangeEvent",
             json!({"origin": permission_name(*origin), "current": permission_name(*current),
                    "group": group(g)}),
         ),
-        Event::BotMute {
-            duration_seconds,
-            operator,
-        } => tagged(
+        Event::BotMute { duration_seconds, operator } => tagged(
             "BotMuteEvent",
             json!({"durationSeconds": duration_seconds, "operator": member(operator)}),
         ),
@@ -156,22 +125,12 @@ pub fn encode(event: &Event) -> Option<Value> {
             "BotLeaveEventDisband",
             json!({"group": group(g), "operator": opt_member(operator.as_ref())}),
         ),
-        Event::Nudge {
-            from_id,
-            target,
-            subject,
-            action,
-            suffix,
-        } => tagged(
+        Event::Nudge { from_id, target, subject, action, suffix } => tagged(
             "NudgeEvent",
             json!({"fromId": from_id, "subject": nudge_subject(subject), "action": action,
                    "suffix": suffix, "target": target}),
         ),
-        Event::GroupSettingChange {
-            group: g,
-            change,
-            operator,
-        } => {
+        Event::GroupSettingChange { group: g, change, operator } => {
             let op = opt_member(operator.as_ref());
             match change {
                 GroupChange::Name { origin, current } => tagged(
@@ -186,11 +145,7 @@ pub fn encode(event: &Event) -> Option<Value> {
                     "GroupAllowAnonymousChatEvent",
                     json!({"origin": origin, "current": current, "group": group(g), "operator": op}),
                 ),
-                GroupChange::AllowConfessTalk {
-                    origin,
-                    current,
-                    is_by_bot,
-                } => tagged(
+                GroupChange::AllowConfessTalk { origin, current, is_by_bot } => tagged(
                     "GroupAllowConfessTalkEvent",
                     json!({"origin": origin, "current": current, "group": group(g),
                            "isByBot": is_by_bot}),
@@ -205,62 +160,36 @@ pub fn encode(event: &Event) -> Option<Value> {
             "MemberJoinEvent",
             json!({"member": member(m), "invitor": opt_member(invitor.as_ref())}),
         ),
-        Event::MemberLeaveKick {
-            member: m,
-            operator,
-        } => tagged(
+        Event::MemberLeaveKick { member: m, operator } => tagged(
             "MemberLeaveEventKick",
             json!({"member": member(m), "operator": opt_member(operator.as_ref())}),
         ),
         Event::MemberLeaveQuit { member: m } => {
             tagged("MemberLeaveEventQuit", json!({"member": member(m)}))
         }
-        Event::MemberCardChange {
-            member: m,
-            origin,
-            current,
-        } => tagged(
+        Event::MemberCardChange { member: m, origin, current } => tagged(
             "MemberCardChangeEvent",
             json!({"origin": origin, "current": current, "member": member(m)}),
         ),
-        Event::MemberSpecialTitleChange {
-            member: m,
-            origin,
-            current,
-        } => tagged(
+        Event::MemberSpecialTitleChange { member: m, origin, current } => tagged(
             "MemberSpecialTitleChangeEvent",
             json!({"origin": origin, "current": current, "member": member(m)}),
         ),
-        Event::MemberPermissionChange {
-            member: m,
-            origin,
-            current,
-        } => tagged(
+        Event::MemberPermissionChange { member: m, origin, current } => tagged(
             "MemberPermissionChangeEvent",
             json!({"origin": permission_name(*origin), "current": permission_name(*current),
                    "member": member(m)}),
         ),
-        Event::MemberMute {
-            member: m,
-            duration_seconds,
-            operator,
-        } => tagged(
+        Event::MemberMute { member: m, duration_seconds, operator } => tagged(
             "MemberMuteEvent",
             json!({"durationSeconds": duration_seconds, "member": member(m),
                    "operator": opt_member(operator.as_ref())}),
         ),
-        Event::MemberUnmute {
-            member: m,
-            operator,
-        } => tagged(
+        Event::MemberUnmute { member: m, operator } => tagged(
             "MemberUnmuteEvent",
             json!({"member": member(m), "operator": opt_member(operator.as_ref())}),
         ),
-        Event::MemberHonorChange {
-            member: m,
-            achieve,
-            honor,
-        } => tagged(
+        Event::MemberHonorChange { member: m, achieve, honor } => tagged(
             "MemberHonorChangeEvent",
             json!({"member": member(m), "action": if *achieve { "achieve" } else { "lose" },
                    "honor": honor}),
@@ -271,10 +200,7 @@ pub fn encode(event: &Event) -> Option<Value> {
                 json!({"eventId": r.event_id, "message": r.message, "fromId": r.from_id,
                        "groupId": r.group_id, "nick": r.nick}),
             ),
-            RequestKind::MemberJoin {
-                group_name,
-                invitor_id,
-            } => tagged(
+            RequestKind::MemberJoin { group_name, invitor_id } => tagged(
                 "MemberJoinRequestEvent",
                 json!({"eventId": r.event_id, "message": r.message, "fromId": r.from_id,
                        "groupId": r.group_id, "groupName": group_name, "nick": r.nick,
@@ -286,29 +212,19 @@ pub fn encode(event: &Event) -> Option<Value> {
                        "groupId": r.group_id, "groupName": group_name, "nick": r.nick}),
             ),
         },
-        Event::OtherClientOnline { client } => tagged(
-            "OtherClientOnlineEvent",
-            json!({"client": other_client(client)}),
-        ),
-        Event::OtherClientOffline { client } => tagged(
-            "OtherClientOfflineEvent",
-            json!({"client": other_client(client)}),
-        ),
-        Event::CommandExecuted {
-            name,
-            friend: f,
-            member: m,
-            args,
-        } => tagged(
+        Event::OtherClientOnline { client } => {
+            tagged("OtherClientOnlineEvent", json!({"client": other_client(client)}))
+        }
+        Event::OtherClientOffline { client } => {
+            tagged("OtherClientOfflineEvent", json!({"client": other_client(client)}))
+        }
+        Event::CommandExecuted { name, friend: f, member: m, args } => tagged(
             "CommandExecutedEvent",
             json!({"name": name, "friend": f.as_ref().map(friend), "member": opt_member(m.as_ref()),
                    "args": chain::encode(None, args)}),
         ),
         Event::Guild(g) => {
-            log::debug!(
-                "mirai cannot express guild event {}; not sent to mirai clients",
-                g.kind
-            );
+            log::debug!("mirai cannot express guild event {}; not sent to mirai clients", g.kind);
             return None;
         }
     };
@@ -327,19 +243,14 @@ pub fn push_frame(event: &SharedEvent, reserved_sync_id: &str) -> Option<Bytes> 
 pub fn encoded(event: &SharedEvent) -> Option<&Bytes> {
     let bot = event.bot;
     event.encoded(WireFormat::Mirai, |e| {
-        encode_for_bot(bot, e)
-            .and_then(|v| serde_json::to_vec(&v).ok())
-            .map(Bytes::from)
+        encode_for_bot(bot, e).and_then(|v| serde_json::to_vec(&v).ok()).map(Bytes::from)
     })
 }
 
 /// Encodes an event of bot `bot`: the bot online/offline events carry the bot's `qq`.
 pub fn encode_for_bot(bot: i64, event: &Event) -> Option<Value> {
     let mut v = encode(event)?;
-    if matches!(
-        event,
-        Event::BotOnline | Event::BotOffline(_) | Event::BotRelogin
-    ) {
+    if matches!(event, Event::BotOnline | Event::BotOffline(_) | Event::BotRelogin) {
         if let Value::Object(obj) = &mut v {
             let mut with_qq = Map::new();
             let kind = obj.remove("type").unwrap_or(Value::Null);
@@ -353,9 +264,7 @@ pub fn encode_for_bot(bot: i64, event: &Event) -> Option<Value> {
 }
 
 fn id_of(v: &Value, key: &str) -> Result<i64, String> {
-    v.get(key)
-        .and_then(lenient::int_from_value)
-        .ok_or_else(|| format!("missing integer `{key}`"))
+    v.get(key).and_then(lenient::int_from_value).ok_or_else(|| format!("missing integer `{key}`"))
 }
 
 fn nested_id(v: &Value, outer: &str, key: &str) -> Result<i64, String> {
@@ -366,21 +275,14 @@ fn nested_id(v: &Value, outer: &str, key: &str) -> Result<i64, String> {
 /// Decodes a mirai event object posted to a simulated bot. Contacts need only their ids
 /// (`sender.id`, `sender.group.id`, `group.id`); the world supplies the rest.
 pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
-    let kind = v
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("missing string `type`")?;
+    let kind = v.get("type").and_then(Value::as_str).ok_or("missing string `type`")?;
     let message = |origin: InjectedOrigin| -> Result<SimulatedInput, String> {
         let elements = v
             .get("messageChain")
             .and_then(Value::as_array)
             .ok_or("missing array `messageChain`")?;
         let decoded = chain::decode(elements, ChainDirection::Receive)?;
-        Ok(SimulatedInput::Message {
-            origin,
-            message: decoded.segments,
-            source: decoded.source,
-        })
+        Ok(SimulatedInput::Message { origin, message: decoded.segments, source: decoded.source })
     };
     match kind {
         "FriendMessage" => message(InjectedOrigin::Friend(nested_id(v, "sender", "id")?)),
@@ -388,11 +290,7 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
             let sender = v.get("sender").ok_or("missing `sender`")?;
             message(InjectedOrigin::Stranger {
                 id: id_of(sender, "id").map_err(|e| format!("`sender`: {e}"))?,
-                nickname: sender
-                    .get("nickname")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
+                nickname: sender.get("nickname").and_then(Value::as_str).unwrap_or("").to_owned(),
             })
         }
         "GroupMessage" | "TempMessage" => {
@@ -423,27 +321,39 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
             },
         }),
         "BotOnlineEvent" => Ok(SimulatedInput::Event(Event::BotOnline)),
-        "BotOfflineEventActive" => Ok(SimulatedInput::Event(Event::BotOffline(
-            BotOfflineReason::Active,
-        ))),
-        "BotOfflineEventForce" => Ok(SimulatedInput::Event(Event::BotOffline(
-            BotOfflineReason::Force {
-                title: v
-                    .get("title")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                message: v
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            },
-        ))),
-        "BotOfflineEventDropped" => Ok(SimulatedInput::Event(Event::BotOffline(
-            BotOfflineReason::Dropped,
-        ))),
+        "BotOfflineEventActive" => {
+            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Active)))
+        }
+        "BotOfflineEventForce" => {
+            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Force {
+                title: v.get("title").and_then(Value::as_str).unwrap_or("").to_owned(),
+                message: v.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
+            })))
+        }
+        "BotOfflineEventDropped" => {
+            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Dropped)))
+        }
         "BotReloginEvent" => Ok(SimulatedInput::Event(Event::BotRelogin)),
+        "NewFriendRequestEvent" | "MemberJoinRequestEvent" | "BotInvitedJoinGroupRequestEvent" => {
+            let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+            let kind = match kind {
+                "NewFriendRequestEvent" => RequestKind::NewFriend,
+                "MemberJoinRequestEvent" => RequestKind::MemberJoin {
+                    group_name: text("groupName"),
+                    invitor_id: v.get("invitorId").and_then(lenient::int_from_value),
+                },
+                _ => RequestKind::BotInvitedJoinGroup { group_name: text("groupName") },
+            };
+            Ok(SimulatedInput::Event(Event::Request(RequestEvent {
+                // 0 lets the platform number the request.
+                event_id: v.get("eventId").and_then(lenient::int_from_value).unwrap_or(0),
+                from_id: id_of(v, "fromId")?,
+                group_id: v.get("groupId").and_then(lenient::int_from_value).unwrap_or(0),
+                nick: text("nick"),
+                message: text("message"),
+                kind,
+            })))
+        }
         other => Err(format!("event type {other:?} cannot be injected")),
     }
 }
@@ -466,11 +376,7 @@ mod tests {
     use crate::model::{Friend, Group, Member, Permission, Segment};
 
     fn group_sample() -> Group {
-        Group {
-            id: 30001,
-            name: "G".into(),
-            permission: Permission::Member,
-        }
+        Group { id: 30001, name: "G".into(), permission: Permission::Member }
     }
 
     fn member_sample() -> Member {
@@ -489,9 +395,7 @@ mod tests {
     #[test]
     fn group_message_packet_is_exact() {
         let m = MessageEvent {
-            kind: MessageKind::Group {
-                sender: member_sample(),
-            },
+            kind: MessageKind::Group { sender: member_sample() },
             source: MessageSource { id: 3, time: 100 },
             message: vec![Segment::Text("hi".into())],
         };
@@ -503,11 +407,7 @@ mod tests {
 
     #[test]
     fn friend_and_temp_and_sync_packets() {
-        let f = Friend {
-            id: 1,
-            nickname: "n".into(),
-            remark: "r".into(),
-        };
+        let f = Friend { id: 1, nickname: "n".into(), remark: "r".into() };
         let m = MessageEvent {
             kind: MessageKind::Friend { sender: f.clone() },
             source: MessageSource { id: 1, time: 2 },
@@ -518,35 +418,17 @@ mod tests {
             json!({"type":"FriendMessage","messageChain":[{"type":"Source","id":1,"time":2}],
                    "sender":{"id":1,"nickname":"n","remark":"r"}})
         );
-        let m = MessageEvent {
-            kind: MessageKind::Temp {
-                sender: member_sample(),
-            },
-            ..m
-        };
+        let m = MessageEvent { kind: MessageKind::Temp { sender: member_sample() }, ..m };
         assert_eq!(message_packet(&m).unwrap()["type"], "TempMessage");
-        let m = MessageEvent {
-            kind: MessageKind::GroupSync {
-                subject: group_sample(),
-            },
-            ..m
-        };
+        let m = MessageEvent { kind: MessageKind::GroupSync { subject: group_sample() }, ..m };
         let p = message_packet(&m).unwrap();
         assert_eq!(p["type"], "GroupSyncMessage");
-        assert_eq!(
-            p["subject"],
-            json!({"id":30001,"name":"G","permission":"MEMBER"})
-        );
+        assert_eq!(p["subject"], json!({"id":30001,"name":"G","permission":"MEMBER"}));
     }
 
     #[test]
     fn recall_and_bot_events_are_exact() {
-        let e = Event::FriendRecall {
-            author_id: 1,
-            message_id: 2,
-            time: 3,
-            operator: 1,
-        };
+        let e = Event::FriendRecall { author_id: 1, message_id: 2, time: 3, operator: 1 };
         assert_eq!(
             serde_json::to_string(&encode(&e).unwrap()).unwrap(),
             r#"{"type":"FriendRecallEvent","authorId":1,"messageId":2,"time":3,"operator":1}"#
@@ -575,10 +457,7 @@ mod tests {
         assert_eq!(
             decode_input(&v).unwrap(),
             SimulatedInput::Message {
-                origin: InjectedOrigin::Group {
-                    group: 30001,
-                    member: 20001
-                },
+                origin: InjectedOrigin::Group { group: 30001, member: 20001 },
                 message: vec![Segment::Text("hello".into())],
                 source: None,
             }
@@ -587,15 +466,9 @@ mod tests {
 
     #[test]
     fn injected_garbage_is_an_error_that_says_what() {
-        assert!(decode_input(&json!({"type":"GroupMessage"}))
-            .unwrap_err()
-            .contains("sender"));
-        assert!(decode_input(&json!({"sender":{}}))
-            .unwrap_err()
-            .contains("type"));
-        assert!(decode_input(&json!({"type":"Nope"}))
-            .unwrap_err()
-            .contains("Nope"));
+        assert!(decode_input(&json!({"type":"GroupMessage"})).unwrap_err().contains("sender"));
+        assert!(decode_input(&json!({"sender":{}})).unwrap_err().contains("type"));
+        assert!(decode_input(&json!({"type":"Nope"})).unwrap_err().contains("Nope"));
     }
 
     #[test]

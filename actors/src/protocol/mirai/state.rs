@@ -15,10 +15,7 @@ pub struct StateCode {
 
 impl StateCode {
     fn new(code: i32, msg: impl Into<String>) -> Self {
-        StateCode {
-            code,
-            msg: msg.into(),
-        }
+        StateCode { code, msg: msg.into() }
     }
 
     /// 0: success.
@@ -84,17 +81,9 @@ mod tests {
     fn bot_errors_map_to_mirai_codes_and_messages() {
         let cases = [
             (BotError::NoSuchBot, 2, "指定Bot不存在"),
-            (
-                BotError::NoSuchElement("group 1".into()),
-                5,
-                "指定对象不存在",
-            ),
+            (BotError::NoSuchElement("group 1".into()), 5, "指定对象不存在"),
             (BotError::Unsupported("x".into()), 6, "指定操作不支持"),
-            (
-                BotError::FileNotFound("/a.png".into()),
-                6,
-                "文件不存在：/a.png",
-            ),
+            (BotError::FileNotFound("/a.png".into()), 6, "文件不存在：/a.png"),
             (BotError::PermissionDenied("x".into()), 10, "无操作权限"),
             (BotError::BotMuted, 20, "Bot被禁言"),
             (BotError::MessageTooLarge, 30, "消息过长"),
