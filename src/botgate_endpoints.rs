@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::{GetStatus, Inject};
-use botgate_actors::connection::reverse_ws::GetDestinationStatus;
+use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::mirai;
 use futures_util::future::join_all;
@@ -37,20 +37,25 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         }
     }))
     .await;
-    let destinations = join_all(actors.destinations.iter().map(|d| async move {
-        match d.send(GetDestinationStatus).await {
-            Ok(s) => json!({
-                "adapter": "mirai reverse-ws",
-                "name": s.name,
-                "connected": s.connected,
-                "verifiedQq": s.verified_qq,
-                "buffered": s.buffered,
-                "dropped": s.dropped,
-            }),
-            Err(_) => json!({ "adapter": "mirai reverse-ws", "error": "destination unavailable" }),
-        }
-    }))
-    .await;
+    let status = |adapter: &'static str, s: Result<DestinationStatus, actix::MailboxError>| match s
+    {
+        Ok(s) => json!({
+            "adapter": adapter,
+            "name": s.name,
+            "connected": s.connected,
+            "verifiedQq": s.verified_qq,
+            "buffered": s.buffered,
+            "dropped": s.dropped,
+        }),
+        Err(_) => json!({ "adapter": adapter, "error": "destination unavailable" }),
+    };
+    let reverse = join_all(actors.destinations.iter().map(|d| d.send(GetDestinationStatus))).await;
+    let hooks = join_all(actors.webhooks.iter().map(|d| d.send(GetDestinationStatus))).await;
+    let destinations: Vec<Value> = reverse
+        .into_iter()
+        .map(|s| status("mirai reverse-ws", s))
+        .chain(hooks.into_iter().map(|s| status("mirai webhook", s)))
+        .collect();
     let listeners: Vec<Value> = state
         .listeners
         .get()

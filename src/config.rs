@@ -288,6 +288,87 @@ impl Default for WsSetting {
     }
 }
 
+/// `mirai.adapterSettings.webhook.timeout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookTimeout {
+    /// Whole request, ms.
+    #[serde(default = "default_webhook_timeout")]
+    pub request_timeout_millis: u64,
+    /// Connecting, ms.
+    #[serde(default = "default_webhook_timeout")]
+    pub connect_timeout_millis: u64,
+    /// Accepted for compatibility; the request timeout bounds reads too.
+    #[serde(default = "default_webhook_timeout")]
+    pub socket_timeout_millis: u64,
+}
+
+fn default_webhook_timeout() -> u64 {
+    10_000
+}
+
+impl Default for WebhookTimeout {
+    fn default() -> Self {
+        WebhookTimeout {
+            request_timeout_millis: default_webhook_timeout(),
+            connect_timeout_millis: default_webhook_timeout(),
+            socket_timeout_millis: default_webhook_timeout(),
+        }
+    }
+}
+
+/// `mirai.adapterSettings.webhook`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookSetting {
+    /// URLs every event is POSTed to; the scheme is optional (`localhost:9999/x` is http).
+    #[serde(default)]
+    pub destinations: Vec<String>,
+    /// Headers added to every POST.
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, Scalar>,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeout: WebhookTimeout,
+    /// botgate: events kept per destination while it fails; the oldest are dropped beyond.
+    #[serde(default = "default_replay_buffer_size")]
+    pub buffer_size: usize,
+    /// botgate: first retry delay after a failed POST, ms; doubles up to maxRetryInterval.
+    #[serde(default = "default_retry_interval")]
+    pub retry_interval: u64,
+    /// botgate: the longest retry delay, ms.
+    #[serde(default = "default_max_reconnect_interval")]
+    pub max_retry_interval: u64,
+}
+
+fn default_retry_interval() -> u64 {
+    1000
+}
+
+impl Default for WebhookSetting {
+    fn default() -> Self {
+        WebhookSetting {
+            destinations: Vec::new(),
+            extra_headers: BTreeMap::new(),
+            timeout: WebhookTimeout::default(),
+            buffer_size: default_replay_buffer_size(),
+            retry_interval: default_retry_interval(),
+            max_retry_interval: default_max_reconnect_interval(),
+        }
+    }
+}
+
+impl WebhookSetting {
+    /// A destination as a full URL (`http://` added when no scheme is given).
+    pub fn url(destination: &str) -> String {
+        if destination.starts_with("http://") || destination.starts_with("https://") {
+            destination.to_owned()
+        } else {
+            format!("http://{destination}")
+        }
+    }
+}
+
 /// `mirai.adapterSettings`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -301,13 +382,16 @@ pub struct AdapterSettings {
     /// The reverse-ws adapter.
     #[serde(default, rename = "reverse-ws")]
     pub reverse_ws: ReverseWsSetting,
+    /// The webhook adapter.
+    #[serde(default)]
+    pub webhook: WebhookSetting,
 }
 
 /// The `mirai:` section: mirai-api-http's `setting.yml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MiraiConfig {
-    /// Adapters to run: `http`, `ws`, `reverse-ws` (webhook follows).
+    /// Adapters to run: `http`, `ws`, `reverse-ws`, `webhook`.
     #[serde(default)]
     pub adapters: Vec<String>,
     /// Accepted for compatibility; botgate's logging is set with `RUST_LOG`.
@@ -359,7 +443,7 @@ impl Default for MiraiConfig {
 }
 
 /// The adapters this version serves.
-pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws"];
+pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "webhook"];
 /// The adapter names mirai-api-http knows; the ones not yet available are refused by name.
 const KNOWN_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "webhook"];
 
@@ -521,6 +605,32 @@ impl Config {
                 }
             }
         }
+        let wh = &m.adapter_settings.webhook;
+        let wkey = "mirai.adapterSettings.webhook";
+        if m.adapters.iter().any(|a| a == "webhook") && wh.destinations.is_empty() {
+            return Err(ConfigError::new(
+                format!("{wkey}.destinations"),
+                "the webhook adapter is enabled but has no destinations; add a URL or remove \
+                 webhook from mirai.adapters",
+            ));
+        }
+        for (i, d) in wh.destinations.iter().enumerate() {
+            if WebhookSetting::url(d).parse::<actix_web::http::Uri>().is_err() {
+                return Err(ConfigError::new(
+                    format!("{wkey}.destinations[{i}]"),
+                    format!("{d:?} is not a URL"),
+                ));
+            }
+        }
+        if wh.buffer_size == 0 {
+            return Err(ConfigError::new(format!("{wkey}.bufferSize"), "must be at least 1"));
+        }
+        if wh.retry_interval == 0 {
+            return Err(ConfigError::new(
+                format!("{wkey}.retryInterval"),
+                "must be at least 1 millisecond",
+            ));
+        }
         if let Some(ca) = &rws.ca_file {
             if !Path::new(ca).is_file() {
                 return Err(ConfigError::new(
@@ -601,7 +711,7 @@ mod tests {
         let e = Config::from_yaml_str("mirai: {verifyKey: k}").unwrap_err();
         assert_eq!(e.key, "bots");
         let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [webhook]\n")).unwrap_err();
-        assert!(e.message.contains("not available"), "{e}");
+        assert!(e.key.ends_with("webhook.destinations"), "{e}");
         let e = Config::from_yaml_str(&format!("{MINIMAL}  adapters: [telegram]\n")).unwrap_err();
         assert_eq!(e.key, "mirai.adapters[0]");
     }

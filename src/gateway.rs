@@ -8,11 +8,12 @@ use actix::prelude::*;
 use botgate_actors::bot::BotActor;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
+use botgate_actors::connection::webhook::{WebhookConfig, WebhookDestination};
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
 use log::{info, warn};
 
-use crate::config::{merged, Config, SourceKind};
+use crate::config::{merged, Config, SourceKind, WebhookSetting};
 use crate::listeners::{self, Listener};
 
 /// How long a created but unbound session lives, as in mirai-api-http.
@@ -45,6 +46,8 @@ pub struct Actors {
     pub bots: Vec<(i64, SourceKind, Addr<BotActor>)>,
     /// The mirai reverse-ws destinations.
     pub destinations: Vec<Addr<ReverseWsDestination>>,
+    /// The mirai webhook destinations.
+    pub webhooks: Vec<Addr<WebhookDestination>>,
 }
 
 /// A running gateway.
@@ -132,7 +135,31 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
-    Ok(Actors { registry, bots, destinations })
+    let mut webhooks = Vec::new();
+    if mirai.adapters.iter().any(|a| a == "webhook") {
+        let wh = &mirai.adapter_settings.webhook;
+        let tls = tls::client_config(&[]).map_err(|e| crate::config::ConfigError {
+            key: "mirai.adapterSettings.webhook".into(),
+            message: e,
+        })?;
+        let all_bots: Vec<_> = bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect();
+        for d in &wh.destinations {
+            let config = WebhookConfig {
+                url: WebhookSetting::url(d),
+                headers: merged(&wh.extra_headers, &Default::default()),
+                connect_timeout: Duration::from_millis(wh.timeout.connect_timeout_millis),
+                request_timeout: Duration::from_millis(wh.timeout.request_timeout_millis),
+                retry_interval: Duration::from_millis(wh.retry_interval),
+                max_retry_interval: Duration::from_millis(wh.max_retry_interval),
+                buffer_size: wh.buffer_size,
+                tls: Arc::clone(&tls),
+            };
+            info!("mirai webhook: destination {}", config.url);
+            webhooks
+                .push(WebhookDestination::new(config, registry.clone(), all_bots.clone()).start());
+        }
+    }
+    Ok(Actors { registry, bots, destinations, webhooks })
 }
 
 fn host_for_url(host: &str) -> String {

@@ -7,3 +7,4 @@ pub mod mirai_calls;
 pub mod mirai_ws;
 pub mod reverse_ws;
 pub mod tls;
+pub mod webhook;
