@@ -1,8 +1,10 @@
-//! botgate's own endpoints (`server:`): `GET /healthz` and `POST /sim/{qq}/inject`.
+//! botgate's own endpoints (`server:`): `GET /healthz`, `POST /sim/{qq}/inject` and
+//! `POST /sim/{qq}/traffic`.
 
+use actix::Addr;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use botgate_actors::bot::{GetStatus, Inject};
+use botgate_actors::bot::{BotActor, GenerateTraffic, GetStatus, Inject};
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::mirai;
@@ -13,9 +15,11 @@ use serde_json::{json, Value};
 use crate::config::SourceKind;
 use crate::listeners::AppState;
 
-/// Mounts `/healthz` and `/sim/{qq}/inject`.
+/// Mounts `/healthz`, `/sim/{qq}/inject` and `/sim/{qq}/traffic`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/sim/{qq}/inject", web::post().to(inject));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/sim/{qq}/inject", web::post().to(inject))
+        .route("/sim/{qq}/traffic", web::post().to(traffic));
 }
 
 fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -91,6 +95,85 @@ fn authorized(state: &AppState, req: &HttpRequest) -> bool {
     presented.is_some_and(|t| state.token.matches(t))
 }
 
+/// The simulated bot a `/sim/{qq}/…` request addresses, after checking the bearer token.
+fn simulated_bot(
+    state: &AppState,
+    req: &HttpRequest,
+    qq: &str,
+) -> Result<Addr<BotActor>, Box<HttpResponse>> {
+    use actix_web::http::StatusCode;
+    if !authorized(state, req) {
+        warn!("{}: refused, missing or wrong bearer token", req.path());
+        return Err(Box::new(
+            HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(
+                json!({ "error": "missing or wrong token (Authorization: Bearer <server.token>)" }),
+            ),
+        ));
+    }
+    let Ok(qq) = qq.parse::<i64>() else {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("{qq:?} is not a bot's QQ number"),
+        )));
+    };
+    state
+        .actors
+        .bots
+        .iter()
+        .find(|(id, source, _)| *id == qq && *source == SourceKind::Simulated)
+        .map(|(_, _, bot)| bot.clone())
+        .ok_or_else(|| Box::new(error(StatusCode::NOT_FOUND, format!("no simulated bot {qq}"))))
+}
+
+/// `POST /sim/{qq}/traffic`: what generated traffic to produce.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficRequest {
+    group: i64,
+    member: i64,
+    count: u32,
+    #[serde(default)]
+    rate: u32,
+    #[serde(default)]
+    size: usize,
+}
+
+async fn traffic(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    qq: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let bot = match simulated_bot(&state, &req, &qq) {
+        Ok(bot) => bot,
+        Err(response) => return *response,
+    };
+    let job: TrafficRequest = match serde_json::from_slice(&body) {
+        Ok(j) => j,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{group, member, count, rate?, size?}}: {e}"),
+            )
+        }
+    };
+    let generate = GenerateTraffic {
+        group: job.group,
+        member: job.member,
+        count: job.count,
+        rate: job.rate,
+        text_size: job.size,
+    };
+    match bot.send(generate).await {
+        Ok(Ok(())) => {
+            HttpResponse::Accepted().json(json!({ "accepted": job.count, "rate": job.rate }))
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
 async fn inject(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -98,24 +181,9 @@ async fn inject(
     body: web::Bytes,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
-    if !authorized(&state, &req) {
-        warn!("/sim inject refused: missing or wrong bearer token");
-        return HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-            .json(
-                json!({ "error": "missing or wrong token (Authorization: Bearer <server.token>)" }),
-            );
-    }
-    let Ok(qq) = qq.parse::<i64>() else {
-        return error(StatusCode::NOT_FOUND, format!("{qq:?} is not a bot's QQ number"));
-    };
-    let Some((_, _, bot)) = state
-        .actors
-        .bots
-        .iter()
-        .find(|(id, source, _)| *id == qq && *source == SourceKind::Simulated)
-    else {
-        return error(StatusCode::NOT_FOUND, format!("no simulated bot {qq}"));
+    let bot = match simulated_bot(&state, &req, &qq) {
+        Ok(bot) => bot,
+        Err(response) => return *response,
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -95,7 +95,6 @@ pub fn start(
             reserved_sync_id: ws.reserved_sync_id.0.clone(),
             heartbeat_interval: Duration::from_millis(ws.heartbeat_interval),
             outbox_size: ws.outbox_size,
-            max_pending_replies: 1024,
         }),
         mirai_ws_clients: MiraiWsDirectory::default(),
         mirai_http: mirai_http::HttpSessions::new(

@@ -2,9 +2,9 @@
 //! come from headers first, then the query; a failure is answered in the socket and closed,
 //! a success starts a [`MiraiWsClient`].
 
-use actix::Actor;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::connection::mirai_ws::{self, MiraiWsChannel, MiraiWsClient};
+use botgate_actors::connection::ws_server;
 use botgate_actors::protocol::mirai::state::StateCode;
 use botgate_actors::registry::Authenticate;
 use log::{debug, warn};
@@ -41,14 +41,14 @@ async fn connect(
     let verify_key = param(&req, &query, "verifyKey");
     let session_key = param(&req, &query, "sessionKey").filter(|k| !k.is_empty());
     let qq_text = param(&req, &query, "qq").filter(|q| !q.is_empty());
-    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_else(|| "?".to_owned());
+    let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
 
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, body, state.max_frame_size)?;
     let qq = match qq_text.as_deref().map(str::parse::<i64>) {
         Some(Ok(qq)) => Some(qq),
         Some(Err(_)) if session_key.is_none() => {
             warn!("mirai ws {peer}: qq is not a number");
-            actix_web::rt::spawn(mirai_ws::reject(ws, StateCode::invalid_parameter()));
+            mirai_ws::reject(&writer, StateCode::invalid_parameter());
             return Ok(response);
         }
         _ => None,
@@ -58,7 +58,7 @@ async fn connect(
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
             warn!("mirai ws {peer}: authentication failed: {e}");
-            actix_web::rt::spawn(mirai_ws::reject(ws, StateCode::from(&e)));
+            mirai_ws::reject(&writer, StateCode::from(&e));
             return Ok(response);
         }
         Err(e) => {
@@ -67,20 +67,16 @@ async fn connect(
         }
     };
     debug!("mirai ws {peer}: {channel:?} for bot {}", session.qq);
-    let stream = stream
-        .max_frame_size(state.max_frame_size)
-        .aggregate_continuations()
-        .max_continuation_size(state.max_frame_size);
-    MiraiWsClient::new(
-        ws,
-        stream,
+    MiraiWsClient::start(
+        writer,
+        frames,
+        state.max_frame_size,
         state.mirai_ws.clone(),
         state.actors.registry.clone(),
         session,
         channel,
         state.mirai_ws_clients.clone(),
         peer,
-    )
-    .start();
+    );
     Ok(response)
 }

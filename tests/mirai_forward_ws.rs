@@ -192,3 +192,29 @@ async fn a_client_that_stops_reading_is_evicted_without_slowing_the_others() {
     }
     assert_eq!(healthz(&gw).await["bots"][0]["subscribers"], 1);
 }
+
+#[actix_web::test]
+async fn generated_traffic_arrives_in_order_at_the_requested_rate() {
+    let (gw, addr) = gateway("").await;
+    let (mut c, _) = connect_all(addr, "/message").await;
+    let job = json!({"group":30001,"member":20003,"count":50,"rate":500,"size":120});
+    let (status, body) = post_json(&gw, "/sim/10001/traffic", &job, None).await;
+    assert_eq!((status, body), (202, json!({"accepted":50,"rate":500})));
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        let f = c.recv_frame().await;
+        let text = f["data"]["messageChain"][1]["text"].as_str().expect("text").to_owned();
+        assert!(text.starts_with(&format!("bench {i} ")), "{text}");
+        assert_eq!(text.len(), 120);
+        assert!(botgate_actors::bot::traffic_timestamp(&text).is_some());
+        assert_eq!(f["data"]["sender"]["id"], 20003);
+    }
+    // 50 messages at 500/s take about 100 ms; far less would mean the rate is ignored.
+    assert!(started.elapsed() >= Duration::from_millis(60), "{:?}", started.elapsed());
+    let (status, _) =
+        post_json(&gw, "/sim/10001/traffic", &json!({"group":30001,"member":99,"count":1}), None)
+            .await;
+    assert_eq!(status, 400, "a sender outside the world");
+    let (status, _) = post_json(&gw, "/sim/10001/traffic", &json!({"count":1}), None).await;
+    assert_eq!(status, 400);
+}

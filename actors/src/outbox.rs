@@ -69,7 +69,8 @@ impl<T> Outbox<T> {
         let capacity = capacity.max(1);
         Outbox {
             inner: Arc::new(Mutex::new(Inner {
-                queue: VecDeque::with_capacity(capacity.min(64)),
+                // Allocated on first use: most outboxes of idle clients stay empty.
+                queue: VecDeque::new(),
                 capacity,
                 policy,
                 dropped: 0,

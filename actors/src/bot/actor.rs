@@ -67,6 +67,19 @@ impl BotActor {
         }
     }
 
+    /// Delivers injected traffic and fans out what it produced.
+    pub(super) fn inject_input(&mut self, input: SimulatedInput) -> Result<Option<i32>, BotError> {
+        let mut events = Vec::new();
+        let result = self.world.inject(input, &mut self.cache, &mut events);
+        self.fan_out(events);
+        result
+    }
+
+    /// Fails unless `member` is in `group` of this bot's world.
+    pub(super) fn check_member(&self, group: UserId, member: UserId) -> Result<(), BotError> {
+        self.world.member(group, member).map(|_| ())
+    }
+
     fn fan_out(&mut self, events: Vec<Event>) {
         let bot = self.world.bot_id();
         for event in events {
@@ -134,10 +147,7 @@ impl Handler<Inject> for BotActor {
     type Result = Result<Option<i32>, BotError>;
 
     fn handle(&mut self, msg: Inject, _: &mut Self::Context) -> Self::Result {
-        let mut events = Vec::new();
-        let result = self.world.inject(msg.0, &mut self.cache, &mut events);
-        self.fan_out(events);
-        result
+        self.inject_input(msg.0)
     }
 }
 

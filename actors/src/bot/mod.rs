@@ -7,6 +7,7 @@ mod administration;
 mod cache;
 mod faces;
 mod simulated;
+mod traffic;
 mod world;
 
 pub use actor::{
@@ -14,6 +15,7 @@ pub use actor::{
     SubscriptionId, Unsubscribe,
 };
 pub use cache::MessageCache;
+pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};
 pub use world::{
     FriendSpec, GroupSpec, MemberSpec, OtherClientSpec, PermissionSpec, ProfileSpec, SexSpec,
     SimWorld, SimulatedWorldSpec, HISTORY_PER_CONTACT,

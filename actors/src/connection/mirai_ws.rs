@@ -2,22 +2,26 @@
 //! `/message`, `/event`). The client authenticated in the handshake; the actor answers its
 //! commands concurrently and pushes its bot's events.
 //!
-//! Writes go through one writer future at a time, which takes every reply and every queued
-//! event and writes them as a batch. A client that stops reading stalls only its own writer:
-//! its outbox fills and, at the bound, the client is closed and the eviction logged. Idle
-//! clients are pinged; one silent for three intervals is dropped.
+//! Replies and events are encoded into the connection's write buffer, which the socket takes
+//! as one chunk whenever it can; the buffer is refilled from the outbox up to a high-water mark
+//! each time it drains. A client that stops reading therefore stalls only itself: its outbox
+//! fills and, at the bound, the connection is dropped and the eviction logged. Idle clients
+//! are pinged; one silent for three intervals is dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Frame, ProtocolError};
 use bytestring::ByteString;
 use log::{debug, info, warn};
 use serde_json::json;
 
+use super::frames::{Assembled, FrameAssembler};
 use super::mirai_calls;
+use super::ws_server::{WsFrames, WsWriter};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command as mirai_command;
@@ -35,8 +39,6 @@ pub struct MiraiWsSettings {
     pub heartbeat_interval: Duration,
     /// How many events may wait for a slow client before it is closed.
     pub outbox_size: usize,
-    /// How many command replies may wait for a client that does not read them.
-    pub max_pending_replies: usize,
 }
 
 /// Which mirai ws path a client connected to.
@@ -109,24 +111,21 @@ impl MiraiWsDirectory {
     }
 }
 
-/// How long a control frame (ping, pong, close) may wait behind a client's backlog. Past it
-/// the write is abandoned, which also drops its handle on the socket, so a stalled client's
-/// connection is torn down rather than held open by a pending close.
-const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many encoded bytes may wait for the socket before the client's events are left in its
+/// outbox instead (where the outbox's bound then decides about a client that stopped reading).
+const WRITE_HIGH_WATER: usize = 256 * 1024;
 
-fn control(write: impl std::future::Future<Output = ()> + 'static) {
-    actix::spawn(async move {
-        let _ = tokio::time::timeout(CONTROL_WRITE_TIMEOUT, write).await;
-    });
-}
+/// How many encoded bytes may wait for a client that sends commands but does not read the
+/// replies before it is disconnected.
+const MAX_UNREAD_BYTES: usize = 16 * 1024 * 1024;
 
 static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// One forward ws client.
 pub struct MiraiWsClient {
     id: u64,
-    ws: actix_ws::Session,
-    stream: Option<AggregatedMessageStream>,
+    writer: WsWriter,
+    assembler: FrameAssembler,
     settings: Arc<MiraiWsSettings>,
     registry: Addr<SessionRegistry>,
     session: BoundSession,
@@ -134,102 +133,88 @@ pub struct MiraiWsClient {
     directory: MiraiWsDirectory,
     outbox: EventOutbox,
     subscription: Option<SubscriptionId>,
-    replies: VecDeque<ByteString>,
-    writing: bool,
     last_seen: Instant,
-    peer: String,
+    peer: SocketAddr,
 }
 
 impl MiraiWsClient {
-    /// A client authenticated as `session` on `channel`, reading `stream`, writing `ws`.
+    /// Starts the actor of a client authenticated as `session` on `channel`, reading `stream`
+    /// and writing `ws`. The stream goes straight into the actor's context rather than into
+    /// its state, which every idle connection would otherwise carry.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        ws: actix_ws::Session,
-        stream: AggregatedMessageStream,
+    pub fn start(
+        writer: WsWriter,
+        frames: WsFrames,
+        max_message_size: usize,
         settings: Arc<MiraiWsSettings>,
         registry: Addr<SessionRegistry>,
         session: BoundSession,
         channel: MiraiWsChannel,
         directory: MiraiWsDirectory,
-        peer: String,
-    ) -> Self {
+        peer: SocketAddr,
+    ) -> Addr<Self> {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
-        MiraiWsClient {
-            id: NEXT_CLIENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            ws,
-            stream: Some(stream),
-            settings,
-            registry,
-            session,
-            channel,
-            directory,
-            outbox,
-            subscription: None,
-            replies: VecDeque::new(),
-            writing: false,
-            last_seen: Instant::now(),
-            peer,
-        }
+        MiraiWsClient::create(move |ctx| {
+            ctx.add_stream(frames);
+            MiraiWsClient {
+                id: NEXT_CLIENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                writer,
+                assembler: FrameAssembler::new(max_message_size),
+                settings,
+                registry,
+                session,
+                channel,
+                directory,
+                outbox,
+                subscription: None,
+                last_seen: Instant::now(),
+                peer,
+            }
+        })
     }
 
     fn reply(&mut self, text: String, ctx: &mut Context<Self>) {
-        if self.replies.len() >= self.settings.max_pending_replies {
-            warn!("mirai ws {}: {} replies unread; closing", self.peer, self.replies.len());
-            self.close(ctx, CloseCode::Policy, "too many unread replies");
+        if self.writer.buffered() > MAX_UNREAD_BYTES {
+            warn!(
+                "mirai ws {}: {} bytes of replies unread; closing",
+                self.peer,
+                self.writer.buffered()
+            );
+            self.writer.abort();
+            ctx.stop();
             return;
         }
-        self.replies.push_back(text.into());
-        self.pump(ctx);
+        self.writer.text(text.into());
     }
 
-    /// Starts a write of what is queued, unless one is already running. A batch takes at most
-    /// one outbox's worth of events, so a stalled client holds at most twice its bound.
+    /// Moves queued events into the write buffer, up to the high-water mark.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        // Checked first: a stalled client's writer never finishes, and overflow must still
-        // evict it.
         if self.outbox.is_closed() {
             warn!(
                 "mirai ws {}: client too slow, {} events queued; evicted",
                 self.peer, self.settings.outbox_size
             );
-            self.close(ctx, CloseCode::Policy, "client too slow");
+            self.writer.abort();
+            ctx.stop();
             return;
         }
-        if self.writing {
-            return;
-        }
-        let mut batch: Vec<ByteString> = self.replies.drain(..).collect();
-        let (events, _) = self.outbox.drain(self.settings.outbox_size);
-        batch.extend(events.iter().filter_map(|e| {
-            let frame = mirai_event::push_frame(e, &self.settings.reserved_sync_id)?;
-            ByteString::try_from(frame).ok()
-        }));
-        if batch.is_empty() {
-            return;
-        }
-        self.writing = true;
-        let mut ws = self.ws.clone();
-        let write = async move {
-            for frame in batch {
-                ws.text(frame).await?;
+        while self.writer.buffered() < WRITE_HIGH_WATER {
+            let (events, _) = self.outbox.drain(64);
+            if events.is_empty() {
+                break;
             }
-            Ok::<(), actix_ws::Closed>(())
-        };
-        ctx.spawn(write.into_actor(self).map(|result, act, ctx| {
-            act.writing = false;
-            match result {
-                Ok(()) => act.pump(ctx),
-                Err(_) => ctx.stop(),
+            for e in &events {
+                if let Some(frame) = mirai_event::push_frame(e, &self.settings.reserved_sync_id) {
+                    if let Ok(text) = ByteString::try_from(frame) {
+                        self.writer.text(text);
+                    }
+                }
             }
-        }));
+        }
     }
 
     fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
-        let ws = self.ws.clone();
-        let reason = CloseReason { code, description: Some(why.to_owned()) };
-        control(async move {
-            let _ = ws.close(Some(reason)).await;
-        });
+        self.writer.close(Some(CloseReason { code, description: Some(why.to_owned()) }));
         ctx.stop();
     }
 
@@ -269,10 +254,7 @@ impl MiraiWsClient {
             return;
         }
         if self.last_seen.elapsed() >= interval {
-            let mut ws = self.ws.clone();
-            control(async move {
-                let _ = ws.ping(b"").await;
-            });
+            self.writer.ping();
         }
     }
 }
@@ -281,13 +263,11 @@ impl Actor for MiraiWsClient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        if let Some(stream) = self.stream.take() {
-            ctx.add_stream(stream);
-        }
         // The connect ack is the first frame, before any event.
         let ack = json!({"syncId": "", "data": mirai_command::verified(&self.session.key)});
-        self.replies.push_back(ack.to_string().into());
-        self.pump(ctx);
+        self.reply(ack.to_string(), ctx);
+        let addr = ctx.address();
+        self.writer.on_drain(move || addr.do_send(Pump));
         let directory_key = (self.channel, self.session.key.clone());
         self.directory.register(directory_key, self.id, ctx.address());
         let addr = ctx.address();
@@ -323,22 +303,30 @@ impl Actor for MiraiWsClient {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for MiraiWsClient {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Frame, ProtocolError>> for MiraiWsClient {
+    fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
         self.last_seen = Instant::now();
         match item {
-            Ok(AggregatedMessage::Text(text)) => self.on_text(text.as_bytes(), ctx),
-            Ok(AggregatedMessage::Binary(data)) => self.on_text(&data, ctx),
-            Ok(AggregatedMessage::Ping(data)) => {
-                let mut ws = self.ws.clone();
-                control(async move {
-                    let _ = ws.pong(&data).await;
-                });
-            }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(reason)) => {
+            Ok(Frame::Text(data) | Frame::Binary(data)) => self.on_text(&data, ctx),
+            Ok(Frame::Continuation(item)) => match self.assembler.push(item) {
+                Assembled::Message(data) => self.on_text(&data, ctx),
+                Assembled::Pending => {}
+                Assembled::TooLarge => self.close(ctx, CloseCode::Size, "message too large"),
+                Assembled::OutOfOrder => {
+                    warn!("mirai ws {}: continuation frame out of order", self.peer);
+                    self.reply(StateCode::invalid_parameter().to_json().to_string(), ctx);
+                }
+            },
+            Ok(Frame::Ping(data)) => self.writer.pong(data),
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Close(reason)) => {
                 debug!("mirai ws {}: client closed: {reason:?}", self.peer);
                 self.close(ctx, CloseCode::Normal, "");
+            }
+            Err(ProtocolError::Io(e)) => {
+                // A client that vanishes without a close frame: routine, not an error.
+                debug!("mirai ws {}: connection lost: {e}", self.peer);
+                ctx.stop();
             }
             Err(e) => {
                 warn!("mirai ws {}: protocol error: {e}", self.peer);
@@ -383,11 +371,9 @@ impl Handler<Replaced> for MiraiWsClient {
     }
 }
 
-/// Sends an authentication failure the way mirai-api-http does — an enveloped state code with
-/// an empty syncId — then closes with code 1000 and the message as reason.
-pub async fn reject(mut ws: actix_ws::Session, state: StateCode) {
-    let frame = json!({"syncId": "", "data": state.to_json()}).to_string();
-    let _ = ws.text(frame).await;
-    let reason = CloseReason { code: CloseCode::Normal, description: Some(state.msg) };
-    let _ = ws.close(Some(reason)).await;
+/// Answers an authentication failure the way mirai-api-http does — an enveloped state code
+/// with an empty syncId — then closes with code 1000 and the message as reason.
+pub fn reject(writer: &WsWriter, state: StateCode) {
+    writer.text(json!({"syncId": "", "data": state.to_json()}).to_string().into());
+    writer.close(Some(CloseReason { code: CloseCode::Normal, description: Some(state.msg) }));
 }

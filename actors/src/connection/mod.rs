@@ -8,3 +8,4 @@ pub mod mirai_ws;
 pub mod reverse_ws;
 pub mod tls;
 pub mod webhook;
+pub mod ws_server;

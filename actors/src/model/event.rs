@@ -340,9 +340,12 @@ impl Event {
 pub enum WireFormat {
     /// A mirai-api-http event object.
     Mirai = 0,
+    /// A mirai-api-http push frame with the default reservedSyncId `"-1"`, which nearly every
+    /// client uses: the whole frame is then shared, not only the event inside it.
+    MiraiDefaultPush = 1,
 }
 
-const WIRE_FORMATS: usize = 1;
+const WIRE_FORMATS: usize = 2;
 
 /// An event of one bot, shared by every subscriber through an `Arc`, carrying its encodings
 /// so that the first connection to need a format pays for it and the rest reuse the bytes.

@@ -235,9 +235,20 @@ pub fn encode(event: &Event) -> Option<Value> {
 /// serialized once for every mirai client; each frame only wraps those bytes. `None` when
 /// mirai cannot express the event.
 pub fn push_frame(event: &SharedEvent, reserved_sync_id: &str) -> Option<Bytes> {
+    if reserved_sync_id == DEFAULT_RESERVED_SYNC_ID {
+        return event
+            .encoded(WireFormat::MiraiDefaultPush, |_| {
+                encoded(event)
+                    .map(|json| super::envelope::push_frame(DEFAULT_RESERVED_SYNC_ID, json))
+            })
+            .cloned();
+    }
     let json = encoded(event)?;
     Some(super::envelope::push_frame(reserved_sync_id, json))
 }
+
+/// mirai-api-http's default `reservedSyncId`.
+pub const DEFAULT_RESERVED_SYNC_ID: &str = "-1";
 
 /// The event's mirai JSON, serialized at most once per event.
 pub fn encoded(event: &SharedEvent) -> Option<&Bytes> {

@@ -1,0 +1,686 @@
+//! The gateway benchmark: botgate's mirai forward ws adapter against a bare tokio-tungstenite
+//! broadcast/echo server doing the same job with the same frames, in the same run, on loopback.
+//!
+//! `cargo bench --bench gateway` prints, for each scenario, botgate's figure, the bare server's,
+//! their ratio, and the floor DESIGN.md sets. Both servers run as child processes (botgate is
+//! the release binary; the bare server is this program re-executed with `--bare-server`), so
+//! their memory is measured alone; the load generator is one lean hand-framed client shared
+//! by both. `BENCH_SCALE=0.2` shrinks every workload for a quick run.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const VERIFY_KEY: &str = "bench-key";
+/// Text size that makes a GroupMessage push frame of about 420 bytes on both servers.
+const TEXT_SIZE: usize = 48;
+
+fn now_micros() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
+fn scale(n: usize) -> usize {
+    let s: f64 = std::env::var("BENCH_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+    ((n as f64 * s) as usize).max(1)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lean client: a WebSocket handshake and hand-parsed frames, so the load generator costs
+// as little as possible and the same for both servers.
+
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, path: &str) -> std::io::Result<Conn> {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             verifyKey: {VERIFY_KEY}\r\nqq: 10001\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                if !buf.starts_with(b"HTTP/1.1 101") {
+                    return Err(std::io::Error::other(
+                        String::from_utf8_lossy(&buf[..end]).into_owned(),
+                    ));
+                }
+                buf.advance(end + 4);
+                return Ok(Conn { stream, buf });
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::other("closed during the handshake"));
+            }
+        }
+    }
+
+    /// The next data frame's payload (server frames are unmasked; control frames skipped).
+    async fn frame(&mut self) -> std::io::Result<BytesMut> {
+        loop {
+            if let Some(payload) = self.parse() {
+                match payload {
+                    (0x1 | 0x2, p) => return Ok(p),
+                    (0x8, _) => return Err(std::io::Error::other("closed by the server")),
+                    _ => continue,
+                }
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::Error::other("connection ended"));
+            }
+        }
+    }
+
+    fn parse(&mut self) -> Option<(u8, BytesMut)> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return None;
+        }
+        let opcode = b[0] & 0x0f;
+        let (len, header) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().ok()?) as usize, 10),
+            126 | 127 => return None,
+            n => (n as usize, 2),
+        };
+        if b.len() < header + len {
+            return None;
+        }
+        self.buf.advance(header);
+        Some((opcode, self.buf.split_to(len)))
+    }
+
+    /// Appends a masked text frame to `out` (client frames must be masked).
+    fn encode(out: &mut Vec<u8>, payload: &[u8]) {
+        const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+        out.push(0x81);
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n < 65536 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&MASK);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    }
+}
+
+/// The production time a generated message carries (`bench <seq> <µs> …`).
+fn stamp(frame: &[u8]) -> Option<u128> {
+    let at = frame.windows(6).position(|w| w == b"bench ")? + 6;
+    let rest = &frame[at..];
+    let sp = rest.iter().position(|&c| c == b' ')?;
+    let digits = &rest[sp + 1..];
+    let end = digits.iter().position(|c| !c.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// The syncId at the start of a response (`{"syncId":"123",…`).
+fn sync_id(frame: &[u8]) -> Option<u64> {
+    let rest = frame.strip_prefix(b"{\"syncId\":\"")?;
+    let end = rest.iter().position(|&c| c == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two servers under test.
+
+/// What the load generator needs to know about a server.
+struct Server {
+    name: &'static str,
+    child: Child,
+    ws: SocketAddr,
+    /// botgate's HTTP listener for `/sim/…/traffic`; the bare server takes a control frame.
+    http: Option<SocketAddr>,
+    broadcast_path: &'static str,
+    command_path: &'static str,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn botgate() -> Server {
+        let (http, ws) = (free_port(), free_port());
+        let config = format!(
+            "server: {{ host: 127.0.0.1, port: {http} }}\n\
+             bots:\n  - qq: 10001\n    source: simulated\n    simulated:\n      nickname: botgate\n      \
+             groups: [{{ id: 30001, name: Bench Group, permission: OWNER, members: [{{ id: 20001, nickname: Alice, card: AliceCard, permission: ADMINISTRATOR, joinTimestamp: 1600000000 }}] }}]\n\
+             mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
+             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n"
+        );
+        let path = std::env::temp_dir().join(format!("botgate-bench-{}.yaml", std::process::id()));
+        std::fs::write(&path, config).expect("write the bench config");
+        let child = Command::new(env!("CARGO_BIN_EXE_botgate"))
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start botgate");
+        Server {
+            name: "botgate",
+            child,
+            ws: SocketAddr::from(([127, 0, 0, 1], ws)),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], http))),
+            broadcast_path: "/all",
+            command_path: "/all",
+        }
+    }
+
+    fn bare() -> Server {
+        let mut child = Command::new(std::env::current_exe().expect("this program"))
+            .arg("--bare-server")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the bare server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("the bare server's port");
+        let port: u16 = line.trim().parse().expect("a port number");
+        Server {
+            name: "bare",
+            child,
+            ws: SocketAddr::from(([127, 0, 0, 1], port)),
+            http: None,
+            broadcast_path: "/all",
+            command_path: "/echo",
+        }
+    }
+
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Conn::open(
+            self.ws,
+            &format!("{}?verifyKey={VERIFY_KEY}&qq=10001", self.broadcast_path),
+        )
+        .await
+        .is_err()
+        {
+            assert!(Instant::now() < deadline, "{} never came up", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Asks the server to produce `count` events at `rate`/s (0 = as fast as it can).
+    async fn fire(&self, count: usize, rate: usize) {
+        match self.http {
+            Some(http) => {
+                let body = format!(
+                    "{{\"group\":30001,\"member\":20001,\"count\":{count},\"rate\":{rate},\"size\":{TEXT_SIZE}}}"
+                );
+                let mut s = TcpStream::connect(http).await.expect("botgate http");
+                let req = format!(
+                    "POST /sim/10001/traffic HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(req.as_bytes()).await.expect("send");
+                let mut resp = Vec::new();
+                let _ = s.read_to_end(&mut resp).await;
+                assert!(resp.starts_with(b"HTTP/1.1 202"), "{}", String::from_utf8_lossy(&resp));
+            }
+            None => {
+                let mut c = Conn::open(self.ws, "/control").await.expect("control");
+                let mut out = Vec::new();
+                Conn::encode(&mut out, format!("FIRE {count} {rate} {TEXT_SIZE}").as_bytes());
+                c.stream.write_all(&out).await.expect("fire");
+                let _ = c.frame().await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Fan-out figures: frames per second and delivery latency (ms).
+struct FanOut {
+    frames_per_sec: f64,
+    p50: f64,
+    p99: f64,
+    frame_bytes: usize,
+}
+
+async fn fan_out(server: &Server, clients: usize, events: usize, rate: usize) -> FanOut {
+    let path = format!("{}?verifyKey={VERIFY_KEY}&qq=10001", server.broadcast_path);
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut c = Conn::open(server.ws, &path).await.expect("connect");
+        c.frame().await.expect("the connect ack");
+        conns.push(c);
+    }
+    let frame_bytes = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let frame_bytes = Arc::clone(&frame_bytes);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(if rate > 0 { events } else { 0 });
+                for _ in 0..events {
+                    let f = c.frame().await.expect("an event frame");
+                    if rate > 0 {
+                        if let Some(t) = stamp(&f) {
+                            latencies.push((now_micros().saturating_sub(t)) as f64 / 1000.0);
+                        }
+                    }
+                    frame_bytes.store(f.len() as u64, Ordering::Relaxed);
+                }
+                latencies
+            })
+        })
+        .collect();
+    server.fire(events, rate).await;
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a client task"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    FanOut {
+        frames_per_sec: (clients * events) as f64 / elapsed,
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+        frame_bytes: frame_bytes.load(Ordering::Relaxed) as usize,
+    }
+}
+
+/// Command figures: commands per second and round-trip latency (ms).
+struct Commands {
+    per_sec: f64,
+    p50: f64,
+    p99: f64,
+}
+
+async fn commands(
+    server: &Server,
+    connections: usize,
+    in_flight: usize,
+    per_connection: usize,
+) -> Commands {
+    let path = format!("{}?verifyKey={VERIFY_KEY}&qq=10001", server.command_path);
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        let mut c = Conn::open(server.ws, &path).await.expect("connect");
+        c.frame().await.expect("the connect ack");
+        conns.push(c);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                let mut sent_at = vec![Instant::now(); per_connection];
+                let mut latencies = Vec::with_capacity(per_connection);
+                let mut next = 0usize;
+                let mut out = Vec::with_capacity(64 * 1024);
+                let request = |id: usize, out: &mut Vec<u8>| {
+                    let body = format!(
+                        "{{\"syncId\":\"{id}\",\"command\":\"sendGroupMessage\",\"content\":{{\"target\":30001,\"messageChain\":[{{\"type\":\"Plain\",\"text\":\"hello\"}}]}}}}"
+                    );
+                    Conn::encode(out, body.as_bytes());
+                };
+                while next < in_flight.min(per_connection) {
+                    sent_at[next] = Instant::now();
+                    request(next, &mut out);
+                    next += 1;
+                }
+                c.stream.write_all(&out).await.expect("send");
+                for _ in 0..per_connection {
+                    let f = c.frame().await.expect("a response");
+                    let id = sync_id(&f).expect("a syncId") as usize;
+                    latencies.push(sent_at[id].elapsed().as_secs_f64() * 1000.0);
+                    if next < per_connection {
+                        out.clear();
+                        sent_at[next] = Instant::now();
+                        request(next, &mut out);
+                        next += 1;
+                        c.stream.write_all(&out).await.expect("send");
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a client task"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Commands {
+        per_sec: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+/// RSS per idle connection, KiB.
+async fn idle(server: &Server, connections: usize) -> f64 {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let path = format!("{}?verifyKey={VERIFY_KEY}&qq=10001", server.broadcast_path);
+    let mut conns = Vec::with_capacity(connections);
+    for chunk in 0..connections.div_ceil(100) {
+        let opened = futures_util::future::join_all((0..100.min(connections - chunk * 100)).map(
+            |_| async {
+                let mut c = Conn::open(server.ws, &path).await.expect("connect");
+                c.frame().await.expect("the connect ack");
+                c
+            },
+        ))
+        .await;
+        conns.extend(opened);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
+    drop(conns);
+    (after.saturating_sub(before)) as f64 / connections as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bare server: tokio-tungstenite, a broadcast channel, an echo that parses the envelope.
+
+mod bare {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::sync::broadcast;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// The same GroupMessage push frame botgate sends, with the text in the middle.
+    pub fn frame(id: u64, text: &str) -> String {
+        let time = now_micros() / 1_000_000;
+        format!(
+            "{{\"syncId\":\"-1\",\"data\":{{\"type\":\"GroupMessage\",\"messageChain\":[{{\"type\":\"Source\",\"id\":{id},\"time\":{time}}},\
+             {{\"type\":\"Plain\",\"text\":\"{text}\"}}],\"sender\":{{\"id\":20001,\"memberName\":\"AliceCard\",\"specialTitle\":\"\",\
+             \"permission\":\"ADMINISTRATOR\",\"joinTimestamp\":1600000000,\"lastSpeakTimestamp\":{time},\"muteTimeRemaining\":0,\
+             \"group\":{{\"id\":30001,\"name\":\"Bench Group\",\"permission\":\"OWNER\"}},\"active\":null}}}}}}"
+        )
+    }
+
+    #[allow(clippy::result_large_err)] // the signature tungstenite requires
+    fn remember_path(
+        path: Arc<std::sync::Mutex<String>>,
+    ) -> impl FnOnce(
+        &Request,
+        Response,
+    ) -> Result<
+        Response,
+        tokio_tungstenite::tungstenite::handshake::server::ErrorResponse,
+    > {
+        move |req, resp| {
+            *path.lock().expect("lock") = req.uri().path().to_owned();
+            Ok(resp)
+        }
+    }
+
+    pub fn run() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            println!("{}", listener.local_addr().expect("addr").port());
+            let (tx, _) = broadcast::channel::<Arc<str>>(1 << 16);
+            let next_id = Arc::new(AtomicU64::new(1));
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let _ = tcp.set_nodelay(true);
+                let tx = tx.clone();
+                let next_id = Arc::clone(&next_id);
+                tokio::spawn(async move {
+                    let path = Arc::new(std::sync::Mutex::new(String::new()));
+                    let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, remember_path(Arc::clone(&path))).await else { return };
+                    let path = path.lock().expect("lock").clone();
+                    let (mut sink, mut stream) = ws.split();
+                    let _ = sink.send(Message::text("{\"syncId\":\"\",\"data\":{\"code\":0,\"session\":\"bare\"}}")).await;
+                    match path.as_str() {
+                        "/all" => {
+                            let mut rx = tx.subscribe();
+                            // Idle clients cost only what a waiting task costs.
+                            while let Ok(first) = rx.recv().await {
+                                let _ = sink.feed(Message::text(&*first)).await;
+                                while let Ok(more) = rx.try_recv() {
+                                    let _ = sink.feed(Message::text(&*more)).await;
+                                }
+                                if sink.flush().await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        "/echo" => {
+                            while let Some(Ok(msg)) = stream.next().await {
+                                let Message::Text(text) = msg else { continue };
+                                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                                let reply = serde_json::json!({"syncId": v["syncId"], "data": {"code": 0, "msg": "success", "messageId": id}});
+                                let _ = sink.feed(Message::text(reply.to_string())).await;
+                                if sink.flush().await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        "/control" => {
+                            if let Some(Ok(Message::Text(cmd))) = stream.next().await {
+                                let parts: Vec<usize> = cmd.split(' ').skip(1).filter_map(|p| p.parse().ok()).collect();
+                                let (count, rate, size) = (parts[0], parts[1], parts[2]);
+                                let _ = sink.send(Message::text("ok")).await;
+                                let tick = if rate == 0 { None } else { Some(Duration::from_secs_f64(1.0 / rate as f64)) };
+                                for seq in 0..count {
+                                    let text = botgate_actors::bot::traffic_text(seq as u32, size);
+                                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                                    let _ = tx.send(Arc::from(frame(id, &text)));
+                                    if let Some(t) = tick {
+                                        tokio::time::sleep(t).await;
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                });
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Row {
+    scenario: String,
+    botgate: String,
+    bare: String,
+    ratio: f64,
+    floor: String,
+    ok: bool,
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--bare-server") {
+        bare::run();
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows = rt.block_on(run_all());
+    println!();
+    println!("| scenario | botgate | bare tokio-tungstenite | ratio | floor | |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.2}× | {} | {} |",
+            r.scenario,
+            r.botgate,
+            r.bare,
+            r.ratio,
+            r.floor,
+            if r.ok { "ok" } else { "BELOW FLOOR" }
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.ok).count();
+    println!("\nbench: {} passed, {failed} failed", rows.len() - failed);
+}
+
+/// Whether a scenario group runs: `BENCH_ONLY=idle,fanout,commands` (default: all).
+fn enabled(group: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g.trim() == group))
+}
+
+async fn run_all() -> Vec<Row> {
+    let mut rows = Vec::new();
+    if enabled("idle") {
+        rows.extend(idle_rows().await);
+    }
+    if enabled("fanout") || enabled("commands") {
+        rows.extend(load_rows().await);
+    }
+    rows
+}
+
+async fn idle_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+
+    // Idle memory first, on fresh processes.
+    let n_idle = scale(10_000);
+    let (b, g) = (Server::bare(), Server::botgate());
+    b.ready().await;
+    g.ready().await;
+    let bare_kib = idle(&b, n_idle).await;
+    let botgate_kib = idle(&g, n_idle).await;
+    eprintln!("idle: botgate {botgate_kib:.1} KiB, bare {bare_kib:.1} KiB per connection");
+    rows.push(Row {
+        scenario: format!("{n_idle} idle connections, RSS each"),
+        botgate: format!("{botgate_kib:.1} KiB"),
+        bare: format!("{bare_kib:.1} KiB"),
+        ratio: botgate_kib / bare_kib,
+        floor: "≤ 16 KiB".to_owned(),
+        ok: botgate_kib <= 16.0,
+    });
+    rows
+}
+
+async fn load_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let (b, g) = (Server::bare(), Server::botgate());
+    b.ready().await;
+    g.ready().await;
+    let fanout =
+        if enabled("fanout") { vec![(100, scale(5_000)), (1000, scale(1_000))] } else { vec![] };
+    for (clients, events) in fanout {
+        let gb = fan_out(&g, clients, events, 0).await;
+        let bb = fan_out(&b, clients, events, 0).await;
+        eprintln!(
+            "fan-out {clients}: botgate {:.0} frames/s ({} B), bare {:.0} ({} B)",
+            gb.frames_per_sec, gb.frame_bytes, bb.frames_per_sec, bb.frame_bytes
+        );
+        let ratio = gb.frames_per_sec / bb.frames_per_sec;
+        rows.push(Row {
+            scenario: format!(
+                "fan-out to {clients} clients, as fast as possible ({} B frames)",
+                gb.frame_bytes
+            ),
+            botgate: format!("{:.0} k frames/s", gb.frames_per_sec / 1000.0),
+            bare: format!("{:.0} k frames/s", bb.frames_per_sec / 1000.0),
+            ratio,
+            floor: if clients == 1000 { "≥ 0.5×".to_owned() } else { "—".to_owned() },
+            ok: clients != 1000 || ratio >= 0.5,
+        });
+    }
+    let paced = if enabled("fanout") { vec![(1000, 100, 3), (100, 1000, 2)] } else { vec![] };
+    for (clients, rate, seconds) in paced {
+        let events = scale(rate * seconds);
+        let gb = fan_out(&g, clients, events, rate).await;
+        let bb = fan_out(&b, clients, events, rate).await;
+        eprintln!(
+            "fan-out {clients}×{rate}/s: botgate p50 {:.2} p99 {:.2}, bare p50 {:.2} p99 {:.2}",
+            gb.p50, gb.p99, bb.p50, bb.p99
+        );
+        rows.push(Row {
+            scenario: format!("fan-out to {clients} clients × {rate} events/s, latency p50 / p99"),
+            botgate: format!("{:.1} / {:.1} ms", gb.p50, gb.p99),
+            bare: format!("{:.1} / {:.1} ms", bb.p50, bb.p99),
+            ratio: gb.p99 / bb.p99,
+            floor: if clients == 1000 { "p99 ≤ 25 ms".to_owned() } else { "—".to_owned() },
+            ok: clients != 1000 || gb.p99 <= 25.0,
+        });
+    }
+    let loads = if enabled("commands") {
+        vec![(1, 64, scale(100_000)), (100, 8, scale(200_000))]
+    } else {
+        vec![]
+    };
+    for (connections, in_flight, total) in loads {
+        let per = (total / connections).max(in_flight);
+        let gc = commands(&g, connections, in_flight, per).await;
+        let bc = commands(&b, connections, in_flight, per).await;
+        eprintln!(
+            "commands {connections}×{in_flight}: botgate {:.0}/s p99 {:.2}, bare {:.0}/s p99 {:.2}",
+            gc.per_sec, gc.p99, bc.per_sec, bc.p99
+        );
+        let ratio = gc.per_sec / bc.per_sec;
+        let single = connections == 1;
+        rows.push(Row {
+            scenario: format!(
+                "sendGroupMessage, {connections} connection(s) × {in_flight} in flight (p50 / p99)"
+            ),
+            botgate: format!("{:.0} k/s ({:.2} / {:.2} ms)", gc.per_sec / 1000.0, gc.p50, gc.p99),
+            bare: format!("{:.0} k/s ({:.2} / {:.2} ms)", bc.per_sec / 1000.0, bc.p50, bc.p99),
+            ratio,
+            floor: if single { "≥ 0.5×, p99 < 2 ms".to_owned() } else { "≥ 0.5×".to_owned() },
+            ok: ratio >= 0.5 && (!single || gc.p99 < 2.0),
+        });
+    }
+    rows
+}
