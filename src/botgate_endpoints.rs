@@ -189,7 +189,7 @@ async fn inject(
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
     };
-    let input = match mirai::event::decode_input(&value) {
+    let input = match mirai::decode::decode_input(&value) {
         Ok(i) => i,
         Err(e) => {
             return error(

@@ -133,30 +133,35 @@ async fn client_pings_are_answered_and_bad_input_keeps_the_socket_open() {
 async fn idle_clients_are_pinged_and_dead_ones_dropped() {
     let gw = start_gateway(
         WORLD,
-        &mirai_http_ws("").replace("heartbeatInterval: 0", "heartbeatInterval: 100"),
+        &mirai_http_ws("").replace("heartbeatInterval: 0", "heartbeatInterval: 200"),
     )
     .await;
     let addr = gw.addr_of(Mount::MiraiWs).expect("ws");
     let (mut alive, _) = connect_all(addr, "/all").await;
-    let mut pings = 0;
-    while pings < 3 {
-        if let Message::Ping(_) = alive.recv_any().await {
-            pings += 1;
+    // `alive` reads all the time (tungstenite answers each ping while reading).
+    let pings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&pings);
+    let reader = actix_web::rt::spawn(async move {
+        loop {
+            if let Message::Ping(_) = alive.recv_any().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pings.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no pings");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // This one never reads, so it never answers a ping: dropped after three intervals.
     let (_dead, _) = connect_all(addr, "/event").await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(healthz(&gw).await["miraiWsClients"], 2);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        // `alive` keeps reading (and so answering pings) while we wait.
-        let _ = tokio::time::timeout(Duration::from_millis(50), alive.recv_any()).await;
-        if healthz(&gw).await["miraiWsClients"] == 1 {
-            break;
-        }
+    while healthz(&gw).await["miraiWsClients"] != 1 {
         assert!(tokio::time::Instant::now() < deadline, "the dead client was never dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(!reader.is_finished(), "the reading client is still connected");
+    reader.abort();
 }
 
 #[actix_web::test]

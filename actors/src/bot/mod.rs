@@ -6,6 +6,7 @@ mod actor;
 mod administration;
 mod cache;
 mod faces;
+mod platform_events;
 mod simulated;
 mod traffic;
 mod world;

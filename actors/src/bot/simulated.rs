@@ -340,6 +340,48 @@ impl SimWorld {
                         let sender = self.member(group, member).map_err(not_in_world)?;
                         (MessageKind::Temp { sender }, member)
                     }
+                    InjectedOrigin::OtherClient(id) => {
+                        let client = self
+                            .other_clients
+                            .iter()
+                            .find(|c| c.id == id)
+                            .cloned()
+                            .ok_or_else(|| {
+                                not_in_world(BotError::NoSuchElement(format!("other client {id}")))
+                            })?;
+                        (MessageKind::OtherClient { sender: client }, id)
+                    }
+                    InjectedOrigin::Sync { target, stranger } => match target {
+                        MessageTarget::Friend(id) if stranger => {
+                            let subject = crate::model::Friend {
+                                id,
+                                nickname: String::new(),
+                                remark: String::new(),
+                            };
+                            (MessageKind::StrangerSync { subject }, id)
+                        }
+                        MessageTarget::Friend(id) => (
+                            MessageKind::FriendSync {
+                                subject: self.friend(id).map_err(not_in_world)?,
+                            },
+                            id,
+                        ),
+                        MessageTarget::Group(id) => (
+                            MessageKind::GroupSync {
+                                subject: self.group(id).map_err(not_in_world)?,
+                            },
+                            id,
+                        ),
+                        MessageTarget::Temp { group, member } => {
+                            let subject = self.member(group, member).map_err(not_in_world)?;
+                            (MessageKind::TempSync { subject }, member)
+                        }
+                        MessageTarget::OtherClient(id) => {
+                            return Err(BotError::InvalidParameter(format!(
+                                "no sync messages to other client {id}"
+                            )))
+                        }
+                    },
                     InjectedOrigin::Stranger { id, nickname } => {
                         if id == bot {
                             return Err(BotError::InvalidParameter(
@@ -397,7 +439,7 @@ impl SimWorld {
                 Ok(None)
             }
             SimulatedInput::Event(event) => {
-                events.push(event);
+                events.push(self.apply_platform_event(event)?);
                 Ok(None)
             }
         }

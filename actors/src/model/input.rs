@@ -2,6 +2,7 @@
 //! from any client protocol. Contacts are named by id only; the simulated world fills in the
 //! rest (names, permissions) from its own state, as a real platform would.
 
+use super::command::MessageTarget;
 use super::contact::UserId;
 use super::event::Event;
 use super::message::{MessageSource, Segment};
@@ -31,6 +32,15 @@ pub enum InjectedOrigin {
         id: UserId,
         /// The stranger's nickname, as the event carried it.
         nickname: String,
+    },
+    /// A message from another client of the bot's own account.
+    OtherClient(i64),
+    /// A message the bot's account sent from another client (a "sync" message).
+    Sync {
+        /// Where it was sent.
+        target: MessageTarget,
+        /// Whether a friend target is a stranger.
+        stranger: bool,
     },
 }
 

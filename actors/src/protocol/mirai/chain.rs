@@ -279,6 +279,10 @@ pub fn decode(elements: &[Value], direction: ChainDirection) -> Result<DecodedCh
                 }
                 Some(Segment::Forward(nodes))
             }
+            "MiraiCode" if send => {
+                out.segments.extend(super::mirai_code::parse(&str_field(el, "code", kind)?));
+                None
+            }
             other => {
                 debug!("dropping unknown chain element type {other:?}");
                 None

@@ -1,14 +1,13 @@
-//! Events in mirai's shapes (spec §6.1 message packets, §7 events), and decoding of mirai
-//! event objects injected into a simulated bot.
+//! Events in mirai's shapes (spec §6.1 message packets, §7 events), as pushed to clients.
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::chain::{self, ChainDirection};
+use super::chain;
 use super::contact::{friend, group, member, opt_member, other_client, permission_name};
 use crate::model::{
-    BotOfflineReason, Event, GroupChange, InjectedOrigin, MessageEvent, MessageKind, MessageSource,
-    NudgeSubject, RequestEvent, RequestKind, SharedEvent, SimulatedInput, WireFormat,
+    BotOfflineReason, Event, GroupChange, MessageEvent, MessageKind, MessageSource, NudgeSubject,
+    RequestKind, SharedEvent, WireFormat,
 };
 use crate::protocol::lenient;
 
@@ -274,101 +273,6 @@ pub fn encode_for_bot(bot: i64, event: &Event) -> Option<Value> {
     Some(v)
 }
 
-fn id_of(v: &Value, key: &str) -> Result<i64, String> {
-    v.get(key).and_then(lenient::int_from_value).ok_or_else(|| format!("missing integer `{key}`"))
-}
-
-fn nested_id(v: &Value, outer: &str, key: &str) -> Result<i64, String> {
-    let inner = v.get(outer).ok_or_else(|| format!("missing `{outer}`"))?;
-    id_of(inner, key).map_err(|e| format!("`{outer}`: {e}"))
-}
-
-/// Decodes a mirai event object posted to a simulated bot. Contacts need only their ids
-/// (`sender.id`, `sender.group.id`, `group.id`); the world supplies the rest.
-pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
-    let kind = v.get("type").and_then(Value::as_str).ok_or("missing string `type`")?;
-    let message = |origin: InjectedOrigin| -> Result<SimulatedInput, String> {
-        let elements = v
-            .get("messageChain")
-            .and_then(Value::as_array)
-            .ok_or("missing array `messageChain`")?;
-        let decoded = chain::decode(elements, ChainDirection::Receive)?;
-        Ok(SimulatedInput::Message { origin, message: decoded.segments, source: decoded.source })
-    };
-    match kind {
-        "FriendMessage" => message(InjectedOrigin::Friend(nested_id(v, "sender", "id")?)),
-        "StrangerMessage" => {
-            let sender = v.get("sender").ok_or("missing `sender`")?;
-            message(InjectedOrigin::Stranger {
-                id: id_of(sender, "id").map_err(|e| format!("`sender`: {e}"))?,
-                nickname: sender.get("nickname").and_then(Value::as_str).unwrap_or("").to_owned(),
-            })
-        }
-        "GroupMessage" | "TempMessage" => {
-            let sender = v.get("sender").ok_or("missing `sender`")?;
-            let member = id_of(sender, "id").map_err(|e| format!("`sender`: {e}"))?;
-            let group = nested_id(sender, "group", "id").map_err(|e| format!("`sender`.{e}"))?;
-            if kind == "GroupMessage" {
-                message(InjectedOrigin::Group { group, member })
-            } else {
-                message(InjectedOrigin::Temp { group, member })
-            }
-        }
-        "FriendRecallEvent" => Ok(SimulatedInput::FriendRecall {
-            author_id: id_of(v, "authorId")?,
-            message_id: id_of(v, "messageId")? as i32,
-            operator: v
-                .get("operator")
-                .and_then(lenient::int_from_value)
-                .map_or_else(|| id_of(v, "authorId"), Ok)?,
-        }),
-        "GroupRecallEvent" => Ok(SimulatedInput::GroupRecall {
-            group: nested_id(v, "group", "id")?,
-            author_id: id_of(v, "authorId")?,
-            message_id: id_of(v, "messageId")? as i32,
-            operator: match v.get("operator") {
-                None | Some(Value::Null) => None,
-                Some(op) => Some(id_of(op, "id").map_err(|e| format!("`operator`: {e}"))?),
-            },
-        }),
-        "BotOnlineEvent" => Ok(SimulatedInput::Event(Event::BotOnline)),
-        "BotOfflineEventActive" => {
-            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Active)))
-        }
-        "BotOfflineEventForce" => {
-            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Force {
-                title: v.get("title").and_then(Value::as_str).unwrap_or("").to_owned(),
-                message: v.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
-            })))
-        }
-        "BotOfflineEventDropped" => {
-            Ok(SimulatedInput::Event(Event::BotOffline(BotOfflineReason::Dropped)))
-        }
-        "BotReloginEvent" => Ok(SimulatedInput::Event(Event::BotRelogin)),
-        "NewFriendRequestEvent" | "MemberJoinRequestEvent" | "BotInvitedJoinGroupRequestEvent" => {
-            let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
-            let kind = match kind {
-                "NewFriendRequestEvent" => RequestKind::NewFriend,
-                "MemberJoinRequestEvent" => RequestKind::MemberJoin {
-                    group_name: text("groupName"),
-                    invitor_id: v.get("invitorId").and_then(lenient::int_from_value),
-                },
-                _ => RequestKind::BotInvitedJoinGroup { group_name: text("groupName") },
-            };
-            Ok(SimulatedInput::Event(Event::Request(RequestEvent {
-                // 0 lets the platform number the request.
-                event_id: v.get("eventId").and_then(lenient::int_from_value).unwrap_or(0),
-                from_id: id_of(v, "fromId")?,
-                group_id: v.get("groupId").and_then(lenient::int_from_value).unwrap_or(0),
-                nick: text("nick"),
-                message: text("message"),
-                kind,
-            })))
-        }
-        other => Err(format!("event type {other:?} cannot be injected")),
-    }
-}
-
 /// The `Source` a message carries (used by tests and by adapters that need the id).
 pub fn source_of(packet: &Value) -> Option<MessageSource> {
     let first = packet.get("messageChain")?.as_array()?.first()?;
@@ -459,27 +363,6 @@ mod tests {
             serde_json::to_string(&encode_for_bot(10001, &Event::BotOnline).unwrap()).unwrap(),
             r#"{"type":"BotOnlineEvent","qq":10001}"#
         );
-    }
-
-    #[test]
-    fn injected_group_message_needs_only_ids() {
-        let v = json!({"type":"GroupMessage","sender":{"id":"20001","group":{"id":30001}},
-                       "messageChain":[{"type":"Plain","text":"hello"}]});
-        assert_eq!(
-            decode_input(&v).unwrap(),
-            SimulatedInput::Message {
-                origin: InjectedOrigin::Group { group: 30001, member: 20001 },
-                message: vec![Segment::Text("hello".into())],
-                source: None,
-            }
-        );
-    }
-
-    #[test]
-    fn injected_garbage_is_an_error_that_says_what() {
-        assert!(decode_input(&json!({"type":"GroupMessage"})).unwrap_err().contains("sender"));
-        assert!(decode_input(&json!({"sender":{}})).unwrap_err().contains("type"));
-        assert!(decode_input(&json!({"type":"Nope"})).unwrap_err().contains("Nope"));
     }
 
     #[test]

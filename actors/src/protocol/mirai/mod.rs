@@ -4,8 +4,10 @@
 pub mod chain;
 pub mod command;
 pub mod contact;
+pub mod decode;
 pub mod envelope;
 pub mod event;
+pub mod mirai_code;
 pub mod state;
 
 /// The mirai-api-http version botgate answers `about` with; SDKs check it.
