@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use botgate::listeners::Mount;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 struct PyBot {
     child: Child,
@@ -58,29 +58,6 @@ impl Drop for PyBot {
     }
 }
 
-async fn http_session(base: &str) -> String {
-    let client = awc::Client::default();
-    let v: Value = client
-        .post(format!("{base}/verify"))
-        .send_json(&json!({"verifyKey":"1234567890"}))
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("json");
-    let key = v["session"].as_str().expect("key").to_owned();
-    let b: Value = client
-        .post(format!("{base}/bind"))
-        .send_json(&json!({"sessionKey":key,"qq":10001}))
-        .await
-        .expect("bind")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(b["code"], 0);
-    key
-}
-
 /// Runs one client: waits for it to connect, injects "ping", and waits for its reply.
 async fn ping_pong(venv: &str, script: &str, expected_reply: &str) {
     let gw = start_gateway(WORLD, &mirai_http_ws("")).await;
@@ -100,7 +77,7 @@ async fn ping_pong(venv: &str, script: &str, expected_reply: &str) {
     }
     // Let the client finish its own start-up (session bookkeeping) before the event.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let key = http_session(&base).await;
+    let key = http_session(&base, 10001).await;
     let injected = inject(&gw, 10001, group_message(30001, 20001, "ping")).await["messageId"]
         .as_i64()
         .expect("id");

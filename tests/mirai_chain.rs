@@ -4,20 +4,12 @@
 
 mod common;
 
-use botgate::listeners::Mount;
 use common::*;
 use serde_json::{json, Value};
 
 async fn client() -> (botgate::Gateway, WsPeer) {
     let gw = start_gateway(WORLD, &mirai_http_ws("")).await;
-    let mut c = ws_client(
-        gw.addr_of(Mount::MiraiWs).expect("ws"),
-        "/all?verifyKey=1234567890&qq=10001",
-        &[],
-    )
-    .await
-    .expect("ws");
-    assert_eq!(c.recv_frame().await["data"]["code"], 0);
+    let c = mirai_ws_client(&gw).await;
     (gw, c)
 }
 

@@ -393,19 +393,7 @@ async fn other_client_messages_and_http_paths_of_the_new_commands() {
 
     let base = format!("http://{}", gw.addr_of(Mount::MiraiHttp).expect("http"));
     let http = awc::Client::default();
-    let v: Value = http
-        .post(format!("{base}/verify"))
-        .send_json(&json!({"verifyKey":"1234567890"}))
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("json");
-    let key = v["session"].as_str().expect("key").to_owned();
-    http.post(format!("{base}/bind"))
-        .send_json(&json!({"sessionKey":key,"qq":10001}))
-        .await
-        .expect("bind");
+    let key = http_session(&base, 10001).await;
     let get = |path: String| {
         let http = http.clone();
         async move { http.get(path).send().await.expect("get").json::<Value>().await.expect("json") }

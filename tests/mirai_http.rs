@@ -255,11 +255,25 @@ async fn single_mode_on_http() {
     );
     // Any key, or none, resolves to the single session.
     assert_eq!(http.get("/sessionInfo").await["data"]["sessionKey"], "SINGLE_SESSION");
+    // The ws adapter shares the same single session at the same time.
+    let ws = gw.addr_of(Mount::MiraiWs).expect("ws");
+    let mut c = ws_client(ws, "/all?verifyKey=1234567890", &[]).await.expect("ws");
+    assert_eq!(
+        c.recv_frame().await,
+        json!({"syncId":"","data":{"code":0,"session":"SINGLE_SESSION"}})
+    );
+    let mut wrong = ws_client(ws, "/all?verifyKey=nope", &[]).await.expect("ws");
+    assert_eq!(wrong.recv_frame().await["data"]["code"], 1);
     inject(&gw, 10001, group_message(30001, 20001, "single")).await;
+    assert_eq!(c.recv_frame().await["data"]["messageChain"][1]["text"], "single");
     assert_eq!(
         http.get("/fetchMessage?sessionKey=whatever").await["data"][0]["messageChain"][1]["text"],
         "single"
     );
+    // A ws client leaving does not end the single session for http.
+    c.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(http.get("/sessionInfo").await["data"]["sessionKey"], "SINGLE_SESSION");
 }
 
 #[actix_web::test]

@@ -114,19 +114,7 @@ async fn a_command_in_the_response_is_run_as_that_bot() {
         .expect("id");
     let base = format!("http://{}", gw.addr_of(Mount::MiraiHttp).expect("http"));
     let http = awc::Client::default();
-    let v: Value = http
-        .post(format!("{base}/verify"))
-        .send_json(&json!({"verifyKey":"1234567890"}))
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("json");
-    let key = v["session"].as_str().expect("key").to_owned();
-    http.post(format!("{base}/bind"))
-        .send_json(&json!({"sessionKey":key,"qq":10001}))
-        .await
-        .expect("bind");
+    let key = http_session(&base, 10001).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let got: Value = http

@@ -379,3 +379,35 @@ pub fn group_message(group: i64, from: i64, text: &str) -> Value {
     json!({"type": "GroupMessage", "sender": {"id": from, "group": {"id": group}},
            "messageChain": [{"type": "Plain", "text": text}]})
 }
+
+/// `/verify` + `/bind` on the mirai http adapter at `base`; answers the bound session key.
+pub async fn http_session(base: &str, qq: i64) -> String {
+    let client = awc::Client::default();
+    let v: Value = client
+        .post(format!("{base}/verify"))
+        .send_json(&json!({"verifyKey":"1234567890"}))
+        .await
+        .expect("verify")
+        .json()
+        .await
+        .expect("json");
+    let key = v["session"].as_str().expect("key").to_owned();
+    let b: Value = client
+        .post(format!("{base}/bind"))
+        .send_json(&json!({"sessionKey":key,"qq":qq}))
+        .await
+        .expect("bind")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(b["code"], 0, "bind: {b}");
+    key
+}
+
+/// A mirai forward ws client of bot 10001 on `/all`, its connect ack already read.
+pub async fn mirai_ws_client(gw: &Gateway) -> WsPeer {
+    let addr = gw.addr_of(botgate::listeners::Mount::MiraiWs).expect("ws listener");
+    let mut c = ws_client(addr, "/all?verifyKey=1234567890&qq=10001", &[]).await.expect("ws");
+    assert_eq!(c.recv_frame().await["data"]["code"], 0);
+    c
+}

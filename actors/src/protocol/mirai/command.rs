@@ -526,6 +526,10 @@ const fn route(command: &'static str, method: HttpMethod) -> HttpRoute {
     HttpRoute { command, method, sub_command: None, needs_session: true }
 }
 
+const fn sub_route(command: &'static str, method: HttpMethod, sub: &'static str) -> HttpRoute {
+    HttpRoute { command, method, sub_command: Some(sub), needs_session: true }
+}
+
 /// Every command the http adapter serves, besides the session and queue endpoints.
 pub const HTTP_ROUTES: &[HttpRoute] = &[
     HttpRoute {
@@ -565,30 +569,10 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     route("muteAll", HttpMethod::Post),
     route("unmuteAll", HttpMethod::Post),
     route("setEssence", HttpMethod::Post),
-    HttpRoute {
-        command: "groupConfig",
-        method: HttpMethod::Get,
-        sub_command: Some("get"),
-        needs_session: true,
-    },
-    HttpRoute {
-        command: "groupConfig",
-        method: HttpMethod::Post,
-        sub_command: Some("update"),
-        needs_session: true,
-    },
-    HttpRoute {
-        command: "memberInfo",
-        method: HttpMethod::Get,
-        sub_command: Some("get"),
-        needs_session: true,
-    },
-    HttpRoute {
-        command: "memberInfo",
-        method: HttpMethod::Post,
-        sub_command: Some("update"),
-        needs_session: true,
-    },
+    sub_route("groupConfig", HttpMethod::Get, "get"),
+    sub_route("groupConfig", HttpMethod::Post, "update"),
+    sub_route("memberInfo", HttpMethod::Get, "get"),
+    sub_route("memberInfo", HttpMethod::Post, "update"),
     route("memberAdmin", HttpMethod::Post),
     route("anno_list", HttpMethod::Get),
     route("anno_publish", HttpMethod::Post),
