@@ -427,21 +427,23 @@ impl SimWorld {
                 });
                 Ok(None)
             }
-            SimulatedInput::Event(Event::Request(mut request)) => {
-                if let RequestKind::MemberJoin { .. } = request.kind {
-                    self.group(request.group_id).map_err(not_in_world)?;
+            SimulatedInput::Event(event) => match *event {
+                Event::Request(mut request) => {
+                    if let RequestKind::MemberJoin { .. } = request.kind {
+                        self.group(request.group_id).map_err(not_in_world)?;
+                    }
+                    if request.event_id == 0 {
+                        request.event_id = self.next_serial();
+                    }
+                    self.pending_requests.insert(request.event_id, request.clone());
+                    events.push(Event::Request(request));
+                    Ok(None)
                 }
-                if request.event_id == 0 {
-                    request.event_id = self.next_serial();
+                event => {
+                    events.push(self.apply_platform_event(event)?);
+                    Ok(None)
                 }
-                self.pending_requests.insert(request.event_id, request.clone());
-                events.push(Event::Request(request));
-                Ok(None)
-            }
-            SimulatedInput::Event(event) => {
-                events.push(self.apply_platform_event(event)?);
-                Ok(None)
-            }
+            },
         }
     }
 }

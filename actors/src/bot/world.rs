@@ -307,6 +307,8 @@ impl GroupState {
         Member {
             id: m.id,
             member_name: if m.card.is_empty() { m.nickname.clone() } else { m.card.clone() },
+            nickname: m.nickname.clone(),
+            card: m.card.clone(),
             special_title: m.special_title.clone(),
             permission: m.permission,
             join_timestamp: m.join_timestamp,

@@ -42,8 +42,13 @@ pub struct Group {
 pub struct Member {
     /// The member's QQ number.
     pub id: UserId,
-    /// The member's group card (name card), or nickname when no card is set.
+    /// The member's group card (name card), or nickname when no card is set — the name shown
+    /// in the group, and mirai's `memberName`.
     pub member_name: String,
+    /// The member's own QQ nickname (OneBot distinguishes it from the card).
+    pub nickname: String,
+    /// The member's group card; empty when none is set.
+    pub card: String,
     /// The member's special title; empty when none.
     pub special_title: String,
     /// The member's permission in the group.

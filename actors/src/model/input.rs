@@ -76,6 +76,6 @@ pub enum SimulatedInput {
         /// Who recalled it; `None` for the bot.
         operator: Option<UserId>,
     },
-    /// An event that needs no resolution against the world (bot online/offline…).
-    Event(Event),
+    /// A platform event; the world applies what it says and re-takes its contacts.
+    Event(Box<Event>),
 }

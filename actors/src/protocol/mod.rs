@@ -3,3 +3,4 @@
 
 pub mod lenient;
 pub mod mirai;
+pub mod onebot;

@@ -83,6 +83,8 @@ mod tests {
         Member {
             id: 20001,
             member_name: "Alice".into(),
+            nickname: "Alice".into(),
+            card: String::new(),
             special_title: "龙王".into(),
             permission: Permission::Administrator,
             join_timestamp: 1_600_000_000,

@@ -49,6 +49,8 @@ fn member(v: &Value) -> Result<Member, String> {
     Ok(Member {
         id: id_of(v, "id")?,
         member_name: text(v, "memberName"),
+        nickname: text(v, "memberName"),
+        card: String::new(),
         special_title: text(v, "specialTitle"),
         permission: permission(v, "permission"),
         join_timestamp: int("joinTimestamp"),
@@ -86,11 +88,11 @@ fn change(
     v: &Value,
     make: impl FnOnce(bool, bool) -> GroupChange,
 ) -> Result<SimulatedInput, String> {
-    Ok(SimulatedInput::Event(Event::GroupSettingChange {
+    Ok(SimulatedInput::Event(Box::new(Event::GroupSettingChange {
         group: group_at(v, "group")?,
         change: make(flag(v, "origin")?, flag(v, "current")?),
         operator: opt_member(v, "operator")?,
-    }))
+    })))
 }
 
 fn message(v: &Value, origin: InjectedOrigin) -> Result<SimulatedInput, String> {
@@ -101,7 +103,7 @@ fn message(v: &Value, origin: InjectedOrigin) -> Result<SimulatedInput, String> 
 }
 
 fn request(v: &Value, kind: RequestKind) -> Result<SimulatedInput, String> {
-    Ok(SimulatedInput::Event(Event::Request(RequestEvent {
+    Ok(SimulatedInput::Event(Box::new(Event::Request(RequestEvent {
         // 0 lets the platform number the request.
         event_id: v.get("eventId").and_then(lenient::int_from_value).unwrap_or(0),
         from_id: id_of(v, "fromId")?,
@@ -109,14 +111,14 @@ fn request(v: &Value, kind: RequestKind) -> Result<SimulatedInput, String> {
         nick: text(v, "nick"),
         message: text(v, "message"),
         kind,
-    })))
+    }))))
 }
 
 /// Decodes one mirai event object posted to a simulated bot.
 pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
     let kind = v.get("type").and_then(Value::as_str).ok_or("missing string `type`")?;
     let sender = || field(v, "sender");
-    let event = |e: Event| Ok(SimulatedInput::Event(e));
+    let event = |e: Event| Ok(SimulatedInput::Event(Box::new(e)));
     match kind {
         "FriendMessage" => message(v, InjectedOrigin::Friend(id_of(sender()?, "id")?)),
         "StrangerMessage" => {

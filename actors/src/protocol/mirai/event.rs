@@ -298,6 +298,8 @@ mod tests {
         Member {
             id: 20001,
             member_name: "Alice".into(),
+            nickname: "Alice".into(),
+            card: String::new(),
             special_title: String::new(),
             permission: Permission::Member,
             join_timestamp: 1,

@@ -1,0 +1,6 @@
+//! The OneBot v11 (CQHTTP) codec: message segments and CQ codes, events. Shared by the OneBot client
+//! adapters and the OneBot upstream source.
+
+pub mod cq;
+pub mod event;
+pub mod message;
