@@ -459,15 +459,17 @@ impl SimWorld {
         &mut self,
         kind: RequestType,
         event_id: i64,
-        from_id: UserId,
-        group_id: UserId,
+        from_id: Option<UserId>,
+        group_id: Option<UserId>,
         answer: RequestAnswer,
         events: &mut Vec<Event>,
     ) -> Result<CommandOutput, BotError> {
         let request = self
             .pending_requests
             .get(&event_id)
-            .filter(|r| r.from_id == from_id && r.group_id == group_id)
+            .filter(|r| {
+                from_id.is_none_or(|f| r.from_id == f) && group_id.is_none_or(|g| r.group_id == g)
+            })
             .filter(|r| {
                 matches!(
                     (&r.kind, kind),
@@ -480,9 +482,8 @@ impl SimWorld {
                 )
             })
             .cloned()
-            .ok_or_else(|| {
-                BotError::NoSuchElement(format!("pending request {event_id} from {from_id}"))
-            })?;
+            .ok_or_else(|| BotError::NoSuchElement(format!("pending request {event_id}")))?;
+        let (from_id, group_id) = (request.from_id, request.group_id);
         if let RequestKind::MemberJoin { .. } = request.kind {
             require_rank(self.group_state(group_id)?, Permission::Administrator)?;
         }

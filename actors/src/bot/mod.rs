@@ -17,6 +17,7 @@ pub use actor::{
 };
 pub use cache::MessageCache;
 pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};
+pub use world::unix_now;
 pub use world::{
     FriendSpec, GroupSpec, MemberSpec, OtherClientSpec, PermissionSpec, ProfileSpec, SexSpec,
     SimWorld, SimulatedWorldSpec, HISTORY_PER_CONTACT,

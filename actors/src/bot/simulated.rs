@@ -129,6 +129,10 @@ impl SimWorld {
             Command::BotInfo => Ok(CommandOutput::Friend(self.bot_contact())),
             Command::FriendList => Ok(CommandOutput::Friends(self.friends())),
             Command::GroupList => Ok(CommandOutput::Groups(self.groups())),
+            Command::GroupInfo { group } => {
+                let info = self.group(group)?;
+                Ok(CommandOutput::GroupInfo(info, self.members(group)?.len() + 1))
+            }
             Command::MemberList { group } => self.members(group).map(CommandOutput::Members),
             Command::BotProfile => Ok(CommandOutput::Profile(self.bot_profile())),
             Command::FriendProfile { friend } => {

@@ -98,6 +98,11 @@ pub enum Command {
     FriendList,
     /// The groups the bot is in.
     GroupList,
+    /// One group with its member count.
+    GroupInfo {
+        /// The group.
+        group: UserId,
+    },
     /// The members of one group, the bot excluded.
     MemberList {
         /// The group.
@@ -285,10 +290,10 @@ pub enum Command {
         kind: RequestType,
         /// The request's id.
         event_id: i64,
-        /// Who asked.
-        from_id: UserId,
-        /// The group concerned (0: none).
-        group_id: UserId,
+        /// Who asked; `None` when the protocol names the request by id alone (OneBot's flag).
+        from_id: Option<UserId>,
+        /// The group concerned (0: none); `None` as for `from_id`.
+        group_id: Option<UserId>,
         /// The answer.
         answer: RequestAnswer,
         /// The message sent with the answer.
@@ -314,6 +319,8 @@ pub enum CommandOutput {
     Friends(Vec<Friend>),
     /// A list of groups.
     Groups(Vec<Group>),
+    /// One group and how many members it has (the bot included).
+    GroupInfo(Group, usize),
     /// A list of members.
     Members(Vec<Member>),
     /// A profile card.

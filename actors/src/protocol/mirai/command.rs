@@ -322,8 +322,8 @@ fn respond(c: &Value, kind: RequestType) -> Result<Command, CallError> {
     Ok(Command::RespondRequest {
         kind,
         event_id: r.event_id,
-        from_id: r.from_id,
-        group_id: r.group_id,
+        from_id: Some(r.from_id),
+        group_id: Some(r.group_id),
         answer,
         message: r.message.unwrap_or_default(),
     })
@@ -598,6 +598,7 @@ pub fn encode_output(out: &CommandOutput) -> Value {
         CommandOutput::Friend(f) => json!({ "code": 0, "msg": "", "data": friend(f) }),
         CommandOutput::Friends(fs) => list(fs.iter().map(friend).collect()),
         CommandOutput::Groups(gs) => list(gs.iter().map(group).collect()),
+        CommandOutput::GroupInfo(g, _) => json!({ "code": 0, "msg": "", "data": group(g) }),
         CommandOutput::Members(ms) => list(ms.iter().map(member).collect()),
         CommandOutput::Profile(p) => profile(p),
         CommandOutput::Message(m) => {

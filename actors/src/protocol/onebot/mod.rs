@@ -1,6 +1,7 @@
-//! The OneBot v11 (CQHTTP) codec: message segments and CQ codes, events. Shared by the OneBot client
+//! The OneBot v11 (CQHTTP) codec: message segments and CQ codes, events, actions. Shared by the OneBot client
 //! adapters and the OneBot upstream source.
 
+pub mod action;
 pub mod cq;
 pub mod event;
 pub mod message;
