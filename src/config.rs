@@ -447,6 +447,97 @@ pub const AVAILABLE_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "web
 /// The adapter names mirai-api-http knows; the ones not yet available are refused by name.
 const KNOWN_MIRAI_ADAPTERS: &[&str] = &["http", "ws", "reverse-ws", "webhook"];
 
+/// The `onebot:` section: CQHTTP 4.15's keys, unchanged, plus botgate's `bot` and `outbox_size`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneBotConfig {
+    /// botgate: the bot account these adapters serve (default: the first under `bots:`).
+    #[serde(default)]
+    pub bot: Option<i64>,
+    /// Serve the HTTP API.
+    #[serde(default = "default_true")]
+    pub use_http: bool,
+    /// HTTP API bind address.
+    #[serde(default = "default_onebot_host")]
+    pub host: String,
+    /// HTTP API port.
+    #[serde(default = "default_onebot_http_port")]
+    pub port: u16,
+    /// Serve the forward WebSocket (`/`, `/api`, `/event`).
+    #[serde(default)]
+    pub use_ws: bool,
+    /// Forward WebSocket bind address.
+    #[serde(default = "default_onebot_host")]
+    pub ws_host: String,
+    /// Forward WebSocket port.
+    #[serde(default = "default_onebot_ws_port")]
+    pub ws_port: u16,
+    /// Dial reverse WebSockets (not in this version).
+    #[serde(default)]
+    pub use_ws_reverse: bool,
+    /// Reverse WebSocket URL for both roles.
+    #[serde(default)]
+    pub ws_reverse_url: String,
+    /// Reverse WebSocket URL of the API role.
+    #[serde(default)]
+    pub ws_reverse_api_url: String,
+    /// Reverse WebSocket URL of the Event role.
+    #[serde(default)]
+    pub ws_reverse_event_url: String,
+    /// One Universal connection instead of API + Event.
+    #[serde(default)]
+    pub ws_reverse_use_universal_client: bool,
+    /// Reverse WebSocket redial delay, ms.
+    #[serde(default = "default_onebot_reconnect")]
+    pub ws_reverse_reconnect_interval: u64,
+    /// Redial after a close with code 1000.
+    #[serde(default = "default_true")]
+    pub ws_reverse_reconnect_on_code_1000: bool,
+    /// Token clients present (Bearer/Token header or `access_token` query); empty: none.
+    #[serde(default)]
+    pub access_token: String,
+    /// HMAC-SHA1 key for HTTP POST signatures.
+    #[serde(default)]
+    pub secret: String,
+    /// HTTP POST event reporting URL (not in this version).
+    #[serde(default)]
+    pub post_url: String,
+    /// HTTP POST timeout, seconds; 0: none.
+    #[serde(default)]
+    pub post_timeout: u64,
+    /// `string` (CQ codes) or `array` (segments).
+    #[serde(default = "default_post_format")]
+    pub post_message_format: String,
+    /// Send heartbeat meta events.
+    #[serde(default)]
+    pub enable_heartbeat: bool,
+    /// Heartbeat interval, ms.
+    #[serde(default = "default_onebot_heartbeat")]
+    pub heartbeat_interval: u64,
+    /// botgate: events that may wait for a slow ws client before it is closed.
+    #[serde(default = "default_outbox_size")]
+    pub outbox_size: usize,
+}
+
+fn default_onebot_host() -> String {
+    "0.0.0.0".to_owned()
+}
+fn default_onebot_http_port() -> u16 {
+    5700
+}
+fn default_onebot_ws_port() -> u16 {
+    6700
+}
+fn default_onebot_reconnect() -> u64 {
+    3000
+}
+fn default_post_format() -> String {
+    "string".to_owned()
+}
+fn default_onebot_heartbeat() -> u64 {
+    15_000
+}
+
 /// The whole of `config.yaml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -460,6 +551,9 @@ pub struct Config {
     /// The mirai-api-http side.
     #[serde(default)]
     pub mirai: MiraiConfig,
+    /// The OneBot v11 side; absent: no OneBot adapter runs.
+    #[serde(default)]
+    pub onebot: Option<OneBotConfig>,
 }
 
 impl Config {
@@ -630,6 +724,38 @@ impl Config {
                 format!("{wkey}.retryInterval"),
                 "must be at least 1 millisecond",
             ));
+        }
+        if let Some(ob) = &self.onebot {
+            if let Some(bot) = ob.bot.filter(|b| !self.bots.iter().any(|x| x.qq == *b)) {
+                return Err(ConfigError::new(
+                    "onebot.bot",
+                    format!("bot {bot} is not listed under bots:"),
+                ));
+            }
+            if ob.use_ws_reverse {
+                return Err(ConfigError::new(
+                    "onebot.use_ws_reverse",
+                    "reverse WebSocket is not available in this version; set it to false",
+                ));
+            }
+            if !ob.post_url.is_empty() {
+                return Err(ConfigError::new(
+                    "onebot.post_url",
+                    "HTTP POST reporting is not available in this version; remove the key",
+                ));
+            }
+            if ob.post_message_format != "string" && ob.post_message_format != "array" {
+                return Err(ConfigError::new(
+                    "onebot.post_message_format",
+                    "must be string or array",
+                ));
+            }
+            if ob.enable_heartbeat && ob.heartbeat_interval == 0 {
+                return Err(ConfigError::new("onebot.heartbeat_interval", "must be at least 1 ms"));
+            }
+            if ob.outbox_size == 0 {
+                return Err(ConfigError::new("onebot.outbox_size", "must be at least 1"));
+            }
         }
         if let Some(ca) = &rws.ca_file {
             if !Path::new(ca).is_file() {

@@ -7,6 +7,8 @@ pub mod gateway;
 pub mod listeners;
 pub mod mirai_http;
 pub mod mirai_ws;
+pub mod onebot_http;
+pub mod onebot_ws;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{Gateway, StartError};

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use botgate_actors::connection::mirai_ws::{MiraiWsDirectory, MiraiWsSettings};
+use botgate_actors::connection::onebot_ws::OneBotWsSettings;
+use botgate_actors::protocol::onebot::event::MessageFormat;
 use botgate_actors::secret::Secret;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
-use crate::{botgate_endpoints, mirai_http, mirai_ws};
+use crate::{botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_ws};
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +24,10 @@ pub enum Mount {
     MiraiHttp,
     /// mirai-api-http's forward ws adapter.
     MiraiWs,
+    /// OneBot's HTTP API.
+    OneBotHttp,
+    /// OneBot's forward WebSocket.
+    OneBotWs,
 }
 
 impl Mount {
@@ -31,6 +37,8 @@ impl Mount {
             Mount::Botgate => "botgate",
             Mount::MiraiHttp => "mirai http",
             Mount::MiraiWs => "mirai ws",
+            Mount::OneBotHttp => "onebot http",
+            Mount::OneBotWs => "onebot ws",
         }
     }
 }
@@ -51,6 +59,16 @@ pub struct AppState {
     pub listeners: std::sync::OnceLock<Vec<(String, SocketAddr)>>,
     /// The largest frame or body accepted.
     pub max_frame_size: usize,
+    /// The OneBot adapters' settings, when `onebot:` is configured.
+    pub onebot: Option<OneBotState>,
+}
+
+/// What the OneBot handlers share.
+pub struct OneBotState {
+    /// The served bot, format, heartbeat, outbox size.
+    pub settings: Arc<OneBotWsSettings>,
+    /// `access_token`.
+    pub token: Secret,
 }
 
 /// A bound listener.
@@ -62,7 +80,10 @@ pub struct Listener {
 }
 
 /// The listeners the config asks for, grouped by host:port, in config order.
-fn plan(config: &Config) -> Vec<((String, u16), Vec<Mount>)> {
+/// Listeners by host:port with what each serves.
+type Plan = Vec<((String, u16), Vec<Mount>)>;
+
+fn plan(config: &Config) -> Result<Plan, ConfigError> {
     let mut wanted = vec![((config.server.host.clone(), config.server.port), Mount::Botgate)];
     let mirai = &config.mirai;
     let settings = &mirai.adapter_settings;
@@ -72,6 +93,14 @@ fn plan(config: &Config) -> Vec<((String, u16), Vec<Mount>)> {
     if mirai.adapters.iter().any(|a| a == "ws") {
         wanted.push(((settings.ws.host.clone(), settings.ws.port), Mount::MiraiWs));
     }
+    if let Some(ob) = &config.onebot {
+        if ob.use_http {
+            wanted.push(((ob.host.clone(), ob.port), Mount::OneBotHttp));
+        }
+        if ob.use_ws {
+            wanted.push(((ob.ws_host.clone(), ob.ws_port), Mount::OneBotWs));
+        }
+    }
     let mut grouped: Vec<((String, u16), Vec<Mount>)> = Vec::new();
     for (addr, mount) in wanted {
         match grouped.iter_mut().find(|(a, _)| *a == addr) {
@@ -79,7 +108,30 @@ fn plan(config: &Config) -> Vec<((String, u16), Vec<Mount>)> {
             None => grouped.push((addr, vec![mount])),
         }
     }
-    grouped
+    for ((host, port), mounts) in &grouped {
+        let clash = if mounts.contains(&Mount::OneBotHttp) && mounts.len() > 1 {
+            Some((
+                "onebot.port",
+                "the OneBot HTTP API answers every path, so it needs a port of its own",
+            ))
+        } else if mounts.contains(&Mount::OneBotWs) && mounts.contains(&Mount::MiraiWs) {
+            Some((
+                "onebot.ws_port",
+                "OneBot's /event would clash with mirai's /event on the same port",
+            ))
+        } else {
+            None
+        };
+        if let Some((key, why)) = clash {
+            return Err(ConfigError {
+                key: key.to_owned(),
+                message: format!(
+                    "{host}:{port} is also used by another adapter; {why} (choose another port)"
+                ),
+            });
+        }
+    }
+    Ok(grouped)
 }
 
 /// Binds every listener and starts serving.
@@ -87,6 +139,29 @@ pub fn start(
     config: &Config,
     actors: Actors,
 ) -> Result<(Vec<Listener>, Vec<actix_web::dev::Server>), StartError> {
+    let onebot = match &config.onebot {
+        Some(ob) => {
+            let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+            let bot = actors.bots.iter().find(|(id, _, _)| *id == qq).map(|(_, _, a)| a.clone());
+            bot.map(|bot| OneBotState {
+                settings: Arc::new(OneBotWsSettings {
+                    qq,
+                    bot,
+                    format: if ob.post_message_format == "array" {
+                        MessageFormat::Array
+                    } else {
+                        MessageFormat::String
+                    },
+                    heartbeat: ob
+                        .enable_heartbeat
+                        .then(|| Duration::from_millis(ob.heartbeat_interval)),
+                    outbox_size: ob.outbox_size,
+                }),
+                token: Secret::new(ob.access_token.clone()),
+            })
+        }
+        None => None,
+    };
     let ws = &config.mirai.adapter_settings.ws;
     let state = web::Data::new(AppState {
         actors,
@@ -102,11 +177,12 @@ pub fn start(
         ),
         listeners: std::sync::OnceLock::new(),
         max_frame_size: config.server.max_frame_size,
+        onebot,
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
     let mut listeners = Vec::new();
     let mut servers = Vec::new();
-    for ((host, port), mounts) in plan(config) {
+    for ((host, port), mounts) in plan(config)? {
         let state = state.clone();
         let app_mounts = mounts.clone();
         let cors = cors.clone();
@@ -124,6 +200,8 @@ pub fn start(
                     Mount::Botgate => app.configure(botgate_endpoints::configure),
                     Mount::MiraiWs => app.configure(mirai_ws::configure),
                     Mount::MiraiHttp => app.configure(mirai_http::configure),
+                    Mount::OneBotHttp => app.configure(onebot_http::configure),
+                    Mount::OneBotWs => app.configure(onebot_ws::configure),
                 };
             }
             app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
@@ -156,5 +234,7 @@ fn key_of(mount: Mount) -> &'static str {
         Mount::Botgate => "server.host / server.port",
         Mount::MiraiHttp => "mirai.adapterSettings.http.host / port",
         Mount::MiraiWs => "mirai.adapterSettings.ws.host / port",
+        Mount::OneBotHttp => "onebot.host / onebot.port",
+        Mount::OneBotWs => "onebot.ws_host / onebot.ws_port",
     }
 }

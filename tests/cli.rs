@@ -70,7 +70,9 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
     let config = bundled_config()
         .replace("port: 9000", &format!("port: {http_port}"))
         .replace("port: 8080", &format!("port: {mirai_port}"))
-        .replace("port: 8081", &format!("port: {}", server.addr.port()));
+        .replace("port: 8081", &format!("port: {}", server.addr.port()))
+        .replace("port: 5700", &format!("port: {}", free_port()))
+        .replace("ws_port: 6700", &format!("ws_port: {}", free_port()));
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config).expect("write");

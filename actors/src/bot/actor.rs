@@ -83,7 +83,7 @@ impl BotActor {
     fn fan_out(&mut self, events: Vec<Event>) {
         let bot = self.world.bot_id();
         for event in events {
-            let shared = Arc::new(SharedEvent::new(bot, event));
+            let shared = Arc::new(SharedEvent::new(bot, super::world::unix_now(), event));
             self.subscribers.retain(|s| {
                 if !s.filter.accepts(&shared.event) {
                     return true;

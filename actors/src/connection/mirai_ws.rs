@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::frames::{Assembled, FrameAssembler};
 use super::mirai_calls;
-use super::ws_server::{WsFrames, WsWriter};
+use super::ws_server::{self, WsFrames, WsWriter};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command as mirai_command;
@@ -111,10 +111,6 @@ impl MiraiWsDirectory {
     }
 }
 
-/// How many encoded bytes may wait for the socket before the client's events are left in its
-/// outbox instead (where the outbox's bound then decides about a client that stopped reading).
-const WRITE_HIGH_WATER: usize = 256 * 1024;
-
 /// How many encoded bytes may wait for a client that sends commands but does not read the
 /// replies before it is disconnected.
 const MAX_UNREAD_BYTES: usize = 16 * 1024 * 1024;
@@ -189,27 +185,17 @@ impl MiraiWsClient {
 
     /// Moves queued events into the write buffer, up to the high-water mark.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.outbox.is_closed() {
+        let reserved = &self.settings.reserved_sync_id;
+        let alive = ws_server::pump_events(&self.outbox, &self.writer, |e| {
+            mirai_event::push_frame(e, reserved).and_then(|f| ByteString::try_from(f).ok())
+        });
+        if !alive {
             warn!(
                 "mirai ws {}: client too slow, {} events queued; evicted",
                 self.peer, self.settings.outbox_size
             );
             self.writer.abort();
             ctx.stop();
-            return;
-        }
-        while self.writer.buffered() < WRITE_HIGH_WATER {
-            let (events, _) = self.outbox.drain(64);
-            if events.is_empty() {
-                break;
-            }
-            for e in &events {
-                if let Some(frame) = mirai_event::push_frame(e, &self.settings.reserved_sync_id) {
-                    if let Ok(text) = ByteString::try_from(frame) {
-                        self.writer.text(text);
-                    }
-                }
-            }
         }
     }
 

@@ -5,6 +5,8 @@ pub mod backoff;
 pub mod frames;
 pub mod mirai_calls;
 pub mod mirai_ws;
+pub mod onebot_calls;
+pub mod onebot_ws;
 pub mod reverse_ws;
 pub mod tls;
 pub mod webhook;

@@ -184,6 +184,35 @@ impl Stream for WsFrames {
     }
 }
 
+/// How many encoded bytes may wait for the socket before a client's events are left in its
+/// outbox instead (where the outbox's bound then decides about a client that stopped reading).
+pub const WRITE_HIGH_WATER: usize = 256 * 1024;
+
+/// Moves queued events from `outbox` into `writer`, encoded by `encode`, until the write
+/// buffer reaches [`WRITE_HIGH_WATER`]. Answers false when the outbox overflowed and closed:
+/// the client stopped reading and must be dropped.
+pub fn pump_events<T>(
+    outbox: &crate::outbox::Outbox<T>,
+    writer: &WsWriter,
+    mut encode: impl FnMut(&T) -> Option<ByteString>,
+) -> bool {
+    if outbox.is_closed() {
+        return false;
+    }
+    while writer.buffered() < WRITE_HIGH_WATER {
+        let (items, _) = outbox.drain(64);
+        if items.is_empty() {
+            break;
+        }
+        for item in &items {
+            if let Some(frame) = encode(item) {
+                writer.text(frame);
+            }
+        }
+    }
+    true
+}
+
 /// Answers a WebSocket handshake: the 101 response (whose body is the outbound side), the
 /// writer for the connection actor, and the inbound frames (at most `max_frame_size` each).
 pub fn upgrade(

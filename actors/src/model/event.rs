@@ -343,9 +343,13 @@ pub enum WireFormat {
     /// A mirai-api-http push frame with the default reservedSyncId `"-1"`, which nearly every
     /// client uses: the whole frame is then shared, not only the event inside it.
     MiraiDefaultPush = 1,
+    /// A OneBot event with messages as segment arrays.
+    OneBotArray = 2,
+    /// A OneBot event with messages as CQ-code strings.
+    OneBotString = 3,
 }
 
-const WIRE_FORMATS: usize = 2;
+const WIRE_FORMATS: usize = 4;
 
 /// An event of one bot, shared by every subscriber through an `Arc`, carrying its encodings
 /// so that the first connection to need a format pays for it and the rest reuse the bytes.
@@ -353,15 +357,17 @@ const WIRE_FORMATS: usize = 2;
 pub struct SharedEvent {
     /// The bot account the event happened to.
     pub bot: UserId,
+    /// When the bot emitted it, Unix seconds (OneBot's `time`).
+    pub time: i64,
     /// The event.
     pub event: Event,
     encoded: [OnceLock<Option<Bytes>>; WIRE_FORMATS],
 }
 
 impl SharedEvent {
-    /// Wraps an event of bot `bot` for fan-out.
-    pub fn new(bot: UserId, event: Event) -> Self {
-        SharedEvent { bot, event, encoded: Default::default() }
+    /// Wraps an event of bot `bot`, emitted at `time`, for fan-out.
+    pub fn new(bot: UserId, time: i64, event: Event) -> Self {
+        SharedEvent { bot, time, event, encoded: Default::default() }
     }
 
     /// The event in `format`, produced by `encode` on first use and cached; `None` when the

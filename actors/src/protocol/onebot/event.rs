@@ -2,12 +2,13 @@
 //! ids JSON integers, messages in the configured post format with `raw_message` always a CQ
 //! string. Events OneBot has no shape for are not sent to OneBot clients (debug log).
 
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::message::{to_array, to_cq_string};
 use crate::model::{
     BotOfflineReason, Event, GroupChange, Member, MessageEvent, MessageKind, NudgeSubject,
-    Permission, RequestKind, UserId,
+    Permission, RequestKind, SharedEvent, UserId, WireFormat,
 };
 
 /// How message content is posted (`post_message_format`).
@@ -285,6 +286,19 @@ pub fn encode(bot: UserId, time: i64, event: &Event, format: MessageFormat) -> O
             log::debug!("OneBot has no shape for {other:?}; not posted");
             return None;
         }
+    })
+}
+
+/// The event's OneBot JSON in `format`, serialized at most once per event and format.
+pub fn encoded(event: &SharedEvent, format: MessageFormat) -> Option<&Bytes> {
+    let wire = match format {
+        MessageFormat::Array => WireFormat::OneBotArray,
+        MessageFormat::String => WireFormat::OneBotString,
+    };
+    event.encoded(wire, |e| {
+        encode(event.bot, event.time, e, format)
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .map(Bytes::from)
     })
 }
 
