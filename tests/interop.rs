@@ -1,0 +1,145 @@
+//! Real clients from PyPI against the gateway: YiriMirai (mirai forward ws, auth in headers),
+//! nonebot2 with nonebot-adapter-mirai (events over mirai ws, API over http with the ws-issued
+//! session key), and nonebot2 with nonebot-adapter-onebot (OneBot forward ws with a token). In
+//! each a bot handler receives an injected group message and replies; the reply is read back
+//! with `messageFromId`. `tests/run` creates the venvs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use botgate::listeners::Mount;
+use common::*;
+use serde_json::Value;
+
+struct PyBot {
+    child: Child,
+    log: PathBuf,
+}
+
+impl PyBot {
+    fn start(venv: &str, script: &str, args: &[String], log_dir: &Path) -> PyBot {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv").join(venv).join("bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run tests/run (it creates the interop venvs with tests/interop/setup.sh)",
+            python.display()
+        );
+        let log = log_dir.join(format!("{script}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(python)
+            .arg(root.join("tests/interop").join(script))
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the python bot");
+        PyBot { child, log }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PyBot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the client subscribed to bot 10001's events.
+async fn wait_for_subscriber(gw: &botgate::Gateway, bot: &PyBot, who: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while healthz(gw).await["bots"][0]["subscribers"] != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "{who} never connected:\n{}", bot.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the client finish its own start-up (session bookkeeping) before the event.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Injects "ping" from Alice into group 30001 and waits for the client's reply.
+async fn expect_reply(gw: &botgate::Gateway, bot: &PyBot, who: &str, expected: &str) {
+    let base = format!("http://{}", gw.addr_of(Mount::MiraiHttp).expect("http"));
+    let key = http_session(&base, 10001).await;
+    let injected = inject(gw, 10001, group_message(30001, 20001, "ping")).await["messageId"]
+        .as_i64()
+        .expect("id");
+    let client = awc::Client::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        let v: Value = client
+            .get(format!(
+                "{base}/messageFromId?sessionKey={key}&target=30001&messageId={}",
+                injected + 1
+            ))
+            .send()
+            .await
+            .expect("messageFromId")
+            .json()
+            .await
+            .expect("json");
+        if v["code"] == 0 {
+            break v["data"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{who} never replied:\n{}", bot.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(reply["type"], "GroupSyncMessage", "{reply}");
+    assert_eq!(reply["subject"]["id"], 30001);
+    let text: String = reply["messageChain"]
+        .as_array()
+        .expect("chain")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(text, expected, "{reply}\n{}", bot.output());
+}
+
+/// Runs one mirai client against the mirai ws adapter.
+async fn mirai_ping_pong(venv: &str, script: &str, expected: &str) {
+    let gw = start_gateway(WORLD, &mirai_http_ws("")).await;
+    let addr = gw.addr_of(Mount::MiraiWs).expect("ws");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "127.0.0.1".to_owned(),
+        addr.port().to_string(),
+        "10001".to_owned(),
+        "1234567890".to_owned(),
+    ];
+    let bot = PyBot::start(venv, script, &args, logs.path());
+    wait_for_subscriber(&gw, &bot, venv).await;
+    expect_reply(&gw, &bot, venv, expected).await;
+}
+
+#[actix_web::test]
+async fn yirimirai_replies_over_forward_ws() {
+    mirai_ping_pong("interop-yiri", "yiri_bot.py", "pong from YiriMirai to AliceCard").await;
+}
+
+#[actix_web::test]
+async fn nonebot_mirai_adapter_replies_over_http_with_the_ws_session_key() {
+    mirai_ping_pong("interop-nonebot", "nonebot_bot.py", "pong from nonebot to AliceCard").await;
+}
+
+#[actix_web::test]
+async fn nonebot_onebot_adapter_replies_over_the_onebot_forward_websocket() {
+    let config = format!(
+        "{}onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.3\n  ws_port: 0\n  access_token: tok\n",
+        mirai_http_ws("")
+    );
+    let gw = start_gateway(WORLD, &config).await;
+    let addr = gw.addr_of(Mount::OneBotWs).expect("onebot ws");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [addr.ip().to_string(), addr.port().to_string(), "tok".to_owned()];
+    let bot = PyBot::start("interop-nonebot", "nonebot_onebot_bot.py", &args, logs.path());
+    wait_for_subscriber(&gw, &bot, "nonebot onebot").await;
+    expect_reply(&gw, &bot, "nonebot onebot", "pong from nonebot onebot to AliceCard").await;
+}
