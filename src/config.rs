@@ -499,10 +499,10 @@ pub struct OneBotConfig {
     /// HMAC-SHA1 key for HTTP POST signatures.
     #[serde(default)]
     pub secret: String,
-    /// HTTP POST event reporting URL (not in this version).
+    /// HTTP POST event reporting URL; empty: none.
     #[serde(default)]
     pub post_url: String,
-    /// HTTP POST timeout, seconds; 0: none.
+    /// HTTP POST timeout, seconds; 0: the default of 60 s (a POST never waits forever).
     #[serde(default)]
     pub post_timeout: u64,
     /// `string` (CQ codes) or `array` (segments).
@@ -738,10 +738,10 @@ impl Config {
                     "reverse WebSocket is not available in this version; set it to false",
                 ));
             }
-            if !ob.post_url.is_empty() {
+            if !ob.post_url.is_empty() && ob.post_url.parse::<actix_web::http::Uri>().is_err() {
                 return Err(ConfigError::new(
                     "onebot.post_url",
-                    "HTTP POST reporting is not available in this version; remove the key",
+                    format!("{:?} is not a URL", ob.post_url),
                 ));
             }
             if ob.post_message_format != "string" && ob.post_message_format != "array" {

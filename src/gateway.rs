@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use botgate_actors::bot::BotActor;
+use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
-use botgate_actors::connection::webhook::{WebhookConfig, WebhookDestination};
+use botgate_actors::protocol::onebot::event::MessageFormat;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
 use log::{info, warn};
@@ -47,7 +48,9 @@ pub struct Actors {
     /// The mirai reverse-ws destinations.
     pub destinations: Vec<Addr<ReverseWsDestination>>,
     /// The mirai webhook destinations.
-    pub webhooks: Vec<Addr<WebhookDestination>>,
+    pub webhooks: Vec<Addr<HttpPostDestination>>,
+    /// OneBot's HTTP POST destination.
+    pub onebot_posts: Vec<Addr<HttpPostDestination>>,
 }
 
 /// A running gateway.
@@ -144,7 +147,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         })?;
         let all_bots: Vec<_> = bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect();
         for d in &wh.destinations {
-            let config = WebhookConfig {
+            let config = HttpPostConfig {
                 url: WebhookSetting::url(d),
                 headers: merged(&wh.extra_headers, &Default::default()),
                 connect_timeout: Duration::from_millis(wh.timeout.connect_timeout_millis),
@@ -153,13 +156,45 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                 max_retry_interval: Duration::from_millis(wh.max_retry_interval),
                 buffer_size: wh.buffer_size,
                 tls: Arc::clone(&tls),
+                protocol: PostProtocol::MiraiWebhook,
             };
             info!("mirai webhook: destination {}", config.url);
             webhooks
-                .push(WebhookDestination::new(config, registry.clone(), all_bots.clone()).start());
+                .push(HttpPostDestination::new(config, registry.clone(), all_bots.clone()).start());
         }
     }
-    Ok(Actors { registry, bots, destinations, webhooks })
+    let mut onebot_posts = Vec::new();
+    if let Some(ob) = config.onebot.as_ref().filter(|ob| !ob.post_url.is_empty()) {
+        let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+        let served: Vec<_> =
+            bots.iter().filter(|(id, _, _)| *id == qq).map(|(id, _, a)| (*id, a.clone())).collect();
+        let tls = tls::client_config(&[]).map_err(|e| crate::config::ConfigError {
+            key: "onebot.post_url".into(),
+            message: e,
+        })?;
+        let timeout = Duration::from_secs(if ob.post_timeout == 0 { 60 } else { ob.post_timeout });
+        let config = HttpPostConfig {
+            url: ob.post_url.clone(),
+            headers: Vec::new(),
+            connect_timeout: timeout,
+            request_timeout: timeout,
+            retry_interval: Duration::from_millis(1000),
+            max_retry_interval: Duration::from_millis(60_000),
+            buffer_size: 10_000,
+            tls,
+            protocol: PostProtocol::OneBot {
+                secret: Secret::new(ob.secret.clone()),
+                format: if ob.post_message_format == "array" {
+                    MessageFormat::Array
+                } else {
+                    MessageFormat::String
+                },
+            },
+        };
+        info!("onebot http post: {}", config.url);
+        onebot_posts.push(HttpPostDestination::new(config, registry.clone(), served).start());
+    }
+    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts })
 }
 
 fn host_for_url(host: &str) -> String {

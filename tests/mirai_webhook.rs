@@ -3,70 +3,18 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use botgate::listeners::Mount;
 use common::*;
 use serde_json::{json, Value};
-
-/// One delivery: its headers and its JSON body.
-type Delivery = (Vec<(String, String)>, Value);
-
-#[derive(Default)]
-struct Endpoint {
-    received: Mutex<Vec<Delivery>>,
-    /// Scripted answers: a status and a body; when empty, 200 with no body.
-    answers: Mutex<VecDeque<(u16, String)>>,
-}
-
-async fn hook(req: HttpRequest, body: web::Bytes, ep: web::Data<Endpoint>) -> HttpResponse {
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let answer = ep.answers.lock().expect("lock").pop_front();
-    let (status, reply) = answer.unwrap_or((200, String::new()));
-    if status == 200 {
-        let value = serde_json::from_slice(&body).expect("webhook body is JSON");
-        ep.received.lock().expect("lock").push((headers, value));
-    }
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status")).body(reply)
-}
-
-fn start_endpoint(ep: Arc<Endpoint>) -> std::net::SocketAddr {
-    let data = web::Data::from(ep);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).route("/hook", web::post().to(hook))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    addr
-}
 
 fn mirai_webhook(addr: std::net::SocketAddr) -> String {
     // The scheme is left out on purpose: mirai-api-http accepts `host:port/path`.
     format!(
         "mirai:\n  adapters: [http, webhook]\n  verifyKey: \"1234567890\"\n  adapterSettings:\n    http: {{ host: 127.0.0.1, port: 0 }}\n    webhook:\n      destinations: [\"{addr}/hook\"]\n      extraHeaders: {{ Authorization: Bearer hook-secret }}\n      retryInterval: 50\n      maxRetryInterval: 200\n"
     )
-}
-
-async fn wait_for(ep: &Endpoint, n: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while ep.received.lock().expect("lock").len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {n} deliveries",
-            ep.received.lock().expect("lock").len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[actix_web::test]
@@ -77,9 +25,9 @@ async fn events_are_posted_with_bot_headers_and_the_exact_event_body() {
     let id =
         inject(&gw, 10001, group_message(30001, 20001, "to the hook")).await["messageId"].clone();
     inject(&gw, 10002, json!({"type":"BotOnlineEvent"})).await;
-    wait_for(&ep, 2).await;
+    wait_for_deliveries(&ep, 2).await;
     let received = ep.received.lock().expect("lock").clone();
-    let (headers, body) = &received[0];
+    let (headers, _, body) = &received[0];
     let header = |name: &str| {
         headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     };
@@ -93,7 +41,7 @@ async fn events_are_posted_with_bot_headers_and_the_exact_event_body() {
     assert_eq!(body["messageChain"][0]["id"], id);
     assert_eq!(body["messageChain"][1], json!({"type":"Plain","text":"to the hook"}));
     // Webhook ignores sessions: every bot's events go out.
-    assert_eq!(received[1].1, json!({"type":"BotOnlineEvent","qq":10002}));
+    assert_eq!(received[1].2, json!({"type":"BotOnlineEvent","qq":10002}));
     assert_eq!(
         received[1].0.iter().find(|(k, _)| k == "bot").map(|(_, v)| v.as_str()),
         Some("10002")
@@ -148,14 +96,14 @@ async fn events_wait_while_the_endpoint_fails_and_arrive_once_in_order() {
     for i in 0..10 {
         inject(&gw, 10001, group_message(30001, 20001, &format!("n{i}"))).await;
     }
-    wait_for(&ep, 10).await;
+    wait_for_deliveries(&ep, 10).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let texts: Vec<String> = ep
         .received
         .lock()
         .expect("lock")
         .iter()
-        .map(|(_, b)| b["messageChain"][1]["text"].as_str().expect("text").to_owned())
+        .map(|(_, _, b)| b["messageChain"][1]["text"].as_str().expect("text").to_owned())
         .collect();
     assert_eq!(texts, (0..10).map(|i| format!("n{i}")).collect::<Vec<_>>());
     let h = healthz(&gw).await;

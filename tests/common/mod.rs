@@ -411,3 +411,75 @@ pub async fn mirai_ws_client(gw: &Gateway) -> WsPeer {
     assert_eq!(c.recv_frame().await["data"]["code"], 0);
     c
 }
+
+/// One delivery to a [`FakeEndpoint`]: headers, raw body, JSON body.
+pub type Delivery = (Vec<(String, String)>, Vec<u8>, Value);
+
+/// A fake HTTP endpoint for webhook / HTTP POST tests: records deliveries and answers them
+/// from a script (status, body, delay); unscripted requests get 200 with no body.
+#[derive(Default)]
+pub struct Endpoint {
+    pub received: Mutex<Vec<Delivery>>,
+    pub answers: Mutex<VecDeque<(u16, String)>>,
+    pub delay: Mutex<Duration>,
+}
+
+impl Endpoint {
+    pub fn header(d: &Delivery, name: &str) -> Option<String> {
+        d.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+async fn endpoint_hook(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    ep: actix_web::web::Data<Endpoint>,
+) -> actix_web::HttpResponse {
+    let delay = *ep.delay.lock().expect("lock");
+    tokio::time::sleep(delay).await;
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let answer = ep.answers.lock().expect("lock").pop_front();
+    let (status, reply) = answer.unwrap_or((200, String::new()));
+    if status == 200 {
+        let value = serde_json::from_slice(&body).expect("the POSTed body is JSON");
+        ep.received.lock().expect("lock").push((headers, body.to_vec(), value));
+    }
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+        .body(reply)
+}
+
+/// Serves `ep` at `/hook` on an ephemeral port.
+pub fn start_endpoint(ep: Arc<Endpoint>) -> SocketAddr {
+    use actix_web::{web, App, HttpServer};
+    let data = web::Data::from(ep);
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route("/hook", web::post().to(endpoint_hook))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("bind");
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    addr
+}
+
+/// Waits until `ep` has `n` deliveries.
+pub async fn wait_for_deliveries(ep: &Endpoint, n: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ep.received.lock().expect("lock").len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} deliveries",
+            ep.received.lock().expect("lock").len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -3,11 +3,11 @@
 
 pub mod backoff;
 pub mod frames;
+pub mod http_post;
 pub mod mirai_calls;
 pub mod mirai_ws;
 pub mod onebot_calls;
 pub mod onebot_ws;
 pub mod reverse_ws;
 pub mod tls;
-pub mod webhook;
 pub mod ws_server;

@@ -5,3 +5,4 @@ pub mod action;
 pub mod cq;
 pub mod event;
 pub mod message;
+pub mod quick;

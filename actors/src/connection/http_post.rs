@@ -1,9 +1,11 @@
-//! [`WebhookDestination`]: mirai-api-http's webhook adapter, one actor per destination URL.
+//! [`HttpPostDestination`]: events POSTed to an HTTP endpoint, one actor per destination URL,
+//! for mirai-api-http's webhook adapter and OneBot's HTTP POST reporting alike.
 //!
-//! Every event of every bot is POSTed (webhook has no sessions) with the `qq`/`bot` headers,
-//! one at a time and in order. A destination that is down, times out or answers 5xx gets the
-//! same event again after a backoff; events produced meanwhile wait in a bounded buffer. A
-//! response body `{"command", "content"}` is run as that bot, as mirai-api-http does.
+//! Events are POSTed one at a time and in order. A destination that is down, times out or
+//! answers 5xx gets the same event again after a backoff; events produced meanwhile wait in a
+//! bounded buffer. What differs per protocol is the body, the headers (`qq`/`bot` for mirai;
+//! `X-Self-ID` and an HMAC-SHA1 `X-Signature` for OneBot) and what a response body means (a
+//! mirai command; a OneBot quick operation).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +15,21 @@ use bytes::Bytes;
 use log::{debug, info, warn};
 use serde_json::Value;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+
 use super::backoff::Backoff;
 use super::mirai_calls;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
-use crate::bot::{BotActor, EventFilter, EventOutbox, Subscribe};
+use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command::{self as mirai_command, MiraiCall};
 use crate::protocol::mirai::event as mirai_event;
+use crate::protocol::onebot::event::{self as onebot_event, MessageFormat};
+use crate::protocol::onebot::quick;
 use crate::registry::{BoundSession, SessionRegistry};
+use crate::secret::Secret;
 
 /// The commands a webhook response may carry (mirai-api-http's list; no queries).
 const ALLOWED_COMMANDS: &[&str] = &[
@@ -49,9 +57,23 @@ const ALLOWED_COMMANDS: &[&str] = &[
     "anno_delete",
 ];
 
-/// Everything one webhook destination needs, resolved from the config.
+/// Which protocol a destination speaks.
 #[derive(Debug, Clone)]
-pub struct WebhookConfig {
+pub enum PostProtocol {
+    /// mirai-api-http's webhook: every bot's events; a reply may carry a command.
+    MiraiWebhook,
+    /// OneBot's HTTP POST: a reply may carry a quick operation.
+    OneBot {
+        /// HMAC-SHA1 key for `X-Signature`; empty: no signature.
+        secret: Secret,
+        /// How messages are posted.
+        format: MessageFormat,
+    },
+}
+
+/// Everything one HTTP POST destination needs, resolved from the config.
+#[derive(Debug, Clone)]
+pub struct HttpPostConfig {
     /// The URL POSTed to.
     pub url: String,
     /// Extra headers for every POST.
@@ -68,6 +90,8 @@ pub struct WebhookConfig {
     pub buffer_size: usize,
     /// TLS settings for `https`.
     pub tls: Arc<rustls::ClientConfig>,
+    /// The protocol.
+    pub protocol: PostProtocol,
 }
 
 /// How a POST went.
@@ -80,9 +104,9 @@ enum Outcome {
     Failed(String),
 }
 
-/// The webhook connection actor for one destination.
-pub struct WebhookDestination {
-    config: WebhookConfig,
+/// The connection actor for one HTTP POST destination.
+pub struct HttpPostDestination {
+    config: HttpPostConfig,
     client: awc::Client,
     registry: Addr<SessionRegistry>,
     bots: Vec<(UserId, Addr<BotActor>)>,
@@ -93,10 +117,22 @@ pub struct WebhookDestination {
     backoff: Backoff,
 }
 
-impl WebhookDestination {
+/// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha1={hex}")
+}
+
+impl HttpPostDestination {
     /// A destination POSTing every event of `bots`.
     pub fn new(
-        config: WebhookConfig,
+        config: HttpPostConfig,
         registry: Addr<SessionRegistry>,
         bots: Vec<(UserId, Addr<BotActor>)>,
     ) -> Self {
@@ -110,7 +146,7 @@ impl WebhookDestination {
             .finish();
         let outbox = Outbox::new(config.buffer_size, OverflowPolicy::DropOldest);
         let backoff = Backoff::new(config.retry_interval, config.max_retry_interval);
-        WebhookDestination {
+        HttpPostDestination {
             config,
             client,
             registry,
@@ -134,20 +170,35 @@ impl WebhookDestination {
         let Some(event) = self.in_flight.clone() else {
             return;
         };
-        let Some(body) = mirai_event::encoded(&event).cloned() else {
+        let body = match &self.config.protocol {
+            PostProtocol::MiraiWebhook => mirai_event::encoded(&event).cloned(),
+            PostProtocol::OneBot { format, .. } => onebot_event::encoded(&event, *format).cloned(),
+        };
+        let Some(body) = body else {
             self.in_flight = None;
             return self.pump(ctx);
         };
         self.posting = true;
         let bot = event.bot.to_string();
-        let mut request = self
-            .client
-            .post(self.config.url.as_str())
-            .insert_header(("Content-Type", "application/json; charset=UTF-8"))
-            .insert_header(("qq", bot.as_str()))
-            .insert_header(("X-qq", bot.as_str()))
-            .insert_header(("bot", bot.as_str()))
-            .insert_header(("X-bot", bot.as_str()));
+        let mut request = self.client.post(self.config.url.as_str());
+        request = match &self.config.protocol {
+            PostProtocol::MiraiWebhook => request
+                .insert_header(("Content-Type", "application/json; charset=UTF-8"))
+                .insert_header(("qq", bot.as_str()))
+                .insert_header(("X-qq", bot.as_str()))
+                .insert_header(("bot", bot.as_str()))
+                .insert_header(("X-bot", bot.as_str())),
+            PostProtocol::OneBot { secret, .. } => {
+                let mut r = request
+                    .insert_header(("Content-Type", "application/json"))
+                    .insert_header(("X-Self-ID", bot.as_str()))
+                    .insert_header(("User-Agent", concat!("botgate/", env!("CARGO_PKG_VERSION"))));
+                if !secret.is_empty() {
+                    r = r.insert_header(("X-Signature", signature(secret.expose(), &body)));
+                }
+                r
+            }
+        };
         for (name, value) in &self.config.headers {
             request = request.insert_header((name.as_str(), value.as_str()));
         }
@@ -170,12 +221,12 @@ impl WebhookDestination {
             match outcome {
                 Outcome::Delivered(body) => {
                     if !act.healthy {
-                        info!("webhook {}: delivering again", act.config.url);
+                        info!("http post {}: delivering again", act.config.url);
                     }
                     act.healthy = true;
                     act.backoff.reset();
                     act.in_flight = None;
-                    act.run_reply(event.bot, &body, ctx);
+                    act.run_reply(&event, &body, ctx);
                     act.pump(ctx);
                 }
                 Outcome::Refused(status) => {
@@ -206,15 +257,46 @@ impl WebhookDestination {
         }));
     }
 
-    /// Runs the command a response carries, as the event's bot; its result is not reported.
-    fn run_reply(&mut self, qq: UserId, body: &[u8], ctx: &mut Context<Self>) {
+    /// Acts on a response body: a mirai command, or a OneBot quick operation, run as the
+    /// event's bot; results are not reported back.
+    fn run_reply(&mut self, event: &SharedEvent, body: &[u8], ctx: &mut Context<Self>) {
         if body.iter().all(u8::is_ascii_whitespace) {
             return;
         }
         let Ok(reply) = serde_json::from_slice::<Value>(body) else {
-            debug!("webhook {}: response is not JSON; ignored", self.config.url);
+            debug!("http post {}: response is not JSON; ignored", self.config.url);
             return;
         };
+        let Some((_, bot)) = self.bots.iter().find(|(id, _)| *id == event.bot) else {
+            return;
+        };
+        let bot = bot.clone();
+        let url = self.config.url.clone();
+        match &self.config.protocol {
+            PostProtocol::MiraiWebhook => self.run_mirai_reply(event.bot, bot, &reply, ctx),
+            PostProtocol::OneBot { .. } => match quick::commands(&event.event, &reply) {
+                Ok(commands) => {
+                    for command in commands {
+                        let url = url.clone();
+                        ctx.spawn(bot.send(Execute(command)).into_actor(self).map(
+                            move |r, _, _| {
+                                debug!("http post {url}: quick operation answered {r:?}");
+                            },
+                        ));
+                    }
+                }
+                Err(e) => warn!("http post {url}: {e}"),
+            },
+        }
+    }
+
+    fn run_mirai_reply(
+        &mut self,
+        qq: UserId,
+        bot: Addr<BotActor>,
+        reply: &Value,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(command) = reply.get("command").and_then(Value::as_str).filter(|c| !c.is_empty())
         else {
             return;
@@ -236,10 +318,7 @@ impl WebhookDestination {
                 return;
             }
         };
-        let Some((_, bot)) = self.bots.iter().find(|(id, _)| *id == qq) else {
-            return;
-        };
-        let session = BoundSession { key: String::new(), qq, bot: bot.clone() };
+        let session = BoundSession { key: String::new(), qq, bot };
         let url = self.config.url.clone();
         let command = command.to_owned();
         ctx.spawn(
@@ -258,7 +337,7 @@ fn event_kind(event: &SharedEvent) -> String {
         .unwrap_or_default()
 }
 
-impl Actor for WebhookDestination {
+impl Actor for HttpPostDestination {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -268,12 +347,12 @@ impl Actor for WebhookDestination {
             let subscribe = Subscribe {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
-                label: format!("webhook {}", self.config.url),
+                label: format!("http post {}", self.config.url),
             };
             let qq = *qq;
             ctx.spawn(bot.send(subscribe).into_actor(self).map(move |r, act, _| {
                 if let Err(e) = r {
-                    warn!("webhook {}: subscribing to bot {qq} failed: {e}", act.config.url);
+                    warn!("http post {}: subscribing to bot {qq} failed: {e}", act.config.url);
                 }
             }));
         }
@@ -285,7 +364,7 @@ impl Actor for WebhookDestination {
 #[rtype(result = "()")]
 struct Pump;
 
-impl Handler<Pump> for WebhookDestination {
+impl Handler<Pump> for HttpPostDestination {
     type Result = ();
 
     fn handle(&mut self, _: Pump, ctx: &mut Self::Context) {
@@ -293,7 +372,7 @@ impl Handler<Pump> for WebhookDestination {
     }
 }
 
-impl Handler<GetDestinationStatus> for WebhookDestination {
+impl Handler<GetDestinationStatus> for HttpPostDestination {
     type Result = MessageResult<GetDestinationStatus>;
 
     fn handle(&mut self, _: GetDestinationStatus, _: &mut Self::Context) -> Self::Result {
@@ -304,5 +383,19 @@ impl Handler<GetDestinationStatus> for WebhookDestination {
             buffered: self.outbox.len() + usize::from(self.in_flight.is_some()),
             dropped: self.outbox.dropped(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature;
+
+    #[test]
+    fn signature_is_hex_hmac_sha1_of_the_exact_body() {
+        // RFC 2202 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha1=effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
     }
 }
