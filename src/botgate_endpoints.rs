@@ -56,11 +56,14 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let reverse = join_all(actors.destinations.iter().map(|d| d.send(GetDestinationStatus))).await;
     let hooks = join_all(actors.webhooks.iter().map(|d| d.send(GetDestinationStatus))).await;
     let posts = join_all(actors.onebot_posts.iter().map(|d| d.send(GetDestinationStatus))).await;
+    let reverse_ob =
+        join_all(actors.onebot_reverse.iter().map(|d| d.send(GetDestinationStatus))).await;
     let destinations: Vec<Value> = reverse
         .into_iter()
         .map(|s| status("mirai reverse-ws", s))
         .chain(hooks.into_iter().map(|s| status("mirai webhook", s)))
         .chain(posts.into_iter().map(|s| status("onebot http post", s)))
+        .chain(reverse_ob.into_iter().map(|s| status("onebot reverse ws", s)))
         .collect();
     let listeners: Vec<Value> = state
         .listeners

@@ -472,7 +472,7 @@ pub struct OneBotConfig {
     /// Forward WebSocket port.
     #[serde(default = "default_onebot_ws_port")]
     pub ws_port: u16,
-    /// Dial reverse WebSockets (not in this version).
+    /// Dial reverse WebSockets.
     #[serde(default)]
     pub use_ws_reverse: bool,
     /// Reverse WebSocket URL for both roles.
@@ -493,6 +493,13 @@ pub struct OneBotConfig {
     /// Redial after a close with code 1000.
     #[serde(default = "default_true")]
     pub ws_reverse_reconnect_on_code_1000: bool,
+    /// botgate: the scheme of the reverse WebSocket's `Authorization` header — `Bearer`
+    /// (accepted by every current server) or `Token` (CQHTTP's, as seed 004 shows).
+    #[serde(default = "default_auth_scheme")]
+    pub ws_reverse_authorization_scheme: String,
+    /// botgate: events kept per reverse connection while its server is away.
+    #[serde(default = "default_replay_buffer_size")]
+    pub ws_reverse_buffer_size: usize,
     /// Token clients present (Bearer/Token header or `access_token` query); empty: none.
     #[serde(default)]
     pub access_token: String,
@@ -530,6 +537,9 @@ fn default_onebot_ws_port() -> u16 {
 }
 fn default_onebot_reconnect() -> u64 {
     3000
+}
+fn default_auth_scheme() -> String {
+    "Bearer".to_owned()
 }
 fn default_post_format() -> String {
     "string".to_owned()
@@ -733,10 +743,43 @@ impl Config {
                 ));
             }
             if ob.use_ws_reverse {
-                return Err(ConfigError::new(
-                    "onebot.use_ws_reverse",
-                    "reverse WebSocket is not available in this version; set it to false",
-                ));
+                let needed: &[(&str, &str)] = if ob.ws_reverse_use_universal_client {
+                    &[("ws_reverse_url", &ob.ws_reverse_url)]
+                } else {
+                    &[
+                        ("ws_reverse_api_url", &ob.ws_reverse_api_url),
+                        ("ws_reverse_event_url", &ob.ws_reverse_event_url),
+                    ]
+                };
+                for (key, url) in needed {
+                    let url = if url.is_empty() { &ob.ws_reverse_url } else { *url };
+                    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                        return Err(ConfigError::new(
+                            format!("onebot.{key}"),
+                            "needs a ws:// or wss:// URL (or set ws_reverse_url for every role)",
+                        ));
+                    }
+                }
+                if ob.ws_reverse_reconnect_interval == 0 {
+                    return Err(ConfigError::new(
+                        "onebot.ws_reverse_reconnect_interval",
+                        "must be at least 1 ms",
+                    ));
+                }
+                if ob.ws_reverse_buffer_size == 0 {
+                    return Err(ConfigError::new(
+                        "onebot.ws_reverse_buffer_size",
+                        "must be at least 1",
+                    ));
+                }
+                if ob.ws_reverse_authorization_scheme != "Bearer"
+                    && ob.ws_reverse_authorization_scheme != "Token"
+                {
+                    return Err(ConfigError::new(
+                        "onebot.ws_reverse_authorization_scheme",
+                        "must be Bearer or Token",
+                    ));
+                }
             }
             if !ob.post_url.is_empty() && ob.post_url.parse::<actix_web::http::Uri>().is_err() {
                 return Err(ConfigError::new(

@@ -7,6 +7,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use botgate_actors::bot::BotActor;
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
+use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
+use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
 use botgate_actors::protocol::onebot::event::MessageFormat;
@@ -51,6 +53,8 @@ pub struct Actors {
     pub webhooks: Vec<Addr<HttpPostDestination>>,
     /// OneBot's HTTP POST destination.
     pub onebot_posts: Vec<Addr<HttpPostDestination>>,
+    /// OneBot's reverse WebSocket connections.
+    pub onebot_reverse: Vec<Addr<OneBotReverseClient>>,
 }
 
 /// A running gateway.
@@ -194,7 +198,53 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         info!("onebot http post: {}", config.url);
         onebot_posts.push(HttpPostDestination::new(config, registry.clone(), served).start());
     }
-    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts })
+    let mut onebot_reverse = Vec::new();
+    if let Some(ob) = config.onebot.as_ref().filter(|ob| ob.use_ws_reverse) {
+        let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+        if let Some((_, _, bot)) = bots.iter().find(|(id, _, _)| *id == qq) {
+            let tls = tls::client_config(&[]).map_err(|e| crate::config::ConfigError {
+                key: "onebot.ws_reverse_url".into(),
+                message: e,
+            })?;
+            let or_default =
+                |url: &str| if url.is_empty() { ob.ws_reverse_url.clone() } else { url.to_owned() };
+            let roles = if ob.ws_reverse_use_universal_client {
+                vec![(OneBotRole::Universal, ob.ws_reverse_url.clone())]
+            } else {
+                vec![
+                    (OneBotRole::Api, or_default(&ob.ws_reverse_api_url)),
+                    (OneBotRole::Event, or_default(&ob.ws_reverse_event_url)),
+                ]
+            };
+            for (role, url) in roles {
+                let config = OneBotReverseConfig {
+                    url,
+                    role,
+                    qq,
+                    bot: bot.clone(),
+                    authorization: (!ob.access_token.is_empty()).then(|| {
+                        format!("{} {}", ob.ws_reverse_authorization_scheme, ob.access_token)
+                    }),
+                    reconnect_interval: Duration::from_millis(ob.ws_reverse_reconnect_interval),
+                    reconnect_on_code_1000: ob.ws_reverse_reconnect_on_code_1000,
+                    max_frame_size: config.server.max_frame_size,
+                    buffer_size: ob.ws_reverse_buffer_size,
+                    format: if ob.post_message_format == "array" {
+                        MessageFormat::Array
+                    } else {
+                        MessageFormat::String
+                    },
+                    heartbeat: ob
+                        .enable_heartbeat
+                        .then(|| Duration::from_millis(ob.heartbeat_interval)),
+                    tls: Arc::clone(&tls),
+                };
+                info!("onebot reverse ws: {} ({})", config.url, role.client_role());
+                onebot_reverse.push(OneBotReverseClient::new(config).start());
+            }
+        }
+    }
+    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts, onebot_reverse })
 }
 
 fn host_for_url(host: &str) -> String {

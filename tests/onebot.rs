@@ -313,5 +313,8 @@ async fn port_clashes_and_unavailable_modes_stop_start_up() {
         .expect("a clash");
     assert!(err.to_string().contains("onebot.port"), "{err}");
     let reverse = format!("{WORLD}\nmirai: {{ verifyKey: k }}\nonebot:\n  use_ws_reverse: true\n");
-    assert_eq!(botgate::Config::from_yaml_str(&reverse).unwrap_err().key, "onebot.use_ws_reverse");
+    assert_eq!(
+        botgate::Config::from_yaml_str(&reverse).unwrap_err().key,
+        "onebot.ws_reverse_api_url"
+    );
 }

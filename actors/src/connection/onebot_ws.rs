@@ -45,12 +45,23 @@ impl OneBotRole {
         }
     }
 
-    fn events(self) -> bool {
+    /// Whether the role carries events.
+    pub fn events(self) -> bool {
         self != OneBotRole::Api
     }
 
-    fn calls(self) -> bool {
+    /// Whether the role carries calls.
+    pub fn calls(self) -> bool {
         self != OneBotRole::Event
+    }
+
+    /// The `X-Client-Role` a reverse WebSocket of this role sends.
+    pub fn client_role(self) -> &'static str {
+        match self {
+            OneBotRole::Universal => "Universal",
+            OneBotRole::Api => "API",
+            OneBotRole::Event => "Event",
+        }
     }
 }
 

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
 use awc::error::WsProtocolError;
-use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message};
-use awc::BoxedSocket;
+use awc::ws::{CloseCode, CloseReason, Frame, Message};
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::StreamExt;
 use log::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::frames::{Assembled, FrameAssembler};
 use super::mirai_calls;
+use super::ws_client::{self, WsSink, WsStream};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -59,8 +59,6 @@ pub struct DestinationConfig {
     /// TLS settings for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
 }
-
-type WsSink = SplitSink<actix_codec::Framed<BoxedSocket, Codec>, Message>;
 
 /// One frame or the end of one connection's stream, tagged with the connection's number so
 /// that a stale stream of an earlier connection is ignored.
@@ -128,22 +126,19 @@ impl ReverseWsDestination {
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.generation += 1;
         let generation = self.generation;
-        let client = awc::Client::builder()
-            .connector(awc::Connector::new().rustls_0_23(Arc::clone(&self.config.tls)))
-            .timeout(Duration::from_secs(10))
-            .finish();
-        let mut request =
-            client.ws(self.config.url.as_str()).max_frame_size(self.config.max_frame_size);
-        for (name, value) in &self.config.headers {
-            request = request.set_header(name.as_str(), value.as_str());
-        }
+        let dial = ws_client::dial(
+            &self.config.url,
+            &self.config.headers,
+            self.config.max_frame_size,
+            &self.config.tls,
+        );
         debug!("reverse-ws {}: dialling", self.config.display_name);
-        ctx.spawn(request.connect().into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(dial.into_actor(self).map(move |result, act, ctx| {
             if generation != act.generation {
                 return;
             }
             match result {
-                Ok((_, framed)) => act.on_connected(framed, generation, ctx),
+                Ok((sink, stream)) => act.on_connected(sink, stream, generation, ctx),
                 Err(e) => {
                     warn!("reverse-ws {}: connection failed: {e}", act.config.display_name);
                     act.schedule_redial(ctx);
@@ -154,13 +149,13 @@ impl ReverseWsDestination {
 
     fn on_connected(
         &mut self,
-        framed: actix_codec::Framed<BoxedSocket, Codec>,
+        sink: WsSink,
+        stream: WsStream,
         generation: u64,
         ctx: &mut Context<Self>,
     ) {
         info!("reverse-ws {}: connected; waiting for verify", self.config.display_name);
         self.backoff.reset();
-        let (sink, stream) = framed.split();
         let frames = stream
             .map(move |item| LinkEvent { generation, item: Some(item) })
             .chain(futures_util::stream::once(async move { LinkEvent { generation, item: None } }));

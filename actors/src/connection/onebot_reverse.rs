@@ -1,0 +1,337 @@
+//! [`OneBotReverseClient`]: OneBot v11's reverse WebSocket, one actor per connection role
+//! (Universal, or API and Event). botgate dials the client's server with `X-Self-ID`,
+//! `X-Client-Role`, `User-Agent` and `Authorization`, sends the `lifecycle`/`connect` event
+//! first on event-carrying connections, answers actions on API-carrying ones, and redials every
+//! `ws_reverse_reconnect_interval` (after a close with code 1000 only when configured to).
+//! Events produced while it is away wait in a bounded buffer and arrive in order afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::io::{SinkWrite, WriteHandler};
+use actix::prelude::*;
+use awc::error::WsProtocolError;
+use awc::ws::{CloseCode, Frame, Message};
+use bytes::Bytes;
+use bytestring::ByteString;
+use futures_util::stream::StreamExt;
+use log::{debug, info, warn};
+
+use super::backoff::Backoff;
+use super::frames::{Assembled, FrameAssembler};
+use super::onebot_calls;
+use super::onebot_ws::OneBotRole;
+use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
+use super::ws_client::{self, WsSink, WsStream};
+use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
+use crate::model::UserId;
+use crate::outbox::{Outbox, OverflowPolicy};
+use crate::protocol::onebot::action;
+use crate::protocol::onebot::event::{self as onebot_event, MessageFormat};
+
+/// Everything one reverse connection needs, resolved from the config.
+#[derive(Debug, Clone)]
+pub struct OneBotReverseConfig {
+    /// The URL dialled.
+    pub url: String,
+    /// What the connection carries.
+    pub role: OneBotRole,
+    /// The bot served.
+    pub qq: UserId,
+    /// Its actor.
+    pub bot: Addr<BotActor>,
+    /// `Authorization: <scheme> <token>` when the token is not empty.
+    pub authorization: Option<String>,
+    /// Delay between dials.
+    pub reconnect_interval: Duration,
+    /// Whether a close with code 1000 is followed by a redial.
+    pub reconnect_on_code_1000: bool,
+    /// Largest frame accepted.
+    pub max_frame_size: usize,
+    /// Events kept while the server is away.
+    pub buffer_size: usize,
+    /// How messages are posted.
+    pub format: MessageFormat,
+    /// Heartbeat meta events every this often; `None`: none.
+    pub heartbeat: Option<Duration>,
+    /// TLS for `wss`.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+struct LinkEvent {
+    generation: u64,
+    item: Option<Result<Frame, WsProtocolError>>,
+}
+
+struct Link {
+    sink: SinkWrite<Message, WsSink>,
+    assembler: FrameAssembler,
+}
+
+/// The reverse WebSocket actor for one role.
+pub struct OneBotReverseClient {
+    config: OneBotReverseConfig,
+    outbox: EventOutbox,
+    link: Option<Link>,
+    generation: u64,
+    backoff: Backoff,
+    stopped_by_1000: bool,
+}
+
+impl OneBotReverseClient {
+    /// A client that dials `config.url` once started.
+    pub fn new(config: OneBotReverseConfig) -> Self {
+        let outbox = Outbox::new(config.buffer_size, OverflowPolicy::DropOldest);
+        // A fixed interval (with jitter), as CQHTTP's ws_reverse_reconnect_interval says.
+        let backoff = Backoff::new(config.reconnect_interval, config.reconnect_interval);
+        OneBotReverseClient {
+            config,
+            outbox,
+            link: None,
+            generation: 0,
+            backoff,
+            stopped_by_1000: false,
+        }
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![
+            ("X-Self-ID".to_owned(), self.config.qq.to_string()),
+            ("X-Client-Role".to_owned(), self.config.role.client_role().to_owned()),
+            ("User-Agent".to_owned(), concat!("botgate/", env!("CARGO_PKG_VERSION")).to_owned()),
+        ];
+        if let Some(auth) = &self.config.authorization {
+            h.push(("Authorization".to_owned(), auth.clone()));
+        }
+        h
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        let generation = self.generation;
+        let dial = ws_client::dial(
+            &self.config.url,
+            &self.headers(),
+            self.config.max_frame_size,
+            &self.config.tls,
+        );
+        ctx.spawn(dial.into_actor(self).map(move |result, act, ctx| {
+            if generation != act.generation {
+                return;
+            }
+            match result {
+                Ok((sink, stream)) => act.on_connected(sink, stream, generation, ctx),
+                Err(e) => {
+                    debug!("onebot reverse {} ({:?}): {e}", act.config.url, act.config.role);
+                    act.schedule_redial(ctx);
+                }
+            }
+        }));
+    }
+
+    fn on_connected(
+        &mut self,
+        sink: WsSink,
+        stream: WsStream,
+        generation: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        info!("onebot reverse {} ({:?}): connected", self.config.url, self.config.role);
+        let frames = stream
+            .map(move |item| LinkEvent { generation, item: Some(item) })
+            .chain(futures_util::stream::once(async move { LinkEvent { generation, item: None } }));
+        ctx.add_stream(frames);
+        self.link = Some(Link {
+            sink: SinkWrite::new(sink, ctx),
+            assembler: FrameAssembler::new(self.config.max_frame_size),
+        });
+        if self.config.role.events() {
+            self.send_json(&onebot_event::lifecycle(self.config.qq, unix_now(), "connect"));
+            let addr = ctx.address();
+            self.outbox.set_waker(move || addr.do_send(Drain));
+        }
+    }
+
+    fn schedule_redial(&mut self, ctx: &mut Context<Self>) {
+        if self.stopped_by_1000 {
+            return;
+        }
+        ctx.run_later(self.backoff.next_delay(), |act, ctx| act.connect(ctx));
+    }
+
+    fn drop_link(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut link) = self.link.take() else {
+            return;
+        };
+        self.generation += 1;
+        self.outbox.clear_waker();
+        link.sink.close();
+        info!(
+            "onebot reverse {} ({:?}): disconnected; {} events wait",
+            self.config.url,
+            self.config.role,
+            self.outbox.len()
+        );
+        self.schedule_redial(ctx);
+    }
+
+    fn send_text(&mut self, text: ByteString) {
+        if let Some(link) = self.link.as_mut() {
+            let _ = link.sink.write(Message::Text(text));
+        }
+    }
+
+    fn send_json(&mut self, v: &serde_json::Value) {
+        self.send_text(v.to_string().into());
+    }
+
+    fn on_message(&mut self, data: &[u8], ctx: &mut Context<Self>) {
+        if !self.config.role.calls() {
+            debug!("onebot reverse {}: frame on an Event connection ignored", self.config.url);
+            return;
+        }
+        let request = match action::parse_request(data) {
+            Ok(r) => r,
+            Err(why) => {
+                warn!("onebot reverse {}: {why}", self.config.url);
+                self.send_json(&action::failed(1400, &why, None));
+                return;
+            }
+        };
+        let (bot, qq, generation) = (self.config.bot.clone(), self.config.qq, self.generation);
+        let run = async move {
+            onebot_calls::run(
+                &request.action,
+                &request.params,
+                request.echo.as_ref(),
+                &bot,
+                qq,
+                1404,
+            )
+            .await
+        };
+        ctx.spawn(run.into_actor(self).map(move |envelope, act, _| {
+            if generation == act.generation {
+                act.send_json(&envelope);
+            }
+        }));
+    }
+}
+
+impl Actor for OneBotReverseClient {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.config.role.events() {
+            // Subscribed from the start: events produced before the first connection wait too.
+            let subscribe = Subscribe {
+                outbox: self.outbox.clone(),
+                filter: EventFilter::All,
+                label: format!("onebot reverse {} ({:?})", self.config.url, self.config.role),
+            };
+            ctx.spawn(self.config.bot.send(subscribe).into_actor(self).map(|r, act, _| {
+                if let Err(e) = r {
+                    warn!("onebot reverse {}: subscribe failed: {e}", act.config.url);
+                }
+            }));
+            if let Some(every) = self.config.heartbeat {
+                ctx.run_interval(every, move |act, _| {
+                    if act.link.is_some() {
+                        let beat = onebot_event::heartbeat(
+                            act.config.qq,
+                            unix_now(),
+                            true,
+                            every.as_millis() as u64,
+                        );
+                        act.send_json(&beat);
+                    }
+                });
+            }
+        }
+        self.connect(ctx);
+    }
+}
+
+impl StreamHandler<LinkEvent> for OneBotReverseClient {
+    fn handle(&mut self, event: LinkEvent, ctx: &mut Self::Context) {
+        if event.generation != self.generation {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        match event.item {
+            None | Some(Err(_)) => self.drop_link(ctx),
+            Some(Ok(Frame::Text(data) | Frame::Binary(data))) => self.on_message(&data, ctx),
+            Some(Ok(Frame::Continuation(item))) => match link.assembler.push(item) {
+                Assembled::Message(data) => self.on_message(&data, ctx),
+                Assembled::Pending => {}
+                Assembled::TooLarge | Assembled::OutOfOrder => self.drop_link(ctx),
+            },
+            Some(Ok(Frame::Ping(data))) => {
+                let _ = link.sink.write(Message::Pong(data));
+            }
+            Some(Ok(Frame::Pong(_))) => {}
+            Some(Ok(Frame::Close(reason))) => {
+                let normal = reason.as_ref().is_none_or(|r| r.code == CloseCode::Normal);
+                if normal && !self.config.reconnect_on_code_1000 {
+                    info!("onebot reverse {}: closed with 1000; not redialling (ws_reverse_reconnect_on_code_1000)", self.config.url);
+                    self.stopped_by_1000 = true;
+                }
+                self.drop_link(ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
+impl WriteHandler<WsProtocolError> for OneBotReverseClient {
+    fn error(&mut self, err: WsProtocolError, _: &mut Self::Context) -> Running {
+        warn!("onebot reverse {}: write failed: {err}", self.config.url);
+        Running::Continue
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
+/// Wakes the client to write buffered events.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drain;
+
+impl Handler<Drain> for OneBotReverseClient {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        if self.link.is_none() {
+            return;
+        }
+        let (events, more) = self.outbox.drain(512);
+        let format = self.config.format;
+        for e in &events {
+            if let Some(bytes) = onebot_event::encoded(e, format).cloned() {
+                if let Ok(text) = ByteString::try_from(Bytes::clone(&bytes)) {
+                    self.send_text(text);
+                }
+            }
+        }
+        if more {
+            ctx.notify(Drain);
+        }
+    }
+}
+
+impl Handler<GetDestinationStatus> for OneBotReverseClient {
+    type Result = MessageResult<GetDestinationStatus>;
+
+    fn handle(&mut self, _: GetDestinationStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(DestinationStatus {
+            name: format!("{} ({})", self.config.url, self.config.role.client_role()),
+            connected: self.link.is_some(),
+            verified_qq: None,
+            buffered: self.outbox.len(),
+            dropped: self.outbox.dropped(),
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! The client side of outbound WebSocket connections (mirai reverse-ws destinations, OneBot
+//! reverse WebSocket): dialling with awc over rustls, and the types of a dialled link.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::error::WsClientError;
+use awc::ws::{Codec, Message};
+use awc::BoxedSocket;
+use futures_util::stream::{SplitSink, SplitStream, StreamExt};
+
+/// The framed socket of a dialled WebSocket.
+pub type WsFramed = actix_codec::Framed<BoxedSocket, Codec>;
+
+/// Its writing half.
+pub type WsSink = SplitSink<WsFramed, Message>;
+
+/// Its reading half.
+pub type WsStream = SplitStream<WsFramed>;
+
+/// How long the TCP connect, TLS and HTTP upgrade may take together.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Dials `url` with `headers`, accepting frames up to `max_frame_size`; answers the two
+/// halves of the connection.
+pub fn dial(
+    url: &str,
+    headers: &[(String, String)],
+    max_frame_size: usize,
+    tls: &Arc<rustls::ClientConfig>,
+) -> impl Future<Output = Result<(WsSink, WsStream), WsClientError>> + 'static {
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::clone(tls)))
+        .timeout(DIAL_TIMEOUT)
+        .finish();
+    let mut request = client.ws(url).max_frame_size(max_frame_size);
+    for (name, value) in headers {
+        request = request.set_header(name.as_str(), value.as_str());
+    }
+    async move {
+        let (_, framed) = request.connect().await?;
+        Ok(framed.split())
+    }
+}
