@@ -143,3 +143,28 @@ async fn nonebot_onebot_adapter_replies_over_the_onebot_forward_websocket() {
     wait_for_subscriber(&gw, &bot, "nonebot onebot").await;
     expect_reply(&gw, &bot, "nonebot onebot", "pong from nonebot onebot to AliceCard").await;
 }
+
+#[actix_web::test]
+async fn nonebot_onebot_adapter_replies_over_the_onebot_reverse_websocket() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = ["127.0.0.1".to_owned(), port.to_string(), "tok".to_owned()];
+    let bot = PyBot::start("interop-nonebot", "nonebot_onebot_reverse_bot.py", &args, logs.path());
+    let config = format!(
+        "{}onebot:\n  use_http: false\n  use_ws_reverse: true\n  ws_reverse_use_universal_client: true\n  ws_reverse_url: ws://127.0.0.1:{port}/onebot/v11/ws\n  ws_reverse_reconnect_interval: 200\n  access_token: tok\n",
+        mirai_http_ws("")
+    );
+    let gw = start_gateway(WORLD, &config).await;
+    // botgate redials until nonebot's server is up and accepts the Universal connection.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while healthz(&gw).await["destinations"][0]["connected"] != true {
+        assert!(tokio::time::Instant::now() < deadline, "never connected:\n{}", bot.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_reply(&gw, &bot, "nonebot onebot reverse", "pong from nonebot reverse to AliceCard")
+        .await;
+}
