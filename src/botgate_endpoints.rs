@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::{BotActor, GenerateTraffic, GetStatus, Inject};
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
-use botgate_actors::protocol::mirai;
+use botgate_actors::protocol::{mirai, onebot};
 use futures_util::future::join_all;
 use log::{info, warn};
 use serde_json::{json, Value};
@@ -194,18 +194,24 @@ async fn inject(
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")),
     };
-    let input = match mirai::decode::decode_input(&value) {
+    // A OneBot event object has a post_type; a mirai one has a type.
+    let decoded = if value.get("post_type").is_some() {
+        onebot::decode::decode_input(&value)
+            .map_err(|e| format!("not a OneBot event this bot can take: {e}"))
+    } else {
+        mirai::decode::decode_input(&value)
+            .map_err(|e| format!("not a mirai event this bot can take: {e}"))
+    };
+    let input = match decoded {
         Ok(i) => i,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not a mirai event this bot can take: {e}"),
-            )
-        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match bot.send(Inject(input)).await {
         Ok(Ok(message_id)) => {
-            info!("/sim/{qq}/inject: {} delivered", value["type"]);
+            info!(
+                "/sim/{qq}/inject: {} delivered",
+                value.get("type").or_else(|| value.get("post_type")).unwrap_or(&Value::Null)
+            );
             HttpResponse::Ok().json(json!({ "messageId": message_id }))
         }
         Ok(Err(e @ (BotError::InvalidParameter(_) | BotError::NoSuchElement(_)))) => {

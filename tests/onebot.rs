@@ -318,3 +318,90 @@ async fn port_clashes_and_unavailable_modes_stop_start_up() {
         "onebot.ws_reverse_api_url"
     );
 }
+
+#[actix_web::test]
+async fn onebot_event_objects_can_be_injected_and_quick_operations_handled() {
+    let gw = gateway("").await;
+    let mut ob = onebot_ws(&gw, "/").await;
+    ob.recv_frame().await;
+    let mut mirai = mirai_ws_client(&gw).await;
+
+    // A OneBot group message (ids as strings, a reply segment) reaches both protocols.
+    let event = json!({"post_type":"message","message_type":"group","sub_type":"normal","group_id":"30001","user_id":20001,
+                       "message":[{"type":"text","data":{"text":"from onebot inject"}}],"self_id":10001,"time":0});
+    let id = inject(&gw, 10001, event).await["messageId"].clone();
+    let m = mirai.recv_frame().await["data"].clone();
+    assert_eq!(
+        (m["type"].clone(), m["sender"]["memberName"].clone()),
+        (json!("GroupMessage"), json!("AliceCard"))
+    );
+    let context = ob.recv_frame().await;
+    assert_eq!(
+        (context["message_id"].clone(), context["sender"]["card"].clone()),
+        (id.clone(), json!("AliceCard"))
+    );
+
+    // .handle_quick_operation answers that very event: reply, then delete it.
+    ob.send(json!({"action":".handle_quick_operation","params":{"context":context,"operation":{"reply":"quick!","delete":true}},"echo":"q"})).await;
+    let mut response = None;
+    let mut saw_recall = false;
+    while response.is_none() || !saw_recall {
+        let f = ob.recv_frame().await;
+        if f["echo"] == "q" {
+            response = Some(f);
+        } else if f["notice_type"] == "group_recall" {
+            assert_eq!(f["message_id"], id);
+            saw_recall = true;
+        }
+    }
+    assert_eq!(response.expect("response")["retcode"], 0);
+    let reply = mirai
+        .call(
+            "m",
+            "messageFromId",
+            json!({"target":30001,"messageId":id.as_i64().expect("id") + 1}),
+        )
+        .await;
+    assert_eq!(reply["data"]["messageChain"][1]["text"], "quick!");
+
+    // Notices and requests too; the world follows.
+    let ban = json!({"post_type":"notice","notice_type":"group_ban","sub_type":"ban","group_id":30001,"user_id":20003,"operator_id":20001,"duration":60,"self_id":10001,"time":0});
+    inject(&gw, 10001, ban).await;
+    let mut muted = mirai.recv_frame().await["data"].clone();
+    while muted["type"] != "MemberMuteEvent" {
+        muted = mirai.recv_frame().await["data"].clone();
+    }
+    assert_eq!(
+        (muted["member"]["memberName"].clone(), muted["operator"]["id"].clone()),
+        (json!("Carol"), json!(20001))
+    );
+    let request = json!({"post_type":"request","request_type":"friend","user_id":40011,"comment":"hi","flag":"0","self_id":10001,"time":0});
+    inject(&gw, 10001, request).await;
+    let mut req = ob.recv_frame().await;
+    while req["post_type"] != "request" {
+        req = ob.recv_frame().await;
+    }
+    let flag = req["flag"].as_str().expect("flag").to_owned();
+    ob.send(
+        json!({"action":"set_friend_add_request","params":{"flag":flag,"approve":true},"echo":"f"}),
+    )
+    .await;
+    let mut answer = ob.recv_frame().await;
+    while answer["echo"] != "f" {
+        answer = ob.recv_frame().await;
+    }
+    assert_eq!(answer["retcode"], 0);
+    let friends = mirai.call("fl", "friendList", json!({})).await;
+    assert!(
+        friends["data"].as_array().is_some_and(|l| l.iter().any(|f| f["id"] == 40011)),
+        "{friends}"
+    );
+    let (status, body) = post_json(
+        &gw,
+        "/sim/10001/inject",
+        &json!({"post_type":"notice","notice_type":"unknown"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}

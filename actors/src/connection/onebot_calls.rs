@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::bot::{BotActor, Execute};
 use crate::model::UserId;
 use crate::protocol::onebot::action::{self, ActionError, OneBotCall};
+use crate::protocol::onebot::{decode, quick};
 
 /// Decodes and runs `action` with `params` for bot `qq`; answers the envelope with `echo`.
 pub async fn run(
@@ -17,6 +18,9 @@ pub async fn run(
     qq: UserId,
     unknown_retcode: i64,
 ) -> Value {
+    if action.strip_suffix("_async").unwrap_or(action) == ".handle_quick_operation" {
+        return quick_operation(params, echo, bot).await;
+    }
     let call = match action::decode(action, params) {
         Ok(call) => call,
         Err(ActionError::Unknown(name)) => {
@@ -36,4 +40,29 @@ pub async fn run(
             Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
         },
     }
+}
+
+/// `.handle_quick_operation`: `params.context` is the event, `params.operation` the quick
+/// operation, as an HTTP POST endpoint would have answered it.
+async fn quick_operation(params: &Value, echo: Option<&Value>, bot: &Addr<BotActor>) -> Value {
+    let commands = params
+        .get("context")
+        .ok_or_else(|| "context is required".to_owned())
+        .and_then(decode::decode_event)
+        .and_then(|event| quick::commands(&event, params.get("operation").unwrap_or(&Value::Null)));
+    let commands = match commands {
+        Ok(c) => c,
+        Err(why) => return action::failed(100, &why, echo),
+    };
+    for command in commands {
+        match bot.send(Execute(command)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let (code, msg) = action::retcode(&e);
+                return action::failed(code, &msg, echo);
+            }
+            Err(e) => return action::failed(200, &format!("bot unavailable: {e}"), echo),
+        }
+    }
+    action::ok(Value::Null, echo)
 }

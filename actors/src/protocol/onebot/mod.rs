@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod cq;
+pub mod decode;
 pub mod event;
 pub mod message;
 pub mod quick;
