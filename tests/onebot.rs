@@ -405,3 +405,35 @@ async fn onebot_event_objects_can_be_injected_and_quick_operations_handled() {
     .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[actix_web::test]
+async fn essence_messages_are_set_listed_and_deleted_by_message_id() {
+    let gw = gateway("").await;
+    let id = inject(&gw, 10001, group_message(30001, 20003, "keep me")).await["messageId"]
+        .as_i64()
+        .expect("id");
+    assert_eq!(
+        api(&gw, "/set_essence_msg", Some(json!({"message_id":id}))).await.1,
+        ok(Value::Null)
+    );
+    let list = api(&gw, "/get_essence_msg_list?group_id=30001", None).await.1;
+    let at = list["data"][0]["operator_time"].clone();
+    let sent = list["data"][0]["sender_time"].clone();
+    assert_eq!(
+        list["data"],
+        json!([{"sender_id":20003,"sender_nick":"Carol","sender_time":sent,"operator_id":10001,"operator_nick":"botgate","operator_time":at,"message_id":id}])
+    );
+    assert_eq!(
+        api(&gw, "/delete_essence_msg", Some(json!({"message_id":id}))).await.1["retcode"],
+        0
+    );
+    assert_eq!(api(&gw, "/get_essence_msg_list?group_id=30001", None).await.1["data"], json!([]));
+    assert_eq!(
+        api(&gw, "/delete_essence_msg", Some(json!({"message_id":id}))).await.1["retcode"],
+        100
+    );
+    assert_eq!(
+        api(&gw, "/set_essence_msg", Some(json!({"message_id":99999}))).await.1["retcode"],
+        100
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::cache::MessageCache;
 use super::world::{unix_now, GroupState, HistoryKey, MemberState, SimWorld};
 use crate::model::{
-    Announcement, BotError, CommandOutput, Event, Friend, GroupChange, GroupConfigUpdate,
+    Announcement, BotError, CommandOutput, Essence, Event, Friend, GroupChange, GroupConfigUpdate,
     HistoryTarget, MemberActive, MessageKind, NudgeKind, NudgeSubject, Permission, RequestAnswer,
     RequestKind, RequestType, UserId,
 };
@@ -279,25 +279,78 @@ impl SimWorld {
         )
     }
 
+    /// The group of a cached group message, checked against `group` when given.
+    fn essence_group(
+        group: Option<UserId>,
+        message_id: i32,
+        cache: &MessageCache,
+    ) -> Result<(UserId, Arc<crate::model::MessageEvent>), BotError> {
+        let (_, m) = cache
+            .get(group, message_id)
+            .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}")))?;
+        let Some(g) =
+            m.kind.group().filter(|g| group.is_none_or(|want| want == g.id)).map(|g| g.id)
+        else {
+            return Err(BotError::NoSuchElement(format!("group message {message_id}")));
+        };
+        Ok((g, Arc::clone(m)))
+    }
+
     /// Marks a cached group message as essence.
     pub(super) fn set_essence(
         &mut self,
-        group: UserId,
+        group: Option<UserId>,
         message_id: i32,
         cache: &MessageCache,
     ) -> Result<CommandOutput, BotError> {
+        let (group, m) = Self::essence_group(group, message_id, cache)?;
+        let bot = self.bot;
+        let bot_name = self.nickname.clone();
+        let sender_id = m.kind.sender_id(bot);
+        let sender_nick = match &m.kind {
+            crate::model::MessageKind::Group { sender } => sender.member_name.clone(),
+            _ => bot_name.clone(),
+        };
         let g = self.group_state_mut(group)?;
         require_rank(g, Permission::Administrator)?;
-        let (_, m) = cache
-            .get(Some(group), message_id)
-            .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}")))?;
-        if m.kind.group().is_none_or(|mg| mg.id != group) {
-            return Err(BotError::NoSuchElement(format!("group message {message_id}")));
-        }
-        if !g.essence.contains(&message_id) {
-            g.essence.push(message_id);
+        if !g.essence.iter().any(|e| e.message_id == message_id) {
+            g.essence.push(Essence {
+                message_id,
+                sender_id,
+                sender_nick,
+                sender_time: m.source.time,
+                operator_id: bot,
+                operator_nick: bot_name,
+                operator_time: unix_now(),
+            });
         }
         Ok(CommandOutput::Done)
+    }
+
+    /// Unmarks an essence message.
+    pub(super) fn remove_essence(
+        &mut self,
+        group: Option<UserId>,
+        message_id: i32,
+        cache: &MessageCache,
+    ) -> Result<CommandOutput, BotError> {
+        let group = match group {
+            Some(g) => g,
+            None => Self::essence_group(None, message_id, cache)?.0,
+        };
+        let g = self.group_state_mut(group)?;
+        require_rank(g, Permission::Administrator)?;
+        let before = g.essence.len();
+        g.essence.retain(|e| e.message_id != message_id);
+        if g.essence.len() == before {
+            return Err(BotError::NoSuchElement(format!("essence message {message_id}")));
+        }
+        Ok(CommandOutput::Done)
+    }
+
+    /// A group's essence messages.
+    pub(super) fn essences(&self, group: UserId) -> Result<CommandOutput, BotError> {
+        Ok(CommandOutput::Essences(self.group_state(group)?.essence.clone()))
     }
 
     /// A group's announcements, newest first.

@@ -167,6 +167,10 @@ impl SimWorld {
             Command::Quit { group } => self.quit(group, events),
             Command::MuteAll { group, enable } => self.mute_all(group, enable, events),
             Command::SetEssence { group, message_id } => self.set_essence(group, message_id, cache),
+            Command::RemoveEssence { group, message_id } => {
+                self.remove_essence(group, message_id, cache)
+            }
+            Command::EssenceList { group } => self.essences(group),
             Command::GetGroupConfig { group } => {
                 Ok(CommandOutput::GroupConfig(self.group_state(group)?.config.clone()))
             }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::model::{
-    Announcement, BotError, Friend, Group, GroupConfig, Member, MessageEvent, OtherClient,
+    Announcement, BotError, Essence, Friend, Group, GroupConfig, Member, MessageEvent, OtherClient,
     Permission, Profile, RequestEvent, Sex, UserId,
 };
 
@@ -276,7 +276,7 @@ pub(super) struct GroupState {
     pub(super) members: BTreeMap<UserId, MemberState>,
     pub(super) config: GroupConfig,
     pub(super) bot_mute_until: i64,
-    pub(super) essence: Vec<i32>,
+    pub(super) essence: Vec<Essence>,
     pub(super) announcements: Vec<Announcement>,
 }
 

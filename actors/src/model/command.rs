@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::contact::{
-    Announcement, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive, Profile,
-    UserId,
+    Announcement, Essence, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive,
+    Profile, UserId,
 };
 use super::event::MessageEvent;
 use super::message::Segment;
@@ -215,10 +215,22 @@ pub enum Command {
     },
     /// Mark a group message as essence.
     SetEssence {
-        /// The group.
-        group: UserId,
+        /// The group; `None` finds it from the message (OneBot names only the message).
+        group: Option<UserId>,
         /// The message.
         message_id: i32,
+    },
+    /// Unmark an essence message.
+    RemoveEssence {
+        /// The group; `None` finds it from the message.
+        group: Option<UserId>,
+        /// The message.
+        message_id: i32,
+    },
+    /// A group's essence messages.
+    EssenceList {
+        /// The group.
+        group: UserId,
     },
     /// A group's settings.
     GetGroupConfig {
@@ -342,4 +354,6 @@ pub enum CommandOutput {
     Announcements(Vec<Announcement>),
     /// One announcement.
     Announcement(Announcement),
+    /// Essence messages.
+    Essences(Vec<Essence>),
 }

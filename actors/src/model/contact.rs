@@ -166,3 +166,22 @@ pub struct Announcement {
     /// When it was published, Unix seconds.
     pub publication_time: i64,
 }
+
+/// A group essence message with who set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essence {
+    /// The message.
+    pub message_id: i32,
+    /// Who wrote it.
+    pub sender_id: UserId,
+    /// Their display name.
+    pub sender_nick: String,
+    /// When it was sent, Unix seconds.
+    pub sender_time: i64,
+    /// Who made it essence.
+    pub operator_id: UserId,
+    /// Their display name.
+    pub operator_nick: String,
+    /// When, Unix seconds.
+    pub operator_time: i64,
+}

@@ -13,8 +13,8 @@ pub use command::{
     RequestType,
 };
 pub use contact::{
-    Announcement, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive, OtherClient,
-    Permission, Profile, Sex, UserId,
+    Announcement, Essence, Friend, Group, GroupConfig, GroupConfigUpdate, Member, MemberActive,
+    OtherClient, Permission, Profile, Sex, UserId,
 };
 pub use error::BotError;
 pub use event::{

@@ -428,7 +428,7 @@ pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<Mir
         "unmuteAll" => bot(Command::MuteAll { group: content::<Target>(c)?.target, enable: false }),
         "setEssence" => {
             let e: Essence = content(c)?;
-            bot(Command::SetEssence { group: e.target, message_id: e.message_id })
+            bot(Command::SetEssence { group: Some(e.target), message_id: e.message_id })
         }
         "groupConfig" => match sub_command {
             Some("get") => bot(Command::GetGroupConfig { group: content::<Target>(c)?.target }),
@@ -612,6 +612,11 @@ pub fn encode_output(out: &CommandOutput) -> Value {
         CommandOutput::MemberInfo(m, active) => member_info(m, active),
         CommandOutput::Announcements(list_) => list(list_.iter().map(announcement).collect()),
         CommandOutput::Announcement(a) => json!({ "code": 0, "msg": "", "data": announcement(a) }),
+        // mirai-api-http has no essence listing; no mirai command produces this.
+        CommandOutput::Essences(items) => list(items.iter().map(|e| json!({
+            "messageId": e.message_id, "senderId": e.sender_id, "senderTime": e.sender_time,
+            "operatorId": e.operator_id, "operatorTime": e.operator_time,
+        })).collect()),
     }
 }
 

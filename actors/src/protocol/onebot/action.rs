@@ -73,6 +73,8 @@ pub enum Shape {
     NoticeId,
     /// `[{"notice_id","sender_id","publish_time","message"}]`.
     Notices,
+    /// `[{"sender_id","sender_nick","sender_time","operator_id","operator_nick","operator_time","message_id"}]`.
+    Essences,
 }
 
 /// A decoded action.
@@ -302,6 +304,15 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
             },
             Shape::History,
         ),
+        "set_essence_msg" => {
+            null(Command::SetEssence { group: None, message_id: p.int("message_id")? as i32 })
+        }
+        "delete_essence_msg" => {
+            null(Command::RemoveEssence { group: None, message_id: p.int("message_id")? as i32 })
+        }
+        "get_essence_msg_list" => {
+            bot(Command::EssenceList { group: p.int("group_id")? }, Shape::Essences)
+        }
         "_send_group_notice" => bot(
             Command::PublishAnnouncement {
                 group: p.int("group_id")?,
@@ -422,6 +433,11 @@ pub fn encode_output(bot: UserId, shape: Shape, out: &CommandOutput) -> Value {
         (Shape::Notices, CommandOutput::Announcements(list)) => Value::Array(list.iter().map(|a| json!({
             "notice_id": a.fid, "sender_id": a.sender_id, "publish_time": a.publication_time,
             "message": { "text": a.content, "images": [] },
+        })).collect()),
+        (Shape::Essences, CommandOutput::Essences(list)) => Value::Array(list.iter().map(|e| json!({
+            "sender_id": e.sender_id, "sender_nick": e.sender_nick, "sender_time": e.sender_time,
+            "operator_id": e.operator_id, "operator_nick": e.operator_nick, "operator_time": e.operator_time,
+            "message_id": e.message_id,
         })).collect()),
         _ => Value::Null,
     }
