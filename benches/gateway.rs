@@ -146,6 +146,43 @@ fn sync_id(frame: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
+/// The echo of a OneBot response (`…,"echo":"123"}`).
+fn echo_id(frame: &[u8]) -> Option<u64> {
+    let at = frame.windows(8).rposition(|w| w == b"\"echo\":\"")? + 8;
+    let rest = &frame[at..];
+    let end = rest.iter().position(|&c| c == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// Which client protocol a scenario speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// mirai-api-http forward ws.
+    Mirai,
+    /// OneBot v11 forward ws.
+    OneBot,
+}
+
+impl Proto {
+    fn request(self, id: usize) -> String {
+        match self {
+            Proto::Mirai => format!(
+                "{{\"syncId\":\"{id}\",\"command\":\"sendGroupMessage\",\"content\":{{\"target\":30001,\"messageChain\":[{{\"type\":\"Plain\",\"text\":\"hello\"}}]}}}}"
+            ),
+            Proto::OneBot => format!(
+                "{{\"action\":\"send_group_msg\",\"params\":{{\"group_id\":30001,\"message\":\"hello\"}},\"echo\":\"{id}\"}}"
+            ),
+        }
+    }
+
+    fn response_id(self, frame: &[u8]) -> Option<u64> {
+        match self {
+            Proto::Mirai => sync_id(frame),
+            Proto::OneBot => echo_id(frame),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two servers under test.
 
@@ -158,6 +195,8 @@ struct Server {
     http: Option<SocketAddr>,
     broadcast_path: &'static str,
     command_path: &'static str,
+    /// botgate's OneBot forward ws listener; the bare server serves both protocols on `ws`.
+    onebot_ws: Option<SocketAddr>,
 }
 
 impl Drop for Server {
@@ -169,13 +208,15 @@ impl Drop for Server {
 
 impl Server {
     fn botgate() -> Server {
-        let (http, ws) = (free_port(), free_port());
+        let (http, ws, onebot) = (free_port(), free_port(), free_port());
         let config = format!(
             "server: {{ host: 127.0.0.1, port: {http} }}\n\
              bots:\n  - qq: 10001\n    source: simulated\n    simulated:\n      nickname: botgate\n      \
              groups: [{{ id: 30001, name: Bench Group, permission: OWNER, members: [{{ id: 20001, nickname: Alice, card: AliceCard, permission: ADMINISTRATOR, joinTimestamp: 1600000000 }}] }}]\n\
              mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
-             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n"
+             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n\
+             onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.1\n  ws_port: {onebot}\n  \
+             post_message_format: array\n  outbox_size: 65536\n"
         );
         let path = std::env::temp_dir().join(format!("botgate-bench-{}.yaml", std::process::id()));
         std::fs::write(&path, config).expect("write the bench config");
@@ -193,6 +234,21 @@ impl Server {
             http: Some(SocketAddr::from(([127, 0, 0, 1], http))),
             broadcast_path: "/all",
             command_path: "/all",
+            onebot_ws: Some(SocketAddr::from(([127, 0, 0, 1], onebot))),
+        }
+    }
+
+    /// Where `proto`'s clients connect for events (`broadcast`) or commands, and whether the
+    /// server sends a first frame (mirai's connect ack, OneBot's lifecycle, the bare server's
+    /// ack) before anything else.
+    fn endpoint(&self, proto: Proto, broadcast: bool) -> (SocketAddr, String, bool) {
+        match (proto, self.onebot_ws) {
+            (Proto::OneBot, Some(ob)) if broadcast => (ob, "/event".to_owned(), true),
+            (Proto::OneBot, Some(ob)) => (ob, "/api".to_owned(), false),
+            _ => {
+                let path = if broadcast { self.broadcast_path } else { self.command_path };
+                (self.ws, format!("{path}?verifyKey={VERIFY_KEY}&qq=10001"), true)
+            }
         }
     }
 
@@ -213,6 +269,7 @@ impl Server {
             http: None,
             broadcast_path: "/all",
             command_path: "/echo",
+            onebot_ws: None,
         }
     }
 
@@ -287,12 +344,20 @@ struct FanOut {
     frame_bytes: usize,
 }
 
-async fn fan_out(server: &Server, clients: usize, events: usize, rate: usize) -> FanOut {
-    let path = format!("{}?verifyKey={VERIFY_KEY}&qq=10001", server.broadcast_path);
+async fn fan_out(
+    server: &Server,
+    proto: Proto,
+    clients: usize,
+    events: usize,
+    rate: usize,
+) -> FanOut {
+    let (addr, path, first_frame) = server.endpoint(proto, true);
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let mut c = Conn::open(server.ws, &path).await.expect("connect");
-        c.frame().await.expect("the connect ack");
+        let mut c = Conn::open(addr, &path).await.expect("connect");
+        if first_frame {
+            c.frame().await.expect("the first frame");
+        }
         conns.push(c);
     }
     let frame_bytes = Arc::new(AtomicU64::new(0));
@@ -340,15 +405,18 @@ struct Commands {
 
 async fn commands(
     server: &Server,
+    proto: Proto,
     connections: usize,
     in_flight: usize,
     per_connection: usize,
 ) -> Commands {
-    let path = format!("{}?verifyKey={VERIFY_KEY}&qq=10001", server.command_path);
+    let (addr, path, first_frame) = server.endpoint(proto, false);
     let mut conns = Vec::new();
     for _ in 0..connections {
-        let mut c = Conn::open(server.ws, &path).await.expect("connect");
-        c.frame().await.expect("the connect ack");
+        let mut c = Conn::open(addr, &path).await.expect("connect");
+        if first_frame {
+            c.frame().await.expect("the first frame");
+        }
         conns.push(c);
     }
     let start = Instant::now();
@@ -360,12 +428,8 @@ async fn commands(
                 let mut latencies = Vec::with_capacity(per_connection);
                 let mut next = 0usize;
                 let mut out = Vec::with_capacity(64 * 1024);
-                let request = |id: usize, out: &mut Vec<u8>| {
-                    let body = format!(
-                        "{{\"syncId\":\"{id}\",\"command\":\"sendGroupMessage\",\"content\":{{\"target\":30001,\"messageChain\":[{{\"type\":\"Plain\",\"text\":\"hello\"}}]}}}}"
-                    );
-                    Conn::encode(out, body.as_bytes());
-                };
+                let request =
+                    |id: usize, out: &mut Vec<u8>| Conn::encode(out, proto.request(id).as_bytes());
                 while next < in_flight.min(per_connection) {
                     sent_at[next] = Instant::now();
                     request(next, &mut out);
@@ -374,7 +438,7 @@ async fn commands(
                 c.stream.write_all(&out).await.expect("send");
                 for _ in 0..per_connection {
                     let f = c.frame().await.expect("a response");
-                    let id = sync_id(&f).expect("a syncId") as usize;
+                    let id = proto.response_id(&f).expect("a response id") as usize;
                     latencies.push(sent_at[id].elapsed().as_secs_f64() * 1000.0);
                     if next < per_connection {
                         out.clear();
@@ -502,7 +566,10 @@ mod bare {
                                 let Message::Text(text) = msg else { continue };
                                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
                                 let id = next_id.fetch_add(1, Ordering::Relaxed);
-                                let reply = serde_json::json!({"syncId": v["syncId"], "data": {"code": 0, "msg": "success", "messageId": id}});
+                                let reply = match v.get("echo") {
+                                    Some(echo) => serde_json::json!({"status": "ok", "retcode": 0, "data": {"message_id": id}, "message": "", "wording": "", "echo": echo}),
+                                    None => serde_json::json!({"syncId": v["syncId"], "data": {"code": 0, "msg": "success", "messageId": id}}),
+                                };
                                 let _ = sink.feed(Message::text(reply.to_string())).await;
                                 if sink.flush().await.is_err() {
                                     return;
@@ -616,19 +683,26 @@ async fn load_rows() -> Vec<Row> {
     let (b, g) = (Server::bare(), Server::botgate());
     b.ready().await;
     g.ready().await;
-    let fanout =
-        if enabled("fanout") { vec![(100, scale(5_000)), (1000, scale(1_000))] } else { vec![] };
-    for (clients, events) in fanout {
-        let gb = fan_out(&g, clients, events, 0).await;
-        let bb = fan_out(&b, clients, events, 0).await;
+    let fanout = if enabled("fanout") {
+        vec![
+            (Proto::Mirai, 100, scale(5_000)),
+            (Proto::Mirai, 1000, scale(1_000)),
+            (Proto::OneBot, 1000, scale(1_000)),
+        ]
+    } else {
+        vec![]
+    };
+    for (proto, clients, events) in fanout {
+        let gb = fan_out(&g, proto, clients, events, 0).await;
+        let bb = fan_out(&b, proto, clients, events, 0).await;
         eprintln!(
-            "fan-out {clients}: botgate {:.0} frames/s ({} B), bare {:.0} ({} B)",
+            "{proto:?} fan-out {clients}: botgate {:.0} frames/s ({} B), bare {:.0} ({} B)",
             gb.frames_per_sec, gb.frame_bytes, bb.frames_per_sec, bb.frame_bytes
         );
         let ratio = gb.frames_per_sec / bb.frames_per_sec;
         rows.push(Row {
             scenario: format!(
-                "fan-out to {clients} clients, as fast as possible ({} B frames)",
+                "{proto:?} fan-out to {clients} clients, as fast as possible ({} B frames)",
                 gb.frame_bytes
             ),
             botgate: format!("{:.0} k frames/s", gb.frames_per_sec / 1000.0),
@@ -641,14 +715,16 @@ async fn load_rows() -> Vec<Row> {
     let paced = if enabled("fanout") { vec![(1000, 100, 3), (100, 1000, 2)] } else { vec![] };
     for (clients, rate, seconds) in paced {
         let events = scale(rate * seconds);
-        let gb = fan_out(&g, clients, events, rate).await;
-        let bb = fan_out(&b, clients, events, rate).await;
+        let gb = fan_out(&g, Proto::Mirai, clients, events, rate).await;
+        let bb = fan_out(&b, Proto::Mirai, clients, events, rate).await;
         eprintln!(
             "fan-out {clients}×{rate}/s: botgate p50 {:.2} p99 {:.2}, bare p50 {:.2} p99 {:.2}",
             gb.p50, gb.p99, bb.p50, bb.p99
         );
         rows.push(Row {
-            scenario: format!("fan-out to {clients} clients × {rate} events/s, latency p50 / p99"),
+            scenario: format!(
+                "Mirai fan-out to {clients} clients × {rate} events/s, latency p50 / p99"
+            ),
             botgate: format!("{:.1} / {:.1} ms", gb.p50, gb.p99),
             bare: format!("{:.1} / {:.1} ms", bb.p50, bb.p99),
             ratio: gb.p99 / bb.p99,
@@ -657,23 +733,33 @@ async fn load_rows() -> Vec<Row> {
         });
     }
     let loads = if enabled("commands") {
-        vec![(1, 64, scale(100_000)), (100, 8, scale(200_000))]
+        vec![
+            (Proto::Mirai, 1, 64, scale(100_000)),
+            (Proto::Mirai, 100, 8, scale(200_000)),
+            (Proto::OneBot, 1, 64, scale(100_000)),
+            (Proto::OneBot, 100, 8, scale(200_000)),
+        ]
     } else {
         vec![]
     };
-    for (connections, in_flight, total) in loads {
+    for (proto, connections, in_flight, total) in loads {
         let per = (total / connections).max(in_flight);
-        let gc = commands(&g, connections, in_flight, per).await;
-        let bc = commands(&b, connections, in_flight, per).await;
+        let gc = commands(&g, proto, connections, in_flight, per).await;
+        let bc = commands(&b, proto, connections, in_flight, per).await;
         eprintln!(
-            "commands {connections}×{in_flight}: botgate {:.0}/s p99 {:.2}, bare {:.0}/s p99 {:.2}",
+            "{proto:?} commands {connections}×{in_flight}: botgate {:.0}/s p99 {:.2}, bare {:.0}/s p99 {:.2}",
             gc.per_sec, gc.p99, bc.per_sec, bc.p99
         );
         let ratio = gc.per_sec / bc.per_sec;
         let single = connections == 1;
         rows.push(Row {
             scenario: format!(
-                "sendGroupMessage, {connections} connection(s) × {in_flight} in flight (p50 / p99)"
+                "{}, {connections} connection(s) × {in_flight} in flight (p50 / p99)",
+                if proto == Proto::Mirai {
+                    "mirai sendGroupMessage"
+                } else {
+                    "OneBot send_group_msg"
+                }
             ),
             botgate: format!("{:.0} k/s ({:.2} / {:.2} ms)", gc.per_sec / 1000.0, gc.p50, gc.p99),
             bare: format!("{:.0} k/s ({:.2} / {:.2} ms)", bc.per_sec / 1000.0, bc.p50, bc.p99),
