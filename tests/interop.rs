@@ -168,3 +168,63 @@ async fn nonebot_onebot_adapter_replies_over_the_onebot_reverse_websocket() {
     expect_reply(&gw, &bot, "nonebot onebot reverse", "pong from nonebot reverse to AliceCard")
         .await;
 }
+
+/// Starts an aiocqhttp bot in `mode` on a free port; answers it and the port.
+fn aiocqhttp(mode: &str, logs: &Path) -> (PyBot, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let args = [
+        mode.to_owned(),
+        "127.0.0.1".to_owned(),
+        port.to_string(),
+        "tok".to_owned(),
+        "s3cret".to_owned(),
+    ];
+    (PyBot::start("interop-aiocqhttp", "aiocqhttp_bot.py", &args, logs), port)
+}
+
+#[actix_web::test]
+async fn aiocqhttp_replies_over_reverse_websockets_with_split_api_and_event_roles() {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (bot, port) = aiocqhttp("ws", logs.path());
+    let config = format!(
+        "{}onebot:\n  use_http: false\n  use_ws_reverse: true\n  ws_reverse_api_url: ws://127.0.0.1:{port}/ws/api/\n  ws_reverse_event_url: ws://127.0.0.1:{port}/ws/event/\n  ws_reverse_reconnect_interval: 200\n  access_token: tok\n",
+        mirai_http_ws("")
+    );
+    let gw = start_gateway(WORLD, &config).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let h = healthz(&gw).await;
+        if h["destinations"][0]["connected"] == true && h["destinations"][1]["connected"] == true {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never connected:\n{}", bot.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_reply(&gw, &bot, "aiocqhttp ws", "pong from aiocqhttp ws to AliceCard").await;
+}
+
+#[actix_web::test]
+async fn aiocqhttp_replies_to_signed_http_posts_with_a_quick_operation() {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (bot, port) = aiocqhttp("post", logs.path());
+    // Wait for the receiver to listen before events are posted to it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "aiocqhttp never listened:\n{}",
+            bot.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let config = format!(
+        "{}onebot:\n  use_http: false\n  post_url: http://127.0.0.1:{port}/\n  secret: s3cret\n",
+        mirai_http_ws("")
+    );
+    let gw = start_gateway(WORLD, &config).await;
+    expect_reply(&gw, &bot, "aiocqhttp post", "pong from aiocqhttp post to AliceCard").await;
+}

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Creates the virtual environments of the interop tests (one per client: YiriMirai and
-# nonebot2 pin conflicting versions of the same libraries). A venv is rebuilt only when its
+# Creates the virtual environments of the interop tests (one per client stack: YiriMirai,
+# nonebot2 and aiocqhttp pin conflicting versions of shared libraries). A venv is rebuilt only when its
 # requirements file changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python=${PYTHON:-python3}
-for name in yiri nonebot; do
+for name in yiri nonebot aiocqhttp; do
   venv=.venv/interop-$name
   req=tests/interop/requirements-$name.txt
   stamp=$venv/.requirements
