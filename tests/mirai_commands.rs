@@ -146,7 +146,7 @@ async fn member_info_titles_and_admins() {
     let (_gw, mut c) = client("").await;
     c.send(json!({"syncId":"g","command":"memberInfo","subCommand":"get","content":{"target":30001,"memberId":20001}})).await;
     let mut expected = member(20001, "AliceCard", "元老", "ADMINISTRATOR", 1600000000, json!(0));
-    expected["active"] = json!({"rank":1,"point":0,"honors":["元老"],"temperature":1});
+    expected["active"] = json!({"rank":1,"point":0,"honors":[],"temperature":1});
     assert_eq!(c.reply("g").await["data"], expected);
 
     c.send(json!({"syncId":"u","command":"memberInfo","subCommand":"update","content":{"target":30001,"memberId":20001,"info":{"name":"NewCard","specialTitle":"大佬"}}})).await;

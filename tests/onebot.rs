@@ -437,3 +437,33 @@ async fn essence_messages_are_set_listed_and_deleted_by_message_id() {
         100
     );
 }
+
+#[actix_web::test]
+async fn group_honors_follow_honor_events() {
+    let gw = gateway("").await;
+    let empty = api(&gw, "/get_group_honor_info?group_id=30001&type=all", None).await.1;
+    assert_eq!(
+        empty["data"],
+        json!({"group_id":30001,"current_talkative":null,"talkative_list":[],"performer_list":[],"legend_list":[],"strong_newbie_list":[],"emotion_list":[]})
+    );
+    inject(&gw, 10001, json!({"type":"MemberHonorChangeEvent","member":{"id":20003,"group":{"id":30001}},"action":"achieve","honor":"龙王"})).await;
+    let info = api(&gw, "/get_group_honor_info?group_id=30001", None).await.1["data"].clone();
+    let avatar = "https://q1.qlogo.cn/g?b=qq&nk=20003&s=640";
+    assert_eq!(
+        info["current_talkative"],
+        json!({"user_id":20003,"nickname":"Carol","avatar":avatar,"day_count":1})
+    );
+    assert_eq!(
+        info["talkative_list"],
+        json!([{"user_id":20003,"nickname":"Carol","avatar":avatar,"description":"龙王"}])
+    );
+    // mirai's memberInfo reports the honour too.
+    let mut c = mirai_ws_client(&gw).await;
+    c.send(json!({"syncId":"m","command":"memberInfo","subCommand":"get","content":{"target":30001,"memberId":20003}})).await;
+    assert_eq!(c.reply("m").await["data"]["active"]["honors"], json!(["龙王"]));
+    inject(&gw, 10001, json!({"type":"MemberHonorChangeEvent","member":{"id":20003,"group":{"id":30001}},"action":"lose","honor":"龙王"})).await;
+    assert_eq!(
+        api(&gw, "/get_group_honor_info?group_id=30001", None).await.1["data"]["talkative_list"],
+        json!([])
+    );
+}

@@ -194,7 +194,7 @@ impl SimWorld {
         let active = MemberActive {
             rank: 1,
             point: 0,
-            honors: if m.special_title.is_empty() { vec![] } else { vec![m.special_title.clone()] },
+            honors: g.honors.get(&member).cloned().unwrap_or_default(),
             temperature: 1,
         };
         Ok(CommandOutput::MemberInfo(g.member(m, unix_now()), active))
@@ -346,6 +346,19 @@ impl SimWorld {
             return Err(BotError::NoSuchElement(format!("essence message {message_id}")));
         }
         Ok(CommandOutput::Done)
+    }
+
+    /// Who holds which honour in a group.
+    pub(super) fn honors(&self, group: UserId) -> Result<CommandOutput, BotError> {
+        let g = self.group_state(group)?;
+        let now = unix_now();
+        Ok(CommandOutput::Honors(
+            g.honors
+                .iter()
+                .filter(|(_, h)| !h.is_empty())
+                .filter_map(|(id, h)| g.members.get(id).map(|m| (g.member(m, now), h.clone())))
+                .collect(),
+        ))
     }
 
     /// A group's essence messages.

@@ -188,7 +188,13 @@ impl SimWorld {
                 Event::MemberUnmute { member: self.fresh(&member)?, operator }
             }
             Event::MemberHonorChange { member, achieve, honor } => {
-                Event::MemberHonorChange { member: self.fresh(&member)?, achieve, honor }
+                let member = self.fresh(&member)?;
+                let held = self.group_mut(&member.group)?.honors.entry(member.id).or_default();
+                held.retain(|h| *h != honor);
+                if achieve {
+                    held.push(honor.clone());
+                }
+                Event::MemberHonorChange { member, achieve, honor }
             }
             Event::OtherClientOnline { client } => {
                 if !self.other_clients.iter().any(|c| c.id == client.id) {

@@ -171,6 +171,7 @@ impl SimWorld {
                 self.remove_essence(group, message_id, cache)
             }
             Command::EssenceList { group } => self.essences(group),
+            Command::GroupHonors { group } => self.honors(group),
             Command::GetGroupConfig { group } => {
                 Ok(CommandOutput::GroupConfig(self.group_state(group)?.config.clone()))
             }

@@ -278,6 +278,8 @@ pub(super) struct GroupState {
     pub(super) bot_mute_until: i64,
     pub(super) essence: Vec<Essence>,
     pub(super) announcements: Vec<Announcement>,
+    /// Group honours (龙王, 群聊之火…) held by members.
+    pub(super) honors: BTreeMap<UserId, Vec<String>>,
 }
 
 impl GroupState {
@@ -296,6 +298,7 @@ impl GroupState {
             bot_mute_until: 0,
             essence: Vec::new(),
             announcements: Vec::new(),
+            honors: BTreeMap::new(),
         }
     }
 

@@ -232,6 +232,11 @@ pub enum Command {
         /// The group.
         group: UserId,
     },
+    /// Who holds which honour in a group.
+    GroupHonors {
+        /// The group.
+        group: UserId,
+    },
     /// A group's settings.
     GetGroupConfig {
         /// The group.
@@ -356,4 +361,6 @@ pub enum CommandOutput {
     Announcement(Announcement),
     /// Essence messages.
     Essences(Vec<Essence>),
+    /// Members with the honours they hold.
+    Honors(Vec<(Member, Vec<String>)>),
 }

@@ -612,6 +612,10 @@ pub fn encode_output(out: &CommandOutput) -> Value {
         CommandOutput::MemberInfo(m, active) => member_info(m, active),
         CommandOutput::Announcements(list_) => list(list_.iter().map(announcement).collect()),
         CommandOutput::Announcement(a) => json!({ "code": 0, "msg": "", "data": announcement(a) }),
+        // mirai-api-http has no honour listing; no mirai command produces this.
+        CommandOutput::Honors(holders) => list(
+            holders.iter().map(|(m, h)| json!({ "member": member(m), "honors": h })).collect(),
+        ),
         // mirai-api-http has no essence listing; no mirai command produces this.
         CommandOutput::Essences(items) => list(items.iter().map(|e| json!({
             "messageId": e.message_id, "senderId": e.sender_id, "senderTime": e.sender_time,

@@ -75,6 +75,8 @@ pub enum Shape {
     Notices,
     /// `[{"sender_id","sender_nick","sender_time","operator_id","operator_nick","operator_time","message_id"}]`.
     Essences,
+    /// `get_group_honor_info`'s lists for this group.
+    Honors(UserId),
 }
 
 /// A decoded action.
@@ -304,6 +306,10 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
             },
             Shape::History,
         ),
+        "get_group_honor_info" => {
+            let group = p.int("group_id")?;
+            bot(Command::GroupHonors { group }, Shape::Honors(group))
+        }
         "set_essence_msg" => {
             null(Command::SetEssence { group: None, message_id: p.int("message_id")? as i32 })
         }
@@ -434,6 +440,7 @@ pub fn encode_output(bot: UserId, shape: Shape, out: &CommandOutput) -> Value {
             "notice_id": a.fid, "sender_id": a.sender_id, "publish_time": a.publication_time,
             "message": { "text": a.content, "images": [] },
         })).collect()),
+        (Shape::Honors(group), CommandOutput::Honors(holders)) => honor_info(group, holders),
         (Shape::Essences, CommandOutput::Essences(list)) => Value::Array(list.iter().map(|e| json!({
             "sender_id": e.sender_id, "sender_nick": e.sender_nick, "sender_time": e.sender_time,
             "operator_id": e.operator_id, "operator_nick": e.operator_nick, "operator_time": e.operator_time,
@@ -441,6 +448,32 @@ pub fn encode_output(bot: UserId, shape: Shape, out: &CommandOutput) -> Value {
         })).collect()),
         _ => Value::Null,
     }
+}
+
+/// `get_group_honor_info`'s data: one list per honour type, and the current 龙王.
+fn honor_info(group_id: UserId, holders: &[(Member, Vec<String>)]) -> Value {
+    let item = |m: &Member, description: &str| {
+        json!({ "user_id": m.id, "nickname": m.nickname,
+                "avatar": format!("https://q1.qlogo.cn/g?b=qq&nk={}&s=640", m.id), "description": description })
+    };
+    let list = |names: &[&str], description: &str| -> Vec<Value> {
+        holders
+            .iter()
+            .filter(|(_, h)| h.iter().any(|x| names.contains(&x.as_str())))
+            .map(|(m, _)| item(m, description))
+            .collect()
+    };
+    let talkative = list(&["龙王"], "龙王");
+    json!({
+        "group_id": group_id,
+        "current_talkative": talkative.first().map(|t| json!({
+            "user_id": t["user_id"], "nickname": t["nickname"], "avatar": t["avatar"], "day_count": 1 })),
+        "talkative_list": talkative,
+        "performer_list": list(&["群聊之火", "群聊炽焰"], "群聊之火"),
+        "legend_list": list(&["一笔当先"], "一笔当先"),
+        "strong_newbie_list": list(&["冒尖小春笋"], "冒尖小春笋"),
+        "emotion_list": list(&["快乐源泉"], "快乐源泉"),
+    })
 }
 
 /// A retcode and message for a failed command (go-cqhttp style: 100 for bad requests and
