@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use botgate_actors::bot::SimulatedWorldSpec;
+use botgate_actors::protocol::onebot::event::MessageFormat;
 use serde::{Deserialize, Deserializer};
 
 /// A configuration error: which key is wrong and what to do about it.
@@ -524,6 +525,27 @@ pub struct OneBotConfig {
     /// botgate: events that may wait for a slow ws client before it is closed.
     #[serde(default = "default_outbox_size")]
     pub outbox_size: usize,
+}
+
+impl OneBotConfig {
+    /// The account OneBot serves: `bot`, else the first under `bots:`.
+    pub fn served_bot(&self, bots: &[BotConfig]) -> i64 {
+        self.bot.or_else(|| bots.first().map(|b| b.qq)).unwrap_or_default()
+    }
+
+    /// `post_message_format` as the codec's format.
+    pub fn message_format(&self) -> MessageFormat {
+        if self.post_message_format == "array" {
+            MessageFormat::Array
+        } else {
+            MessageFormat::String
+        }
+    }
+
+    /// The heartbeat interval, when heartbeats are on.
+    pub fn heartbeat(&self) -> Option<std::time::Duration> {
+        self.enable_heartbeat.then(|| std::time::Duration::from_millis(self.heartbeat_interval))
+    }
 }
 
 fn default_onebot_host() -> String {

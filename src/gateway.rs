@@ -11,7 +11,6 @@ use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReve
 use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
-use botgate_actors::protocol::onebot::event::MessageFormat;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
 use log::{info, warn};
@@ -169,7 +168,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
     }
     let mut onebot_posts = Vec::new();
     if let Some(ob) = config.onebot.as_ref().filter(|ob| !ob.post_url.is_empty()) {
-        let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+        let qq = ob.served_bot(&config.bots);
         let served: Vec<_> =
             bots.iter().filter(|(id, _, _)| *id == qq).map(|(id, _, a)| (*id, a.clone())).collect();
         let tls = tls::client_config(&[]).map_err(|e| crate::config::ConfigError {
@@ -188,11 +187,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             tls,
             protocol: PostProtocol::OneBot {
                 secret: Secret::new(ob.secret.clone()),
-                format: if ob.post_message_format == "array" {
-                    MessageFormat::Array
-                } else {
-                    MessageFormat::String
-                },
+                format: ob.message_format(),
             },
         };
         info!("onebot http post: {}", config.url);
@@ -200,7 +195,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
     }
     let mut onebot_reverse = Vec::new();
     if let Some(ob) = config.onebot.as_ref().filter(|ob| ob.use_ws_reverse) {
-        let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+        let qq = ob.served_bot(&config.bots);
         if let Some((_, _, bot)) = bots.iter().find(|(id, _, _)| *id == qq) {
             let tls = tls::client_config(&[]).map_err(|e| crate::config::ConfigError {
                 key: "onebot.ws_reverse_url".into(),
@@ -229,14 +224,8 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                     reconnect_on_code_1000: ob.ws_reverse_reconnect_on_code_1000,
                     max_frame_size: config.server.max_frame_size,
                     buffer_size: ob.ws_reverse_buffer_size,
-                    format: if ob.post_message_format == "array" {
-                        MessageFormat::Array
-                    } else {
-                        MessageFormat::String
-                    },
-                    heartbeat: ob
-                        .enable_heartbeat
-                        .then(|| Duration::from_millis(ob.heartbeat_interval)),
+                    format: ob.message_format(),
+                    heartbeat: ob.heartbeat(),
                     tls: Arc::clone(&tls),
                 };
                 info!("onebot reverse ws: {} ({})", config.url, role.client_role());

@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use botgate_actors::connection::mirai_ws::{MiraiWsDirectory, MiraiWsSettings};
 use botgate_actors::connection::onebot_ws::OneBotWsSettings;
-use botgate_actors::protocol::onebot::event::MessageFormat;
 use botgate_actors::secret::Secret;
 
 use crate::config::{Config, ConfigError};
@@ -141,20 +140,14 @@ pub fn start(
 ) -> Result<(Vec<Listener>, Vec<actix_web::dev::Server>), StartError> {
     let onebot = match &config.onebot {
         Some(ob) => {
-            let qq = ob.bot.or_else(|| config.bots.first().map(|b| b.qq)).unwrap_or_default();
+            let qq = ob.served_bot(&config.bots);
             let bot = actors.bots.iter().find(|(id, _, _)| *id == qq).map(|(_, _, a)| a.clone());
             bot.map(|bot| OneBotState {
                 settings: Arc::new(OneBotWsSettings {
                     qq,
                     bot,
-                    format: if ob.post_message_format == "array" {
-                        MessageFormat::Array
-                    } else {
-                        MessageFormat::String
-                    },
-                    heartbeat: ob
-                        .enable_heartbeat
-                        .then(|| Duration::from_millis(ob.heartbeat_interval)),
+                    format: ob.message_format(),
+                    heartbeat: ob.heartbeat(),
                     outbox_size: ob.outbox_size,
                 }),
                 token: Secret::new(ob.access_token.clone()),

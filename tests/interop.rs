@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use botgate::listeners::Mount;
 use common::*;
-use serde_json::Value;
 
 struct PyBot {
     child: Child,
@@ -72,26 +71,9 @@ async fn expect_reply(gw: &botgate::Gateway, bot: &PyBot, who: &str, expected: &
     let injected = inject(gw, 10001, group_message(30001, 20001, "ping")).await["messageId"]
         .as_i64()
         .expect("id");
-    let client = awc::Client::default();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let reply = loop {
-        let v: Value = client
-            .get(format!(
-                "{base}/messageFromId?sessionKey={key}&target=30001&messageId={}",
-                injected + 1
-            ))
-            .send()
-            .await
-            .expect("messageFromId")
-            .json()
-            .await
-            .expect("json");
-        if v["code"] == 0 {
-            break v["data"].clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{who} never replied:\n{}", bot.output());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let reply = wait_for_message(&base, &key, 30001, injected + 1, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("{who} never replied:\n{}", bot.output()));
     assert_eq!(reply["type"], "GroupSyncMessage", "{reply}");
     assert_eq!(reply["subject"]["id"], 30001);
     let text: String = reply["messageChain"]
@@ -138,10 +120,11 @@ async fn nonebot_onebot_adapter_replies_over_the_onebot_forward_websocket() {
     let gw = start_gateway(WORLD, &config).await;
     let addr = gw.addr_of(Mount::OneBotWs).expect("onebot ws");
     let logs = tempfile::tempdir().expect("tempdir");
-    let args = [addr.ip().to_string(), addr.port().to_string(), "tok".to_owned()];
+    let args =
+        ["forward".to_owned(), addr.ip().to_string(), addr.port().to_string(), "tok".to_owned()];
     let bot = PyBot::start("interop-nonebot", "nonebot_onebot_bot.py", &args, logs.path());
     wait_for_subscriber(&gw, &bot, "nonebot onebot").await;
-    expect_reply(&gw, &bot, "nonebot onebot", "pong from nonebot onebot to AliceCard").await;
+    expect_reply(&gw, &bot, "nonebot onebot", "pong from nonebot forward to AliceCard").await;
 }
 
 #[actix_web::test]
@@ -151,8 +134,8 @@ async fn nonebot_onebot_adapter_replies_over_the_onebot_reverse_websocket() {
         .expect("free port")
         .port();
     let logs = tempfile::tempdir().expect("tempdir");
-    let args = ["127.0.0.1".to_owned(), port.to_string(), "tok".to_owned()];
-    let bot = PyBot::start("interop-nonebot", "nonebot_onebot_reverse_bot.py", &args, logs.path());
+    let args = ["reverse".to_owned(), "127.0.0.1".to_owned(), port.to_string(), "tok".to_owned()];
+    let bot = PyBot::start("interop-nonebot", "nonebot_onebot_bot.py", &args, logs.path());
     let config = format!(
         "{}onebot:\n  use_http: false\n  use_ws_reverse: true\n  ws_reverse_use_universal_client: true\n  ws_reverse_url: ws://127.0.0.1:{port}/onebot/v11/ws\n  ws_reverse_reconnect_interval: 200\n  access_token: tok\n",
         mirai_http_ws("")

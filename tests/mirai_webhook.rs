@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use botgate::listeners::Mount;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn mirai_webhook(addr: std::net::SocketAddr) -> String {
     // The scheme is left out on purpose: mirai-api-http accepts `host:port/path`.
@@ -61,25 +61,11 @@ async fn a_command_in_the_response_is_run_as_that_bot() {
         .as_i64()
         .expect("id");
     let base = format!("http://{}", gw.addr_of(Mount::MiraiHttp).expect("http"));
-    let http = awc::Client::default();
     let key = http_session(&base, 10001).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let got: Value = http
-            .get(format!("{base}/messageFromId?sessionKey={key}&target=30001&messageId={}", id + 1))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if got["code"] == 0 {
-            assert_eq!(got["data"]["messageChain"][1]["text"], "answered by webhook");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the webhook's command never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let got = wait_for_message(&base, &key, 30001, id + 1, WAIT)
+        .await
+        .expect("the webhook's command never ran");
+    assert_eq!(got["messageChain"][1]["text"], "answered by webhook");
 }
 
 #[actix_web::test]

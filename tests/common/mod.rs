@@ -483,3 +483,33 @@ pub async fn wait_for_deliveries(ep: &Endpoint, n: usize) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Polls mirai's `messageFromId` on the http adapter at `base` until message `id` of `target`
+/// exists; answers its packet, or `None` after `within`.
+pub async fn wait_for_message(
+    base: &str,
+    key: &str,
+    target: i64,
+    id: i64,
+    within: Duration,
+) -> Option<Value> {
+    let client = awc::Client::default();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let v: Value = client
+            .get(format!("{base}/messageFromId?sessionKey={key}&target={target}&messageId={id}"))
+            .send()
+            .await
+            .expect("messageFromId")
+            .json()
+            .await
+            .expect("json");
+        if v["code"] == 0 {
+            return Some(v["data"].clone());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

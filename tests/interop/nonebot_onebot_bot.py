@@ -1,7 +1,13 @@
-"""A nonebot2 bot with nonebot-adapter-onebot (v11) on the forward WebSocket: it needs the
-lifecycle connect event first and an access token. Answers "ping" with "pong".
+"""A nonebot2 bot with nonebot-adapter-onebot (v11), answering "ping" with "pong", in one of
+two modes:
 
-Usage: nonebot_onebot_bot.py HOST PORT ACCESS_TOKEN
+- ``forward``: connects to botgate's forward WebSocket (it needs the lifecycle connect event
+  first and takes self_id from it);
+- ``reverse``: serves /onebot/v11/ws for botgate's reverse WebSocket (it requires X-Self-ID).
+
+Both check the access token.
+
+Usage: nonebot_onebot_bot.py MODE HOST PORT ACCESS_TOKEN
 """
 import sys
 
@@ -9,13 +15,13 @@ import nonebot
 from nonebot import on_message
 from nonebot.adapters.onebot.v11 import Adapter, Bot, GroupMessageEvent
 
-host, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-nonebot.init(
-    driver="~none+~httpx+~websockets",
-    onebot_ws_urls=[f"ws://{host}:{port}/"],
-    onebot_access_token=token,
-    log_level="DEBUG",
-)
+mode, host, port, token = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if mode == "forward":
+    nonebot.init(driver="~none+~httpx+~websockets", onebot_ws_urls=[f"ws://{host}:{port}/"],
+                 onebot_access_token=token, log_level="DEBUG")
+else:
+    nonebot.init(driver="~fastapi+~httpx+~websockets", host=host, port=port,
+                 onebot_access_token=token, log_level="DEBUG")
 nonebot.get_driver().register_adapter(Adapter)
 
 ping = on_message()
@@ -25,7 +31,7 @@ ping = on_message()
 async def handle(bot: Bot, event: GroupMessageEvent):
     if event.get_plaintext().strip() == "ping":
         name = event.sender.card or event.sender.nickname
-        await bot.send(event, f"pong from nonebot onebot to {name}")
+        await bot.send(event, f"pong from nonebot {mode} to {name}")
 
 
 if __name__ == "__main__":
