@@ -276,6 +276,13 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
             update: GroupConfigUpdate { name: Some(p.string("group_name")), ..Default::default() },
         }),
         "set_group_leave" => null(Command::Quit { group: p.int("group_id")? }),
+        "set_group_anonymous" => null(Command::UpdateGroupConfig {
+            group: p.int("group_id")?,
+            update: GroupConfigUpdate {
+                anonymous_chat: Some(p.bool_or("enable", true)?),
+                ..Default::default()
+            },
+        }),
         "set_friend_add_request" => request_answer(&p, RequestType::NewFriend),
         "set_group_add_request" => {
             let sub = if p.string("sub_type").is_empty() {
