@@ -14,7 +14,6 @@ use awc::error::WsProtocolError;
 use awc::ws::{CloseCode, Frame, Message};
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::stream::StreamExt;
 use log::{debug, info, warn};
 
 use super::backoff::Backoff;
@@ -22,7 +21,7 @@ use super::frames::{Assembled, FrameAssembler};
 use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
-use super::ws_client::{self, WsSink, WsStream};
+use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
 use crate::model::UserId;
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -56,11 +55,6 @@ pub struct OneBotReverseConfig {
     pub heartbeat: Option<Duration>,
     /// TLS for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
-}
-
-struct LinkEvent {
-    generation: u64,
-    item: Option<Result<Frame, WsProtocolError>>,
 }
 
 struct Link {
@@ -137,10 +131,7 @@ impl OneBotReverseClient {
         ctx: &mut Context<Self>,
     ) {
         info!("onebot reverse {} ({:?}): connected", self.config.url, self.config.role);
-        let frames = stream
-            .map(move |item| LinkEvent { generation, item: Some(item) })
-            .chain(futures_util::stream::once(async move { LinkEvent { generation, item: None } }));
-        ctx.add_stream(frames);
+        ctx.add_stream(ws_client::tag_frames(stream, generation));
         self.link = Some(Link {
             sink: SinkWrite::new(sink, ctx),
             assembler: FrameAssembler::new(self.config.max_frame_size),

@@ -14,13 +14,12 @@ use awc::error::WsProtocolError;
 use awc::ws::{CloseCode, CloseReason, Frame, Message};
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::stream::StreamExt;
 use log::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::frames::{Assembled, FrameAssembler};
 use super::mirai_calls;
-use super::ws_client::{self, WsSink, WsStream};
+use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -58,13 +57,6 @@ pub struct DestinationConfig {
     pub heartbeat_interval: Duration,
     /// TLS settings for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
-}
-
-/// One frame or the end of one connection's stream, tagged with the connection's number so
-/// that a stale stream of an earlier connection is ignored.
-struct LinkEvent {
-    generation: u64,
-    item: Option<Result<Frame, WsProtocolError>>,
 }
 
 struct Link {
@@ -156,10 +148,7 @@ impl ReverseWsDestination {
     ) {
         info!("reverse-ws {}: connected; waiting for verify", self.config.display_name);
         self.backoff.reset();
-        let frames = stream
-            .map(move |item| LinkEvent { generation, item: Some(item) })
-            .chain(futures_util::stream::once(async move { LinkEvent { generation, item: None } }));
-        ctx.add_stream(frames);
+        ctx.add_stream(ws_client::tag_frames(stream, generation));
         self.link = Some(Link {
             sink: SinkWrite::new(sink, ctx),
             assembler: FrameAssembler::new(self.config.max_frame_size),

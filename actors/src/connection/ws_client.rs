@@ -5,10 +5,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use awc::error::WsClientError;
-use awc::ws::{Codec, Message};
+use awc::error::{WsClientError, WsProtocolError};
+use awc::ws::{Codec, Frame, Message};
 use awc::BoxedSocket;
-use futures_util::stream::{SplitSink, SplitStream, StreamExt};
+use futures_util::stream::{self, SplitSink, SplitStream, Stream, StreamExt};
 
 /// The framed socket of a dialled WebSocket.
 pub type WsFramed = actix_codec::Framed<BoxedSocket, Codec>;
@@ -18,6 +18,23 @@ pub type WsSink = SplitSink<WsFramed, Message>;
 
 /// Its reading half.
 pub type WsStream = SplitStream<WsFramed>;
+
+/// One frame or the end (`item: None`) of one connection's stream, tagged with the
+/// connection's number so that the actor ignores a stale stream of an earlier connection.
+pub struct LinkEvent {
+    /// Which connection the item came from.
+    pub generation: u64,
+    /// The frame or read error; `None` once the stream has ended.
+    pub item: Option<Result<Frame, WsProtocolError>>,
+}
+
+/// Tags every item of `stream` with `generation` and appends one end marker, so the stream
+/// can be added to an actor whose link is redialled.
+pub fn tag_frames(stream: WsStream, generation: u64) -> impl Stream<Item = LinkEvent> {
+    stream
+        .map(move |item| LinkEvent { generation, item: Some(item) })
+        .chain(stream::once(async move { LinkEvent { generation, item: None } }))
+}
 
 /// How long the TCP connect, TLS and HTTP upgrade may take together.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
