@@ -210,13 +210,14 @@ impl Server {
     fn botgate() -> Server {
         let (http, ws, onebot) = (free_port(), free_port(), free_port());
         let config = format!(
-            "server: {{ host: 127.0.0.1, port: {http} }}\n\
+            "server: {{ host: 127.0.0.1, port: {http}, max_connections: 20000, \
+             max_connections_per_peer: 20000 }}\n\
              bots:\n  - qq: 10001\n    source: simulated\n    simulated:\n      nickname: botgate\n      \
              groups: [{{ id: 30001, name: Bench Group, permission: OWNER, members: [{{ id: 20001, nickname: Alice, card: AliceCard, permission: ADMINISTRATOR, joinTimestamp: 1600000000 }}] }}]\n\
              mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
              ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n\
              onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.1\n  ws_port: {onebot}\n  \
-             post_message_format: array\n  outbox_size: 65536\n"
+             post_message_format: array\n  outbox_size: 65536\n  ws_ping_interval: 0\n"
         );
         let path = std::env::temp_dir().join(format!("botgate-bench-{}.yaml", std::process::id()));
         std::fs::write(&path, config).expect("write the bench config");

@@ -70,7 +70,12 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         .get()
         .map(|ls| {
             ls.iter()
-                .map(|(name, addr)| json!({"serves": name, "address": addr.to_string()}))
+                .map(|(name, addr, limits)| {
+                    let mut l = limits.to_json();
+                    l["serves"] = json!(name);
+                    l["address"] = json!(addr.to_string());
+                    l
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -80,6 +85,10 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "bots": bots,
         "listeners": listeners,
         "miraiWsClients": state.mirai_ws_clients.len(),
+        "clients": {
+            "miraiWs": state.mirai_ws.stats.to_json(),
+            "onebotWs": state.onebot.as_ref().map(|o| o.settings.stats.to_json()),
+        },
         "miraiHttpSessions": state.mirai_http.len(),
         "destinations": destinations,
         "destinationsConnected": connected,

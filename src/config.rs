@@ -69,6 +69,23 @@ pub struct ServerConfig {
     /// The largest WebSocket frame (and reassembled message) botgate accepts, in bytes.
     #[serde(default = "default_max_frame_size")]
     pub max_frame_size: usize,
+    /// The folder clients may send local files from (mirai `path`, OneBot `file://` or a plain
+    /// path); absent: no local file is read for a client.
+    #[serde(default)]
+    pub media_root: Option<String>,
+    /// How long a new connection may take to send its request (the WebSocket handshake), ms.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: u64,
+    /// The most connections one listener holds at once; more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The most connections one peer address holds on one listener; more are answered 429.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
+    /// The most commands one WebSocket connection may have running at once; more are
+    /// answered at once with the protocol's error.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 fn default_server_host() -> String {
@@ -80,6 +97,18 @@ fn default_server_port() -> u16 {
 fn default_max_frame_size() -> usize {
     16 * 1024 * 1024
 }
+fn default_handshake_timeout() -> u64 {
+    5000
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_connections_per_peer() -> usize {
+    1000
+}
+fn default_max_in_flight() -> usize {
+    1024
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -88,6 +117,11 @@ impl Default for ServerConfig {
             port: default_server_port(),
             token: String::new(),
             max_frame_size: default_max_frame_size(),
+            media_root: None,
+            handshake_timeout: default_handshake_timeout(),
+            max_connections: default_max_connections(),
+            max_connections_per_peer: default_max_connections_per_peer(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }
@@ -525,6 +559,20 @@ pub struct OneBotConfig {
     /// botgate: events that may wait for a slow ws client before it is closed.
     #[serde(default = "default_outbox_size")]
     pub outbox_size: usize,
+    /// botgate: forward ws clients idle this long are pinged, ms; silent for three intervals →
+    /// dropped; 0 = never.
+    #[serde(default = "default_ws_ping_interval")]
+    pub ws_ping_interval: u64,
+    /// botgate: first retry delay after a failed HTTP POST, ms; doubles up to
+    /// `post_max_retry_interval`.
+    #[serde(default = "default_retry_interval")]
+    pub post_retry_interval: u64,
+    /// botgate: the longest HTTP POST retry delay, ms.
+    #[serde(default = "default_max_reconnect_interval")]
+    pub post_max_retry_interval: u64,
+    /// botgate: events kept while the HTTP POST endpoint fails; oldest dropped beyond.
+    #[serde(default = "default_replay_buffer_size")]
+    pub post_buffer_size: usize,
 }
 
 impl OneBotConfig {
@@ -568,6 +616,9 @@ fn default_post_format() -> String {
 }
 fn default_onebot_heartbeat() -> u64 {
     15_000
+}
+fn default_ws_ping_interval() -> u64 {
+    30_000
 }
 
 /// The whole of `config.yaml`.
@@ -686,6 +737,26 @@ impl Config {
         }
         if self.server.max_frame_size < 1024 {
             return Err(ConfigError::new("server.max_frame_size", "must be at least 1024 bytes"));
+        }
+        let server = &self.server;
+        for (key, value) in [
+            ("server.handshake_timeout", server.handshake_timeout as usize),
+            ("server.max_connections", server.max_connections),
+            ("server.max_connections_per_peer", server.max_connections_per_peer),
+            ("server.max_in_flight", server.max_in_flight),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if let Some(root) = &server.media_root {
+            let usable = std::fs::canonicalize(root).map(|p| p.is_dir()).unwrap_or(false);
+            if !usable {
+                return Err(ConfigError::new(
+                    "server.media_root",
+                    format!("{root:?} is not an existing folder; create it or remove the key"),
+                ));
+            }
         }
         let rws = &m.adapter_settings.reverse_ws;
         let key = "mirai.adapterSettings.reverse-ws";
@@ -820,6 +891,15 @@ impl Config {
             }
             if ob.outbox_size == 0 {
                 return Err(ConfigError::new("onebot.outbox_size", "must be at least 1"));
+            }
+            if ob.post_retry_interval == 0 {
+                return Err(ConfigError::new(
+                    "onebot.post_retry_interval",
+                    "must be at least 1 ms (a failing endpoint is retried after it)",
+                ));
+            }
+            if ob.post_buffer_size == 0 {
+                return Err(ConfigError::new("onebot.post_buffer_size", "must be at least 1"));
             }
         }
         if let Some(ca) = &rws.ca_file {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use botgate_actors::bot::BotActor;
+use botgate_actors::bot::{BotActor, MediaRoot};
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
 use botgate_actors::connection::onebot_ws::OneBotRole;
@@ -111,13 +111,19 @@ impl Gateway {
 
 fn start_actors(config: &Config) -> Result<Actors, StartError> {
     let mirai = &config.mirai;
+    let media_root = MediaRoot::new(config.server.media_root.as_deref().map(std::path::Path::new))
+        .map_err(|e| crate::config::ConfigError {
+            key: "server.media_root".into(),
+            message: format!("cannot be resolved: {e}; point it at an existing folder"),
+        })?;
     let bots: Vec<(i64, SourceKind, Addr<BotActor>)> = config
         .bots
         .iter()
         .map(|b| {
             let actor = match b.source {
                 SourceKind::Simulated => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
-            };
+            }
+            .with_media_root(media_root.clone());
             info!("bot {} ({:?}) started", b.qq, b.source);
             (b.qq, b.source, actor.start())
         })
@@ -181,9 +187,9 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             headers: Vec::new(),
             connect_timeout: timeout,
             request_timeout: timeout,
-            retry_interval: Duration::from_millis(1000),
-            max_retry_interval: Duration::from_millis(60_000),
-            buffer_size: 10_000,
+            retry_interval: Duration::from_millis(ob.post_retry_interval),
+            max_retry_interval: Duration::from_millis(ob.post_max_retry_interval),
+            buffer_size: ob.post_buffer_size,
             tls,
             protocol: PostProtocol::OneBot {
                 secret: Secret::new(ob.secret.clone()),

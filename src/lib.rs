@@ -4,6 +4,7 @@
 pub mod botgate_endpoints;
 pub mod config;
 pub mod gateway;
+pub mod limits;
 pub mod listeners;
 pub mod mirai_http;
 pub mod mirai_ws;

@@ -12,6 +12,7 @@ use botgate_actors::secret::Secret;
 
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
+use crate::limits::{self, ConnectionLimits};
 use crate::{botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_ws};
 
 /// What a listener serves.
@@ -54,8 +55,9 @@ pub struct AppState {
     pub mirai_ws_clients: MiraiWsDirectory,
     /// The http adapter's unread queues.
     pub mirai_http: mirai_http::HttpSessions,
-    /// Where each listener listens, filled in once all are bound.
-    pub listeners: std::sync::OnceLock<Vec<(String, SocketAddr)>>,
+    /// What each listener serves, where, and its connection limits; filled in once all are
+    /// bound.
+    pub listeners: std::sync::OnceLock<Vec<(String, SocketAddr, Arc<ConnectionLimits>)>>,
     /// The largest frame or body accepted.
     pub max_frame_size: usize,
     /// The OneBot adapters' settings, when `onebot:` is configured.
@@ -76,6 +78,8 @@ pub struct Listener {
     pub mounts: Vec<Mount>,
     /// Where.
     pub addr: SocketAddr,
+    /// Its connection limits and counts.
+    pub limits: Arc<ConnectionLimits>,
 }
 
 /// The listeners the config asks for, grouped by host:port, in config order.
@@ -149,6 +153,9 @@ pub fn start(
                     format: ob.message_format(),
                     heartbeat: ob.heartbeat(),
                     outbox_size: ob.outbox_size,
+                    ping_interval: Duration::from_millis(ob.ws_ping_interval),
+                    max_in_flight: config.server.max_in_flight,
+                    stats: Arc::default(),
                 }),
                 token: Secret::new(ob.access_token.clone()),
             })
@@ -163,6 +170,8 @@ pub fn start(
             reserved_sync_id: ws.reserved_sync_id.0.clone(),
             heartbeat_interval: Duration::from_millis(ws.heartbeat_interval),
             outbox_size: ws.outbox_size,
+            max_in_flight: config.server.max_in_flight,
+            stats: Arc::default(),
         }),
         mirai_ws_clients: MiraiWsDirectory::default(),
         mirai_http: mirai_http::HttpSessions::new(
@@ -180,6 +189,11 @@ pub fn start(
         let app_mounts = mounts.clone();
         let cors = cors.clone();
         let body_limit = config.server.max_frame_size;
+        let limits = ConnectionLimits::new(
+            config.server.max_connections,
+            config.server.max_connections_per_peer,
+        );
+        let on_connect = Arc::clone(&limits);
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
@@ -198,7 +212,10 @@ pub fn start(
                 };
             }
             app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
+                .wrap(actix_web::middleware::from_fn(limits::enforce))
         })
+        .on_connect(move |conn, data| on_connect.on_connect(conn, data))
+        .client_request_timeout(Duration::from_millis(config.server.handshake_timeout))
         .workers(2)
         .bind((host.as_str(), port))
         .map_err(|source| StartError::Bind {
@@ -212,11 +229,14 @@ pub fn start(
             source: std::io::Error::other("no address bound"),
         })?;
         servers.push(server.run());
-        listeners.push(Listener { mounts, addr });
+        listeners.push(Listener { mounts, addr, limits });
     }
     let described = listeners
         .iter()
-        .map(|l| (l.mounts.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + "), l.addr))
+        .map(|l| {
+            let serves = l.mounts.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + ");
+            (serves, l.addr, Arc::clone(&l.limits))
+        })
         .collect();
     let _ = state.listeners.set(described);
     Ok((listeners, servers))

@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use common::*;
 use serde_json::{json, Value};
@@ -48,20 +47,6 @@ fn a_bad_config_stops_start_up_naming_the_key_and_the_fix() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--config FILE"));
 }
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-    probe.local_addr().expect("addr").port()
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[actix_web::test]
 async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
     let mut server = FakeServer::start(0).await;
@@ -73,30 +58,9 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
         .replace("port: 8081", &format!("port: {}", server.addr.port()))
         .replace("port: 5700", &format!("port: {}", free_port()))
         .replace("ws_port: 6700", &format!("ws_port: {}", free_port()));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config).expect("write");
-    let _child = Running(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start botgate"),
-    );
+    let _child = Running::start(&config, http_port).await;
     let base = format!("http://127.0.0.1:{http_port}");
     let client = awc::Client::default();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await {
-            if resp.status().is_success() {
-                break;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "healthz never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let mut conn = server.accept().await;
     conn.verify(10001).await;

@@ -179,15 +179,15 @@ async fn sending_follows_the_send_rules() {
         ]
     );
 
-    // A local path that does not exist: code 6 naming it; everything dropped: 500.
-    let missing = c
-        .call(
-            "p",
-            "sendGroupMessage",
-            json!({"target":30001,"messageChain":[{"type":"Image","path":"/no/such.png"}]}),
-        )
-        .await;
-    assert_eq!(missing, json!({"code":6,"msg":"文件不存在：/no/such.png"}));
+    // A local path with no server.media_root: refused (code 10) naming the key, whether the
+    // file exists or not; everything dropped: 500.
+    let refused =
+        |path: &str| json!({"target":30001,"messageChain":[{"type":"Image","path":path}]});
+    let missing = c.call("p", "sendGroupMessage", refused("/no/such.png")).await;
+    let existing = c.call("p2", "sendGroupMessage", refused("/etc/hostname")).await;
+    assert_eq!(missing["code"], 10, "{missing}");
+    assert!(missing["msg"].as_str().unwrap_or("").contains("server.media_root"), "{missing}");
+    assert_eq!(missing, existing, "no hint whether a host file exists");
     assert_eq!(
         c.call(
             "e",
@@ -206,4 +206,51 @@ async fn sending_follows_the_send_rules() {
         .await["code"],
         500
     );
+}
+
+#[actix_web::test]
+async fn local_files_are_sent_only_from_under_the_media_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("media");
+    std::fs::create_dir(&root).expect("mkdir");
+    std::fs::write(root.join("cat.png"), b"png").expect("write");
+    std::fs::write(dir.path().join("secret.txt"), b"secret").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.png"))
+        .expect("symlink");
+    let server = format!("media_root: {:?}, ", root.display().to_string());
+    let onebot = "onebot:\n  use_http: true\n  host: 127.0.0.2\n  port: 0\n";
+    let gw = start_gateway_with(&server, WORLD, &format!("{}{onebot}", mirai_http_ws(""))).await;
+    let mut c = mirai_ws_client(&gw).await;
+    let send = |path: String| json!({"target":30001,"messageChain":[{"type":"Image","path":path}]});
+    let inside = root.join("cat.png").display().to_string();
+    assert_eq!(c.call("1", "sendGroupMessage", send(inside)).await["code"], 0);
+    assert_eq!(c.call("2", "sendGroupMessage", send("cat.png".into())).await["code"], 0);
+    let outside = c.call("3", "sendGroupMessage", send("../secret.txt".into())).await;
+    let missing_outside = c.call("4", "sendGroupMessage", send("/no/such/x.png".into())).await;
+    let via_link = c.call("5", "sendGroupMessage", send("link.png".into())).await;
+    assert_eq!(outside["code"], 10, "{outside}");
+    assert_eq!(outside, missing_outside, "no hint whether a file outside the root exists");
+    assert_eq!(outside, via_link, "symlinks are resolved before the check");
+    assert!(outside["msg"].as_str().unwrap_or("").contains("server.media_root"), "{outside}");
+    let missing_inside = c.call("6", "sendGroupMessage", send("gone.png".into())).await;
+    assert_eq!(missing_inside, json!({"code":6,"msg":"文件不存在：gone.png"}));
+
+    // OneBot: file:// and plain paths follow the same rule.
+    let http = gw.addr_of(botgate::listeners::Mount::OneBotHttp).expect("onebot http");
+    let client = awc::Client::default();
+    for (file, retcode) in [
+        (format!("file://{}", root.join("cat.png").display()), 0),
+        (root.join("cat.png").display().to_string(), 0),
+        ("file:///etc/hostname".to_owned(), 102),
+        ("/etc/hostname".to_owned(), 102),
+    ] {
+        let body = json!({"group_id":30001,"message":[{"type":"image","data":{"file":file}}]});
+        let mut resp = client
+            .post(format!("http://{http}/send_group_msg"))
+            .send_json(&body)
+            .await
+            .expect("request");
+        let v: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(v["retcode"], retcode, "{file}: {v}");
+    }
 }

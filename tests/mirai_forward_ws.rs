@@ -223,3 +223,21 @@ async fn generated_traffic_arrives_in_order_at_the_requested_rate() {
     let (status, _) = post_json(&gw, "/sim/10001/traffic", &json!({"count":1}), None).await;
     assert_eq!(status, 400);
 }
+
+#[actix_web::test]
+async fn generated_traffic_keeps_its_rate_by_deadline() {
+    let (gw, addr) = gateway("").await;
+    let (mut c, _) = connect_all(addr, "/message").await;
+    // Message n is due n/2000 s after the start: the last of 6,001 at 3 s.
+    let job = json!({"group":30001,"member":20003,"count":6001,"rate":2000});
+    let started = std::time::Instant::now();
+    let (status, _) = post_json(&gw, "/sim/10001/traffic", &job, None).await;
+    assert_eq!(status, 202);
+    for i in 0..6001 {
+        let f = c.recv_frame().await;
+        let text = f["data"]["messageChain"][1]["text"].as_str().expect("text").to_owned();
+        assert!(text.starts_with(&format!("bench {i} ")), "{text}");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!((2.85..=3.15).contains(&elapsed), "2,000/s for 3 s took {elapsed:.3} s");
+}

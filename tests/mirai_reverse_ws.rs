@@ -791,3 +791,29 @@ async fn cache_size_from_the_config_bounds_the_message_cache() {
         assert_eq!(got["data"]["messageChain"][1]["text"], format!("m{i}"));
     }
 }
+
+#[actix_web::test]
+async fn a_short_outage_after_a_stable_link_is_redialled_promptly() {
+    let mut server = FakeServer::start(0).await;
+    let slow = format!(
+        "{{ host: 127.0.0.1, port: {}, path: /ws, protocol: ws, reconnectInterval: 3000 }}",
+        server.addr.port()
+    );
+    let mirai = mirai_reverse_ws(&[slow], "")
+        .replace("maxReconnectInterval: 400", "maxReconnectInterval: 60000");
+    let gw = start_gateway(WORLD, &mirai).await;
+    let mut conn = server.accept().await;
+    conn.verify(10001).await;
+    // The link has been up for a while: its drop is most likely a restart, over in a moment.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let port = server.kill();
+    drop(conn);
+    wait_connected(&gw, 0).await;
+    let down = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut server = FakeServer::start(port).await;
+    let mut conn = server.accept().await;
+    // Waiting out the 3 s reconnectInterval would take 2.4 s or more.
+    assert!(down.elapsed() < Duration::from_millis(2000), "redialled after {:?}", down.elapsed());
+    conn.verify(10001).await;
+}

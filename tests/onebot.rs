@@ -467,3 +467,26 @@ async fn group_honors_follow_honor_events() {
         json!([])
     );
 }
+
+#[actix_web::test]
+async fn group_history_includes_the_bots_own_messages() {
+    let gw = gateway("").await;
+    inject(&gw, 10001, group_message(30001, 20001, "from alice")).await;
+    let (_, sent) =
+        api(&gw, "/send_group_msg", Some(json!({"group_id":30001,"message":"from the bot"}))).await;
+    let own_id = sent["data"]["message_id"].clone();
+    let (_, history) = api(&gw, "/get_group_msg_history", Some(json!({"group_id":30001}))).await;
+    let messages = history["data"]["messages"].as_array().expect("messages").clone();
+    assert_eq!(messages.len(), 2, "{history}");
+    assert_eq!(messages[0]["user_id"], 20001);
+    let own = &messages[1];
+    assert_eq!(own["message_id"], own_id);
+    assert_eq!(own["user_id"], 10001);
+    assert_eq!(own["self_id"], 10001);
+    assert_eq!(own["message_type"], "group");
+    assert_eq!(own["group_id"], 30001);
+    assert_eq!(own["sender"]["user_id"], 10001);
+    assert_eq!(own["sender"]["role"], "owner");
+    assert_eq!(own["message"], json!([{"type":"text","data":{"text":"from the bot"}}]));
+    assert_eq!(own["raw_message"], "from the bot");
+}

@@ -129,3 +129,25 @@ async fn failures_are_redelivered_in_order_and_a_slow_endpoint_delays_no_one_els
     let h = healthz(&gw).await;
     assert_eq!(h["destinations"][0]["adapter"], "onebot http post");
 }
+
+#[actix_web::test]
+async fn the_retry_schedule_is_configurable() {
+    let ep = Arc::new(Endpoint::default());
+    ep.answers.lock().expect("lock").push_back((503, String::new()));
+    let keys =
+        "  post_retry_interval: 50\n  post_max_retry_interval: 100\n  post_buffer_size: 10\n";
+    let gw = start_gateway(WORLD, &config(start_endpoint(Arc::clone(&ep)), keys)).await;
+    let started = std::time::Instant::now();
+    inject(&gw, 10001, group_message(30001, 20001, "retried")).await;
+    wait_for_deliveries(&ep, 1).await;
+    // The first answer failed; the retry came after ~50 ms, not the old fixed second.
+    assert!(started.elapsed() < Duration::from_millis(600), "{:?}", started.elapsed());
+    assert_eq!(ep.deliveries()[0].2["message"][0]["data"]["text"], "retried");
+
+    let zero = format!(
+        "server: {{ port: 0 }}\n{WORLD}\n{}",
+        config("127.0.0.1:1".parse().expect("addr"), "  post_retry_interval: 0\n")
+    );
+    let err = botgate::Config::from_yaml_str(&zero).expect_err("refused");
+    assert_eq!(err.key, "onebot.post_retry_interval");
+}

@@ -7,6 +7,7 @@
 
 pub mod bot;
 pub mod connection;
+pub mod log_throttle;
 pub mod model;
 pub mod outbox;
 pub mod protocol;

@@ -68,6 +68,11 @@ pub struct WsPeer {
 }
 
 impl WsPeer {
+    /// The WebSocket itself, for tests that drive reading and writing apart.
+    pub fn into_inner(self) -> WebSocketStream<Box<dyn Io>> {
+        self.ws
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).await.expect("send");
     }
@@ -312,7 +317,12 @@ impl FakeServer {
 
 /// Starts the gateway on an ephemeral port with `world` plus the `mirai:` section given.
 pub async fn start_gateway(world: &str, mirai: &str) -> Gateway {
-    let yaml = format!("server: {{ host: 127.0.0.1, port: 0 }}\n{world}\n{mirai}");
+    start_gateway_with("", world, mirai).await
+}
+
+/// Like [`start_gateway`], with more `server:` keys (`"max_in_flight: 4, "`; mind the comma).
+pub async fn start_gateway_with(server: &str, world: &str, rest: &str) -> Gateway {
+    let yaml = format!("server: {{ {server}host: 127.0.0.1, port: 0 }}\n{world}\n{rest}");
     let config = Config::from_yaml_str(&yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
     Gateway::start(config).await.expect("gateway starts")
 }
@@ -511,5 +521,70 @@ pub async fn wait_for_message(
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+    probe.local_addr().expect("addr").port()
+}
+
+/// The botgate binary running as a child process; killed when dropped.
+pub struct Running {
+    pub child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Starts the binary on `config` and waits until `/healthz` on `server_port` answers.
+    pub async fn start(config: &str, server_port: u16) -> Running {
+        Self::start_logging(config, server_port, std::process::Stdio::null(), "warn").await
+    }
+
+    /// Like [`Running::start`], with the binary's stderr going to `stderr` at `level`.
+    pub async fn start_logging(
+        config: &str,
+        server_port: u16,
+        stderr: std::process::Stdio,
+        level: &str,
+    ) -> Running {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_botgate"))
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", level)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start botgate");
+        let running = Running { child, _dir: dir };
+        let client = awc::Client::default();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let url = format!("http://127.0.0.1:{server_port}/healthz");
+            if let Ok(resp) = client.get(url).send().await {
+                if resp.status().is_success() {
+                    break;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "healthz never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        running
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -8,6 +8,7 @@ use actix::prelude::*;
 use log::{debug, warn};
 
 use super::cache::MessageCache;
+use super::media_root::MediaRoot;
 use super::world::{SimWorld, SimulatedWorldSpec};
 use crate::model::{BotError, Command, CommandOutput, Event, SharedEvent, SimulatedInput, UserId};
 use crate::outbox::{Delivery, Outbox};
@@ -53,6 +54,7 @@ pub struct BotActor {
     cache: MessageCache,
     subscribers: Vec<Subscriber>,
     next_subscription: u64,
+    media_root: MediaRoot,
 }
 
 impl BotActor {
@@ -64,7 +66,14 @@ impl BotActor {
             cache: MessageCache::new(cache_size),
             subscribers: Vec::new(),
             next_subscription: 1,
+            media_root: MediaRoot::default(),
         }
+    }
+
+    /// Lets clients send local files from under `root` (by default none).
+    pub fn with_media_root(mut self, root: MediaRoot) -> Self {
+        self.media_root = root;
+        self
     }
 
     /// Delivers injected traffic and fans out what it produced.
@@ -131,8 +140,10 @@ impl Handler<Execute> for BotActor {
     type Result = Result<CommandOutput, BotError>;
 
     fn handle(&mut self, msg: Execute, _: &mut Self::Context) -> Self::Result {
+        let mut command = msg.0;
+        self.media_root.check_command(&mut command)?;
         let mut events = Vec::new();
-        let result = self.world.execute(msg.0, &mut self.cache, &mut events);
+        let result = self.world.execute(command, &mut self.cache, &mut events);
         self.fan_out(events);
         result
     }
@@ -169,6 +180,10 @@ impl Handler<Subscribe> for BotActor {
     fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
         let id = SubscriptionId(self.next_subscription);
         self.next_subscription += 1;
+        if msg.outbox.is_closed() {
+            // The subscriber went away before its request arrived.
+            return MessageResult(id);
+        }
         debug!("bot {}: {} subscribed", self.world.bot_id(), msg.label);
         self.subscribers.push(Subscriber {
             id,
@@ -215,6 +230,8 @@ impl Handler<GetStatus> for BotActor {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        // A subscriber whose outbox closed is gone even if no event has found that out yet.
+        self.subscribers.retain(|s| !s.outbox.is_closed());
         MessageResult(BotStatus {
             qq: self.world.bot_id(),
             nickname: self.world.bot_contact().nickname,

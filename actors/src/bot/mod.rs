@@ -6,6 +6,7 @@ mod actor;
 mod administration;
 mod cache;
 mod faces;
+mod media_root;
 mod platform_events;
 mod simulated;
 mod traffic;
@@ -16,6 +17,7 @@ pub use actor::{
     SubscriptionId, Unsubscribe,
 };
 pub use cache::MessageCache;
+pub use media_root::MediaRoot;
 pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};
 pub use world::unix_now;
 pub use world::{

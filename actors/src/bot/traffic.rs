@@ -3,7 +3,7 @@
 //! sequence number and the Unix time in microseconds it was produced, so receivers can measure
 //! delivery latency.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 
@@ -13,6 +13,16 @@ use crate::model::{InjectedOrigin, Segment, SimulatedInput, UserId};
 /// How many messages one turn of the bot produces when the rate is unlimited, so that commands
 /// and other events interleave with a long burst.
 const BURST: u32 = 500;
+
+/// The most messages one job may ask for.
+pub const MAX_COUNT: u32 = 10_000_000;
+/// The highest rate a job may ask for, messages per second.
+pub const MAX_RATE: u32 = 1_000_000;
+/// The longest text a generated message may be padded to, in bytes.
+pub const MAX_TEXT_SIZE: usize = 64 * 1024;
+
+/// The shortest sleep of a rate-limited job between two batches.
+const TICK: Duration = Duration::from_millis(1);
 
 /// Asks a simulated bot to produce `count` group messages from `member` in `group`.
 #[derive(Message, Debug, Clone)]
@@ -34,9 +44,8 @@ pub struct GenerateTraffic {
 pub fn traffic_text(seq: u32, text_size: usize) -> String {
     let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     let mut text = format!("bench {seq} {micros} ");
-    while text.len() < text_size {
-        text.push('x');
-    }
+    let padding = text_size.min(MAX_TEXT_SIZE).saturating_sub(text.len());
+    text.extend(std::iter::repeat_n('x', padding));
     text
 }
 
@@ -58,42 +67,73 @@ impl BotActor {
     }
 }
 
+impl GenerateTraffic {
+    /// Refuses a job past the bounds, naming the field and its limit.
+    pub fn check(&self) -> Result<(), crate::model::BotError> {
+        let refuse = |what: String| Err(crate::model::BotError::InvalidParameter(what));
+        if self.count > MAX_COUNT {
+            return refuse(format!("count {} is over the limit of {MAX_COUNT}", self.count));
+        }
+        if self.rate > MAX_RATE {
+            return refuse(format!("rate {} is over the limit of {MAX_RATE}/s", self.rate));
+        }
+        if self.text_size > MAX_TEXT_SIZE {
+            return refuse(format!("size {} is over the limit of {MAX_TEXT_SIZE}", self.text_size));
+        }
+        Ok(())
+    }
+
+    /// How many messages are due `elapsed` after the start at this job's rate.
+    fn due(&self, elapsed: Duration) -> u32 {
+        let due = elapsed.as_secs_f64() * f64::from(self.rate);
+        // The first message goes out at once; then one every 1/rate seconds.
+        (due as u64).saturating_add(1).min(u64::from(self.count)) as u32
+    }
+}
+
 impl Handler<GenerateTraffic> for BotActor {
     type Result = Result<(), crate::model::BotError>;
 
     fn handle(&mut self, job: GenerateTraffic, ctx: &mut Self::Context) -> Self::Result {
+        job.check()?;
         // Fail fast on a sender outside the world instead of silently producing nothing.
         self.check_member(job.group, job.member)?;
+        if job.count == 0 {
+            return Ok(());
+        }
         if job.rate == 0 {
             ctx.notify(Burst { job, next: 0 });
         } else {
-            // At most ~1000 ticks a second; faster rates produce several messages per tick.
-            let per_tick = (job.rate / 1000).max(1);
-            let tick = Duration::from_secs_f64(f64::from(per_tick) / f64::from(job.rate));
-            schedule_tick(ctx, job, 0, per_tick, tick);
+            paced(self, ctx, job, 0, Instant::now());
         }
         Ok(())
     }
 }
 
-fn schedule_tick(
+/// Produces what a paced job owes by now and wakes again shortly. The schedule is kept by
+/// deadline — message `n` is due at `start + n/rate` — so a late wake-up catches up instead
+/// of pushing every later message back (each tick scheduled after the previous one ran lost
+/// a fifth of 200/s and two thirds of 20,000/s).
+fn paced(
+    act: &mut BotActor,
     ctx: &mut Context<BotActor>,
     job: GenerateTraffic,
     next: u32,
-    per_tick: u32,
-    tick: Duration,
+    start: Instant,
 ) {
-    ctx.run_later(tick, move |act, ctx| {
-        let end = job.count.min(next.saturating_add(per_tick));
-        for seq in next..end {
-            if !act.produce(&job, seq) {
-                return;
-            }
+    // A wake-up far behind (a stalled machine) catches up in bursts, letting commands in.
+    let due = job.due(start.elapsed()).min(next.saturating_add(BURST));
+    for seq in next..due {
+        if !act.produce(&job, seq) {
+            return;
         }
-        if end < job.count {
-            schedule_tick(ctx, job, end, per_tick, tick);
-        }
-    });
+    }
+    if due < job.count {
+        // Sleep until message `due` is due (at least a tick, so a fast rate batches).
+        let next_at = start + Duration::from_secs_f64(f64::from(due) / f64::from(job.rate));
+        let wait = next_at.saturating_duration_since(Instant::now()).max(TICK);
+        ctx.run_later(wait, move |act, ctx| paced(act, ctx, job, due, start));
+    }
 }
 
 /// One turn of an unlimited-rate job.
@@ -123,6 +163,27 @@ impl Handler<Burst> for BotActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(count: u32, rate: u32, text_size: usize) -> GenerateTraffic {
+        GenerateTraffic { group: 1, member: 2, count, rate, text_size }
+    }
+
+    #[test]
+    fn jobs_past_the_bounds_are_refused() {
+        assert!(job(1, 0, 1_000_000_000_000).check().is_err());
+        assert!(job(MAX_COUNT + 1, 0, 0).check().is_err());
+        assert!(job(1, MAX_RATE + 1, 0).check().is_err());
+        assert!(job(MAX_COUNT, MAX_RATE, MAX_TEXT_SIZE).check().is_ok());
+    }
+
+    #[test]
+    fn the_schedule_is_by_deadline() {
+        let j = job(10_000, 2000, 0);
+        assert_eq!(j.due(Duration::ZERO), 1);
+        assert_eq!(j.due(Duration::from_millis(500)), 1001);
+        assert_eq!(j.due(Duration::from_secs(3)), 6001);
+        assert_eq!(j.due(Duration::from_secs(100)), 10_000);
+    }
 
     #[test]
     fn the_text_carries_sequence_and_time_and_is_padded() {

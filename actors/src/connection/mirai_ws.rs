@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, Frame, ProtocolError};
@@ -19,9 +19,9 @@ use bytestring::ByteString;
 use log::{debug, info, warn};
 use serde_json::json;
 
-use super::frames::{Assembled, FrameAssembler};
 use super::mirai_calls;
-use super::ws_server::{self, WsFrames, WsWriter};
+use super::stats::ClientStats;
+use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command as mirai_command;
@@ -39,6 +39,11 @@ pub struct MiraiWsSettings {
     pub heartbeat_interval: Duration,
     /// How many events may wait for a slow client before it is closed.
     pub outbox_size: usize,
+    /// How many commands one connection may have running; more are answered at once with
+    /// code 500 instead of queueing without bound.
+    pub max_in_flight: usize,
+    /// The adapter's client counters.
+    pub stats: Arc<ClientStats>,
 }
 
 /// Which mirai ws path a client connected to.
@@ -120,8 +125,7 @@ static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// One forward ws client.
 pub struct MiraiWsClient {
     id: u64,
-    writer: WsWriter,
-    assembler: FrameAssembler,
+    socket: ServedSocket,
     settings: Arc<MiraiWsSettings>,
     registry: Addr<SessionRegistry>,
     session: BoundSession,
@@ -129,8 +133,7 @@ pub struct MiraiWsClient {
     directory: MiraiWsDirectory,
     outbox: EventOutbox,
     subscription: Option<SubscriptionId>,
-    last_seen: Instant,
-    peer: SocketAddr,
+    in_flight: usize,
 }
 
 impl MiraiWsClient {
@@ -150,12 +153,13 @@ impl MiraiWsClient {
         peer: SocketAddr,
     ) -> Addr<Self> {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
+        let stats = Arc::clone(&settings.stats);
+        let socket = ServedSocket::new(writer, max_message_size, stats, "mirai ws", peer);
         MiraiWsClient::create(move |ctx| {
             ctx.add_stream(frames);
             MiraiWsClient {
                 id: NEXT_CLIENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                writer,
-                assembler: FrameAssembler::new(max_message_size),
+                socket,
                 settings,
                 registry,
                 session,
@@ -163,57 +167,53 @@ impl MiraiWsClient {
                 directory,
                 outbox,
                 subscription: None,
-                last_seen: Instant::now(),
-                peer,
+                in_flight: 0,
             }
         })
     }
 
     fn reply(&mut self, text: String, ctx: &mut Context<Self>) {
-        if self.writer.buffered() > MAX_UNREAD_BYTES {
-            warn!(
-                "mirai ws {}: {} bytes of replies unread; closing",
-                self.peer,
-                self.writer.buffered()
-            );
-            self.writer.abort();
+        let unread = self.socket.writer.buffered();
+        if unread > MAX_UNREAD_BYTES {
+            self.socket.evict(format_args!("{unread} bytes of replies unread"));
             ctx.stop();
             return;
         }
-        self.writer.text(text.into());
+        self.socket.writer.text(text.into());
     }
 
     /// Moves queued events into the write buffer, up to the high-water mark.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let reserved = &self.settings.reserved_sync_id;
-        let alive = ws_server::pump_events(&self.outbox, &self.writer, |e| {
+        let alive = ws_server::pump_events(&self.outbox, &self.socket.writer, |e| {
             mirai_event::push_frame(e, reserved).and_then(|f| ByteString::try_from(f).ok())
         });
         if !alive {
-            warn!(
-                "mirai ws {}: client too slow, {} events queued; evicted",
-                self.peer, self.settings.outbox_size
-            );
-            self.writer.abort();
+            let queued = self.settings.outbox_size;
+            self.socket.evict(format_args!("client too slow, {queued} events queued"));
             ctx.stop();
         }
-    }
-
-    fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, why: &str) {
-        self.writer.close(Some(CloseReason { code, description: Some(why.to_owned()) }));
-        ctx.stop();
     }
 
     fn on_text(&mut self, data: &[u8], ctx: &mut Context<Self>) {
         let request = match envelope::parse_request(data) {
             Ok(r) => r,
             Err(e) => {
-                warn!("mirai ws {}: {e}", self.peer);
+                self.socket.bad_frame(format_args!("{e}"));
                 self.reply(StateCode::invalid_parameter().to_json().to_string(), ctx);
                 return;
             }
         };
         let sync_id = request.sync_id;
+        if self.in_flight >= self.settings.max_in_flight {
+            self.socket.busy(self.in_flight, &request.command);
+            let busy = StateCode::from(&crate::model::BotError::Internal(format!(
+                "too many commands in flight on this connection (limit {}); wait for replies",
+                self.settings.max_in_flight
+            )));
+            self.reply(envelope::response(sync_id.as_deref(), &busy.to_json()), ctx);
+            return;
+        }
         let call = match mirai_command::decode(
             &request.command,
             request.sub_command.as_deref(),
@@ -221,26 +221,22 @@ impl MiraiWsClient {
         ) {
             Ok(call) => call,
             Err(e) => {
-                debug!("mirai ws {}: {}: {e:?}", self.peer, request.command);
+                debug!("mirai ws {}: {}: {e:?}", self.socket.peer, request.command);
                 self.reply(envelope::response(sync_id.as_deref(), &e.state().to_json()), ctx);
                 return;
             }
         };
         let run = mirai_calls::run(call, Some(self.session.clone()), self.registry.clone());
+        self.in_flight += 1;
         ctx.spawn(run.into_actor(self).map(move |data, act, ctx| {
+            act.in_flight -= 1;
             act.reply(envelope::response(sync_id.as_deref(), &data), ctx);
         }));
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        let interval = self.settings.heartbeat_interval;
-        if self.last_seen.elapsed() > interval * 3 {
-            info!("mirai ws {}: silent for {:?}; dropped", self.peer, self.last_seen.elapsed());
-            self.close(ctx, CloseCode::Away, "heartbeat timeout");
-            return;
-        }
-        if self.last_seen.elapsed() >= interval {
-            self.writer.ping();
+        if !self.socket.heartbeat(self.settings.heartbeat_interval) {
+            ctx.stop();
         }
     }
 }
@@ -253,7 +249,7 @@ impl Actor for MiraiWsClient {
         let ack = json!({"syncId": "", "data": mirai_command::verified(&self.session.key)});
         self.reply(ack.to_string(), ctx);
         let addr = ctx.address();
-        self.writer.on_drain(move || addr.do_send(Pump));
+        self.socket.writer.on_drain(move || addr.do_send(Pump));
         let directory_key = (self.channel, self.session.key.clone());
         self.directory.register(directory_key, self.id, ctx.address());
         let addr = ctx.address();
@@ -261,13 +257,13 @@ impl Actor for MiraiWsClient {
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: self.channel.filter(),
-            label: format!("mirai ws {}", self.peer),
+            label: format!("mirai ws {}", self.socket.peer),
         };
         ctx.spawn(self.session.bot.send(subscribe).into_actor(self).map(|result, act, ctx| {
             match result {
                 Ok(id) => act.subscription = Some(id),
                 Err(e) => {
-                    warn!("mirai ws {}: subscribe failed: {e}", act.peer);
+                    warn!("mirai ws {}: subscribe failed: {e}", act.socket.peer);
                     ctx.stop();
                 }
             }
@@ -275,7 +271,7 @@ impl Actor for MiraiWsClient {
         if !self.settings.heartbeat_interval.is_zero() {
             ctx.run_interval(self.settings.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
-        debug!("mirai ws {}: connected for bot {}", self.peer, self.session.qq);
+        debug!("mirai ws {}: connected for bot {}", self.socket.peer, self.session.qq);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -285,47 +281,24 @@ impl Actor for MiraiWsClient {
         }
         self.directory.unregister(&(self.channel, self.session.key.clone()), self.id);
         self.registry.do_send(Release { session_key: self.session.key.clone() });
-        debug!("mirai ws {}: disconnected", self.peer);
+        debug!("mirai ws {}: disconnected", self.socket.peer);
     }
 }
 
 impl StreamHandler<Result<Frame, ProtocolError>> for MiraiWsClient {
     fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
-        self.last_seen = Instant::now();
-        match item {
-            Ok(Frame::Text(data) | Frame::Binary(data)) => self.on_text(&data, ctx),
-            Ok(Frame::Continuation(item)) => match self.assembler.push(item) {
-                Assembled::Message(data) => self.on_text(&data, ctx),
-                Assembled::Pending => {}
-                Assembled::TooLarge => self.close(ctx, CloseCode::Size, "message too large"),
-                Assembled::OutOfOrder => {
-                    warn!("mirai ws {}: continuation frame out of order", self.peer);
-                    self.reply(StateCode::invalid_parameter().to_json().to_string(), ctx);
-                }
-            },
-            Ok(Frame::Ping(data)) => self.writer.pong(data),
-            Ok(Frame::Pong(_)) => {}
-            Ok(Frame::Close(reason)) => {
-                debug!("mirai ws {}: client closed: {reason:?}", self.peer);
-                self.close(ctx, CloseCode::Normal, "");
+        match self.socket.receive(item) {
+            Incoming::Message(data) => self.on_text(&data, ctx),
+            Incoming::OutOfOrder => {
+                self.reply(StateCode::invalid_parameter().to_json().to_string(), ctx)
             }
-            Err(ProtocolError::Io(e)) => {
-                // A client that vanishes without a close frame: routine, not an error.
-                debug!("mirai ws {}: connection lost: {e}", self.peer);
-                ctx.stop();
-            }
-            Err(e) => {
-                warn!("mirai ws {}: protocol error: {e}", self.peer);
-                let code = match e {
-                    ProtocolError::Overflow => CloseCode::Size,
-                    _ => CloseCode::Protocol,
-                };
-                self.close(ctx, code, &e.to_string());
-            }
+            Incoming::Nothing => {}
+            Incoming::Stop => ctx.stop(),
         }
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
+        self.socket.finished();
         ctx.stop();
     }
 }
@@ -352,8 +325,10 @@ impl Handler<Replaced> for MiraiWsClient {
     type Result = ();
 
     fn handle(&mut self, _: Replaced, ctx: &mut Self::Context) {
-        info!("mirai ws {}: replaced by a newer connection with the same session", self.peer);
-        self.close(ctx, CloseCode::Normal, "replaced by a newer connection");
+        let peer = self.socket.peer;
+        info!("mirai ws {peer}: replaced by a newer connection with the same session");
+        self.socket.close(CloseCode::Normal, "replaced by a newer connection");
+        ctx.stop();
     }
 }
 

@@ -10,6 +10,7 @@ pub mod onebot_calls;
 pub mod onebot_reverse;
 pub mod onebot_ws;
 pub mod reverse_ws;
+pub mod stats;
 pub mod tls;
 pub mod ws_client;
 pub mod ws_server;

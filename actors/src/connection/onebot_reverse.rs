@@ -11,13 +11,13 @@ use std::time::Duration;
 use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
 use awc::error::WsProtocolError;
-use awc::ws::{CloseCode, Frame, Message};
+use awc::ws::{CloseCode, CloseReason, Message};
 use bytes::Bytes;
 use bytestring::ByteString;
 use log::{debug, info, warn};
 
 use super::backoff::Backoff;
-use super::frames::{Assembled, FrameAssembler};
+use super::frames::{FrameAssembler, Inbound};
 use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
@@ -251,19 +251,24 @@ impl StreamHandler<LinkEvent> for OneBotReverseClient {
         let Some(link) = self.link.as_mut() else {
             return;
         };
-        match event.item {
-            None | Some(Err(_)) => self.drop_link(ctx),
-            Some(Ok(Frame::Text(data) | Frame::Binary(data))) => self.on_message(&data, ctx),
-            Some(Ok(Frame::Continuation(item))) => match link.assembler.push(item) {
-                Assembled::Message(data) => self.on_message(&data, ctx),
-                Assembled::Pending => {}
-                Assembled::TooLarge | Assembled::OutOfOrder => self.drop_link(ctx),
-            },
-            Some(Ok(Frame::Ping(data))) => {
+        let Some(item) = event.item else {
+            return self.drop_link(ctx);
+        };
+        match link.assembler.take_item(item) {
+            Inbound::Message(data) => self.on_message(&data, ctx),
+            Inbound::Pending | Inbound::Pong => {}
+            Inbound::Ping(data) => {
                 let _ = link.sink.write(Message::Pong(data));
             }
-            Some(Ok(Frame::Pong(_))) => {}
-            Some(Ok(Frame::Close(reason))) => {
+            Inbound::OutOfOrder | Inbound::Lost(_) => self.drop_link(ctx),
+            Inbound::Fail(code, why) => {
+                warn!("onebot reverse {}: {why}; closing", self.config.url);
+                let _ = link
+                    .sink
+                    .write(Message::Close(Some(CloseReason { code, description: Some(why) })));
+                self.drop_link(ctx);
+            }
+            Inbound::Close(reason) => {
                 let normal = reason.as_ref().is_none_or(|r| r.code == CloseCode::Normal);
                 if normal && !self.config.reconnect_on_code_1000 {
                     info!("onebot reverse {}: closed with 1000; not redialling (ws_reverse_reconnect_on_code_1000)", self.config.url);

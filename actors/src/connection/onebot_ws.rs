@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_http::ws::{CloseCode, CloseReason, Frame, ProtocolError};
+use actix_http::ws::{Frame, ProtocolError};
 use bytestring::ByteString;
-use log::{debug, warn};
+use log::debug;
 
-use super::frames::{Assembled, FrameAssembler};
 use super::onebot_calls;
-use super::ws_server::{self, WsFrames, WsWriter};
+use super::stats::ClientStats;
+use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
 use crate::bot::{
     unix_now, BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe,
 };
@@ -78,17 +78,27 @@ pub struct OneBotWsSettings {
     pub heartbeat: Option<Duration>,
     /// Events that may wait for a slow client before it is closed.
     pub outbox_size: usize,
+    /// How often an idle client is pinged; silent for three intervals → dropped. Zero: never.
+    pub ping_interval: Duration,
+    /// How many actions one connection may have running; more are answered at once with
+    /// retcode 1429 instead of queueing without bound.
+    pub max_in_flight: usize,
+    /// The adapter's client counters.
+    pub stats: Arc<ClientStats>,
 }
+
+/// The WebSocket retcode of an action refused because too many run on its connection (HTTP's
+/// 429, in the 14xx family OneBot uses for HTTP statuses on WebSockets).
+pub const RETCODE_BUSY: i64 = 1429;
 
 /// One OneBot forward ws client.
 pub struct OneBotWsClient {
-    writer: WsWriter,
-    assembler: FrameAssembler,
+    socket: ServedSocket,
     settings: Arc<OneBotWsSettings>,
     role: OneBotRole,
     outbox: EventOutbox,
     subscription: Option<SubscriptionId>,
-    peer: SocketAddr,
+    in_flight: usize,
 }
 
 impl OneBotWsClient {
@@ -102,52 +112,58 @@ impl OneBotWsClient {
         peer: SocketAddr,
     ) -> Addr<Self> {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
+        let stats = Arc::clone(&settings.stats);
+        let socket = ServedSocket::new(writer, max_message_size, stats, "OneBot ws", peer);
         OneBotWsClient::create(move |ctx| {
             ctx.add_stream(frames);
-            OneBotWsClient {
-                writer,
-                assembler: FrameAssembler::new(max_message_size),
-                settings,
-                role,
-                outbox,
-                subscription: None,
-                peer,
-            }
+            OneBotWsClient { socket, settings, role, outbox, subscription: None, in_flight: 0 }
         })
     }
 
     fn send_json(&self, v: &serde_json::Value) {
-        self.writer.text(v.to_string().into());
+        self.socket.writer.text(v.to_string().into());
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let format = self.settings.format;
-        let alive = ws_server::pump_events(&self.outbox, &self.writer, |e| {
+        let alive = ws_server::pump_events(&self.outbox, &self.socket.writer, |e| {
             onebot_event::encoded(e, format).and_then(|b| ByteString::try_from(b.clone()).ok())
         });
         if !alive {
-            warn!(
-                "OneBot ws {}: client too slow, {} events queued; evicted",
-                self.peer, self.settings.outbox_size
-            );
-            self.writer.abort();
+            let queued = self.settings.outbox_size;
+            self.socket.evict(format_args!("client too slow, {queued} events queued"));
+            ctx.stop();
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if !self.socket.heartbeat(self.settings.ping_interval) {
             ctx.stop();
         }
     }
 
     fn on_text(&mut self, data: &[u8], ctx: &mut Context<Self>) {
         if !self.role.calls() {
-            debug!("OneBot ws {}: frame on /event ignored", self.peer);
+            debug!("OneBot ws {}: frame on /event ignored", self.socket.peer);
             return;
         }
         let request = match action::parse_request(data) {
             Ok(r) => r,
             Err(why) => {
-                warn!("OneBot ws {}: {why}", self.peer);
+                self.socket.bad_frame(format_args!("{why}"));
                 self.send_json(&action::failed(1400, &why, None));
                 return;
             }
         };
+        if self.in_flight >= self.settings.max_in_flight {
+            self.socket.busy(self.in_flight, &request.action);
+            let why = format!(
+                "too many actions in flight on this connection (limit {}); wait for replies",
+                self.settings.max_in_flight
+            );
+            self.send_json(&action::failed(RETCODE_BUSY, &why, request.echo.as_ref()));
+            return;
+        }
         let settings = Arc::clone(&self.settings);
         let run = async move {
             onebot_calls::run(
@@ -160,7 +176,11 @@ impl OneBotWsClient {
             )
             .await
         };
-        ctx.spawn(run.into_actor(self).map(|envelope, act, _| act.send_json(&envelope)));
+        self.in_flight += 1;
+        ctx.spawn(run.into_actor(self).map(|envelope, act, _| {
+            act.in_flight -= 1;
+            act.send_json(&envelope);
+        }));
     }
 }
 
@@ -168,6 +188,9 @@ impl Actor for OneBotWsClient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if !self.settings.ping_interval.is_zero() {
+            ctx.run_interval(self.settings.ping_interval, |act, ctx| act.heartbeat(ctx));
+        }
         if !self.role.events() {
             return;
         }
@@ -176,11 +199,11 @@ impl Actor for OneBotWsClient {
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Pump));
         let addr = ctx.address();
-        self.writer.on_drain(move || addr.do_send(Pump));
+        self.socket.writer.on_drain(move || addr.do_send(Pump));
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
-            label: format!("OneBot ws {}", self.peer),
+            label: format!("OneBot ws {}", self.socket.peer),
         };
         ctx.spawn(self.settings.bot.send(subscribe).into_actor(self).map(|r, act, ctx| match r {
             Ok(id) => act.subscription = Some(id),
@@ -209,44 +232,18 @@ impl Actor for OneBotWsClient {
 
 impl StreamHandler<Result<Frame, ProtocolError>> for OneBotWsClient {
     fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
-        match item {
-            Ok(Frame::Text(data) | Frame::Binary(data)) => self.on_text(&data, ctx),
-            Ok(Frame::Continuation(item)) => match self.assembler.push(item) {
-                Assembled::Message(data) => self.on_text(&data, ctx),
-                Assembled::Pending => {}
-                Assembled::TooLarge => {
-                    self.writer
-                        .close(Some(CloseReason { code: CloseCode::Size, description: None }));
-                    ctx.stop();
-                }
-                Assembled::OutOfOrder => {
-                    self.send_json(&action::failed(1400, "continuation frame out of order", None))
-                }
-            },
-            Ok(Frame::Ping(data)) => self.writer.pong(data),
-            Ok(Frame::Pong(_)) => {}
-            Ok(Frame::Close(_)) => {
-                self.writer.close(Some(CloseCode::Normal.into()));
-                ctx.stop();
+        match self.socket.receive(item) {
+            Incoming::Message(data) => self.on_text(&data, ctx),
+            Incoming::OutOfOrder => {
+                self.send_json(&action::failed(1400, "continuation frame out of order", None))
             }
-            Err(ProtocolError::Io(e)) => {
-                debug!("OneBot ws {}: connection lost: {e}", self.peer);
-                ctx.stop();
-            }
-            Err(e) => {
-                warn!("OneBot ws {}: protocol error: {e}", self.peer);
-                let code = if matches!(e, ProtocolError::Overflow) {
-                    CloseCode::Size
-                } else {
-                    CloseCode::Protocol
-                };
-                self.writer.close(Some(CloseReason { code, description: Some(e.to_string()) }));
-                ctx.stop();
-            }
+            Incoming::Nothing => {}
+            Incoming::Stop => ctx.stop(),
         }
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
+        self.socket.finished();
         ctx.stop();
     }
 }

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
 use awc::error::WsProtocolError;
-use awc::ws::{CloseCode, CloseReason, Frame, Message};
+use awc::ws::{CloseCode, CloseReason, Message};
 use bytes::Bytes;
 use bytestring::ByteString;
 use log::{debug, info, warn};
 
 use super::backoff::Backoff;
-use super::frames::{Assembled, FrameAssembler};
+use super::frames::{FrameAssembler, Inbound};
 use super::mirai_calls;
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
@@ -147,7 +147,7 @@ impl ReverseWsDestination {
         ctx: &mut Context<Self>,
     ) {
         info!("reverse-ws {}: connected; waiting for verify", self.config.display_name);
-        self.backoff.reset();
+        self.backoff.link_up();
         ctx.add_stream(ws_client::tag_frames(stream, generation));
         self.link = Some(Link {
             sink: SinkWrite::new(sink, ctx),
@@ -182,7 +182,9 @@ impl ReverseWsDestination {
             self.config.display_name,
             self.outbox.len()
         );
-        self.schedule_redial(ctx);
+        let delay = self.backoff.link_down();
+        debug!("reverse-ws {}: redialling in {delay:?}", self.config.display_name);
+        ctx.run_later(delay, |act, ctx| act.connect(ctx));
     }
 
     /// The session the server verified on the current connection, if it has.
@@ -398,51 +400,30 @@ impl StreamHandler<LinkEvent> for ReverseWsDestination {
             return;
         };
         link.last_seen = Instant::now();
-        let frame = match event.item {
-            None => {
-                debug!("reverse-ws {}: stream ended", self.config.display_name);
-                self.drop_link(ctx, None);
-                return;
-            }
-            Some(Err(e)) => {
-                warn!("reverse-ws {}: protocol error: {e}", self.config.display_name);
-                let code = match e {
-                    WsProtocolError::Overflow => CloseCode::Size,
-                    _ => CloseCode::Protocol,
-                };
-                self.drop_link(ctx, Some(CloseReason { code, description: Some(e.to_string()) }));
-                return;
-            }
-            Some(Ok(frame)) => frame,
+        let Some(item) = event.item else {
+            debug!("reverse-ws {}: stream ended", self.config.display_name);
+            self.drop_link(ctx, None);
+            return;
         };
-        match frame {
-            Frame::Text(data) | Frame::Binary(data) => self.on_message(data, ctx),
-            Frame::Continuation(item) => match link.assembler.push(item) {
-                Assembled::Message(data) => self.on_message(data, ctx),
-                Assembled::Pending => {}
-                Assembled::TooLarge => {
-                    warn!(
-                        "reverse-ws {}: fragmented message over {} bytes",
-                        self.config.display_name, self.config.max_frame_size
-                    );
-                    self.drop_link(
-                        ctx,
-                        Some(CloseReason { code: CloseCode::Size, description: None }),
-                    );
-                }
-                Assembled::OutOfOrder => {
-                    warn!(
-                        "reverse-ws {}: continuation frame out of order",
-                        self.config.display_name
-                    );
-                    self.send_raw_state(StateCode::invalid_parameter());
-                }
-            },
-            Frame::Ping(data) => {
+        match link.assembler.take_item(item) {
+            Inbound::Message(data) => self.on_message(data, ctx),
+            Inbound::Pending | Inbound::Pong => {}
+            Inbound::Ping(data) => {
                 let _ = link.sink.write(Message::Pong(data));
             }
-            Frame::Pong(_) => {}
-            Frame::Close(reason) => {
+            Inbound::OutOfOrder => {
+                warn!("reverse-ws {}: continuation frame out of order", self.config.display_name);
+                self.send_raw_state(StateCode::invalid_parameter());
+            }
+            Inbound::Fail(code, why) => {
+                warn!("reverse-ws {}: {why}; closing", self.config.display_name);
+                self.drop_link(ctx, Some(CloseReason { code, description: Some(why) }));
+            }
+            Inbound::Lost(why) => {
+                info!("reverse-ws {}: connection lost: {why}", self.config.display_name);
+                self.drop_link(ctx, None);
+            }
+            Inbound::Close(reason) => {
                 info!(
                     "reverse-ws {}: server closed the connection: {reason:?}",
                     self.config.display_name

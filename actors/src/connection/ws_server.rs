@@ -9,13 +9,20 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use std::net::SocketAddr;
 
 use actix_codec::{Decoder, Encoder};
-use actix_http::ws::{CloseReason, Codec, Frame, Message, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, Message, ProtocolError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::Stream;
+
+use super::frames::{FrameAssembler, Inbound};
+use super::stats::{ClientStats, Departure};
+use crate::log_throttle::LogThrottle;
 
 /// How the outbound side stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +42,9 @@ struct Outbound {
     on_drain: Option<Box<dyn Fn() + Send>>,
 }
 
-/// The actor's handle on the outbound side of its connection.
-#[derive(Clone)]
+/// The actor's handle on the outbound side of its connection. Dropping it (the actor stopped)
+/// ends the response body once what is pending is written, so the server closes the socket:
+/// a client that went away without a close frame is released with its actor.
 pub struct WsWriter {
     shared: Arc<Mutex<Outbound>>,
 }
@@ -109,6 +117,71 @@ impl WsWriter {
     /// Sets what to call each time the socket took the pending bytes.
     pub fn on_drain(&self, f: impl Fn() + Send + 'static) {
         self.lock().on_drain = Some(Box::new(f));
+    }
+}
+
+impl Drop for WsWriter {
+    fn drop(&mut self) {
+        let mut out = self.lock();
+        if out.state == State::Open {
+            out.state = State::Closing;
+        }
+        out.on_drain = None;
+        if let Some(w) = out.body_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// How a connection's peer stands, judged by when it last sent anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pulse {
+    /// Heard from within the interval.
+    Alive,
+    /// Quiet for an interval: ping it.
+    Quiet,
+    /// Silent for three intervals: drop it.
+    Dead,
+}
+
+/// When a peer was last heard from, for heartbeat checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    last_seen: Instant,
+}
+
+impl Liveness {
+    /// A peer heard from just now.
+    pub fn new() -> Self {
+        Liveness { last_seen: Instant::now() }
+    }
+
+    /// Notes that the peer sent something (any frame, a pong included).
+    pub fn seen(&mut self) {
+        self.last_seen = Instant::now();
+    }
+
+    /// How long the peer has been silent.
+    pub fn silence(&self) -> Duration {
+        self.last_seen.elapsed()
+    }
+
+    /// How the peer stands at a heartbeat of `interval`.
+    pub fn check(&self, interval: Duration) -> Pulse {
+        let silence = self.silence();
+        if silence > interval * 3 {
+            Pulse::Dead
+        } else if silence >= interval {
+            Pulse::Quiet
+        } else {
+            Pulse::Alive
+        }
+    }
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -239,4 +312,158 @@ pub fn upgrade(
         ended: false,
     };
     Ok((response, WsWriter { shared }, frames))
+}
+
+/// Warnings about undecodable frames, across every served client: a flood is counted, not
+/// written.
+static BAD_FRAMES: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+
+/// What a served client's frame asks of its protocol.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A whole message to decode.
+    Message(Bytes),
+    /// A fragment out of order: answer with the protocol's bad-request reply.
+    OutOfOrder,
+    /// Nothing (a control frame, answered here, or a fragment).
+    Nothing,
+    /// The connection is over (closed, lost or broken): stop the actor.
+    Stop,
+}
+
+/// The protocol-independent half of a served WebSocket client: its writer, its frames, when
+/// it was last heard from, why it left, and its adapter's counters. The adapters' connection
+/// actors own one each and add their protocol.
+pub struct ServedSocket {
+    /// The outbound side.
+    pub writer: WsWriter,
+    assembler: FrameAssembler,
+    liveness: Liveness,
+    departure: Departure,
+    stats: Arc<ClientStats>,
+    label: &'static str,
+    /// The client's address, for log lines.
+    pub peer: SocketAddr,
+}
+
+impl ServedSocket {
+    /// A client of the adapter named `label` (for logs), counted in `stats` until dropped.
+    pub fn new(
+        writer: WsWriter,
+        max_message_size: usize,
+        stats: Arc<ClientStats>,
+        label: &'static str,
+        peer: SocketAddr,
+    ) -> Self {
+        stats.connected();
+        ServedSocket {
+            writer,
+            assembler: FrameAssembler::new(max_message_size),
+            liveness: Liveness::new(),
+            departure: Departure::Closed,
+            stats,
+            label,
+            peer,
+        }
+    }
+
+    /// Takes one item of the inbound frame stream: control frames are answered here, broken
+    /// input closes the connection with the RFC's code, a lost socket is noted.
+    pub fn receive(&mut self, item: Result<Frame, ProtocolError>) -> Incoming {
+        self.liveness.seen();
+        match self.assembler.take_item(item) {
+            Inbound::Message(data) => Incoming::Message(data),
+            Inbound::Pending | Inbound::Pong => Incoming::Nothing,
+            Inbound::Ping(data) => {
+                self.writer.pong(data);
+                Incoming::Nothing
+            }
+            Inbound::OutOfOrder => {
+                self.bad_frame(format_args!("continuation frame out of order"));
+                Incoming::OutOfOrder
+            }
+            Inbound::Fail(code, why) => {
+                self.bad_frame(format_args!("{why}; closing"));
+                self.close(code, &why);
+                Incoming::Stop
+            }
+            Inbound::Lost(why) => {
+                // A client that vanishes without a close frame: routine, not an error.
+                log::debug!("{} {}: connection lost: {why}", self.label, self.peer);
+                self.departure = Departure::Lost;
+                Incoming::Stop
+            }
+            Inbound::Close(reason) => {
+                log::debug!("{} {}: client closed: {reason:?}", self.label, self.peer);
+                self.close(CloseCode::Normal, "");
+                Incoming::Stop
+            }
+        }
+    }
+
+    /// Counts an undecodable frame and warns about it (rate-limited across all clients).
+    pub fn bad_frame(&self, what: std::fmt::Arguments<'_>) {
+        self.stats.bad_frame();
+        crate::warn_throttled!(BAD_FRAMES, "{} {}: {what}", self.label, self.peer);
+    }
+
+    /// Counts a command refused for too many in flight, and warns (rate-limited).
+    pub fn busy(&self, in_flight: usize, what: &str) {
+        self.stats.busy();
+        crate::warn_throttled!(
+            BAD_FRAMES,
+            "{} {}: {in_flight} commands in flight; {what:?} refused",
+            self.label,
+            self.peer
+        );
+    }
+
+    /// Queues a close frame with `code` and `why`; the connection ends once it is written.
+    pub fn close(&mut self, code: CloseCode, why: &str) {
+        self.writer.close(Some(CloseReason { code, description: Some(why.to_owned()) }));
+    }
+
+    /// Drops a client that stopped reading, without flushing what it did not read.
+    pub fn evict(&mut self, why: std::fmt::Arguments<'_>) {
+        log::warn!("{} {}: {why}; evicted", self.label, self.peer);
+        self.departure = Departure::Evicted;
+        self.writer.abort();
+    }
+
+    /// A heartbeat tick at `interval`: pings a quiet client; answers false (after closing it)
+    /// for one silent for three intervals.
+    pub fn heartbeat(&mut self, interval: Duration) -> bool {
+        match self.liveness.check(interval) {
+            Pulse::Alive => true,
+            Pulse::Quiet => {
+                self.writer.ping();
+                true
+            }
+            Pulse::Dead => {
+                log::info!(
+                    "{} {}: silent for {:?}; dropped",
+                    self.label,
+                    self.peer,
+                    self.liveness.silence()
+                );
+                self.departure = Departure::TimedOut;
+                self.close(CloseCode::Away, "heartbeat timeout");
+                false
+            }
+        }
+    }
+
+    /// The inbound stream ended: unless a close frame came first, the client vanished.
+    pub fn finished(&mut self) {
+        if self.writer.is_open() {
+            log::debug!("{} {}: connection ended without a close frame", self.label, self.peer);
+            self.departure = Departure::Lost;
+        }
+    }
+}
+
+impl Drop for ServedSocket {
+    fn drop(&mut self) {
+        self.stats.departed(self.departure);
+    }
 }

@@ -27,6 +27,10 @@ pub enum BotError {
     /// A local file named by the command does not exist; the text is its path.
     #[error("file not found: {0}")]
     FileNotFound(String),
+    /// A local file was named that clients may not send (outside `server.media_root`, or no
+    /// root set); the text says why, the same whether the file exists or not.
+    #[error("local file refused: {0}")]
+    LocalFileRefused(String),
     /// The operation is not supported by this bot's source; the text says which.
     #[error("unsupported: {0}")]
     Unsupported(String),

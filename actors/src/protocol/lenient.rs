@@ -5,15 +5,28 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Reads an integer from a JSON number or a numeric string (`123`, `"123"`, `123.0`).
+/// 2⁶³ as a float: the first whole number past `i64`'s range.
+const I64_END: f64 = 9_223_372_036_854_775_808.0;
+
+/// Reads an integer from a JSON number or a numeric string (`123`, `"123"`, `123.0`). A number
+/// outside `i64`'s range (`99999999999999999999999`, `1e30`) is not an integer here: it is
+/// refused, never clamped to `i64::MAX`.
 pub fn int_from_value(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => {
-            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        }
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (-I64_END..I64_END).contains(f))
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// Reads an `i32` (message ids, face ids, dice values) like [`int_from_value`]; out of range
+/// is refused.
+pub fn int32_from_value(value: &Value) -> Option<i32> {
+    int_from_value(value).and_then(|n| i32::try_from(n).ok())
 }
 
 /// Reads a boolean from `true`/`false`, `1`/`0` or their string forms.
@@ -89,6 +102,21 @@ mod tests {
         assert_eq!(int_from_value(&json!(12.5)), None);
         assert_eq!(int_from_value(&json!("BindQQ")), None);
         assert_eq!(int_from_value(&json!(null)), None);
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_not_clamped() {
+        let huge: Value = serde_json::from_str("99999999999999999999999").expect("json");
+        assert_eq!(int_from_value(&huge), None);
+        assert_eq!(int_from_value(&json!(1e30)), None);
+        assert_eq!(int_from_value(&json!(-1e30)), None);
+        assert_eq!(int_from_value(&json!("99999999999999999999999")), None);
+        assert_eq!(int_from_value(&json!(i64::MAX)), Some(i64::MAX));
+        assert_eq!(int_from_value(&json!(i64::MIN)), Some(i64::MIN));
+        assert_eq!(int_from_value(&json!(9.2e18)), Some(9_200_000_000_000_000_000));
+        assert_eq!(int32_from_value(&json!(2_147_483_647)), Some(i32::MAX));
+        assert_eq!(int32_from_value(&json!(2_147_483_648_i64)), None);
+        assert_eq!(int32_from_value(&json!("-5")), Some(-5));
     }
 
     #[test]

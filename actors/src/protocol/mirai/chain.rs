@@ -235,9 +235,10 @@ pub fn decode(elements: &[Value], direction: ChainDirection) -> Result<DecodedCh
             "App" => Some(Segment::App(str_field(el, "content", kind)?)),
             "Poke" => Some(Segment::Poke(str_field(el, "name", kind)?)),
             "Dice" => {
-                let v = el.get("value").and_then(lenient::int_from_value);
-                let v = v.ok_or_else(|| "Dice element: missing integer `value`".to_owned())?;
-                Some(Segment::Dice(v as i32))
+                let v = el.get("value").and_then(lenient::int32_from_value);
+                let v =
+                    v.ok_or_else(|| "Dice element: `value` must be a 32-bit integer".to_owned())?;
+                Some(Segment::Dice(v))
             }
             "MarketFace" if send => None,
             "MarketFace" => {

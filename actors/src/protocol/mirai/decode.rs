@@ -16,6 +16,12 @@ fn id_of(v: &Value, key: &str) -> Result<i64, String> {
     v.get(key).and_then(lenient::int_from_value).ok_or_else(|| format!("missing integer `{key}`"))
 }
 
+fn message_id_of(v: &Value) -> Result<i32, String> {
+    v.get("messageId")
+        .and_then(lenient::int32_from_value)
+        .ok_or_else(|| "missing 32-bit integer `messageId`".to_owned())
+}
+
 fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
 }
@@ -171,7 +177,7 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
         }
         "FriendRecallEvent" => Ok(SimulatedInput::FriendRecall {
             author_id: id_of(v, "authorId")?,
-            message_id: id_of(v, "messageId")? as i32,
+            message_id: message_id_of(v)?,
             operator: v
                 .get("operator")
                 .and_then(lenient::int_from_value)
@@ -180,7 +186,7 @@ pub fn decode_input(v: &Value) -> Result<SimulatedInput, String> {
         "GroupRecallEvent" => Ok(SimulatedInput::GroupRecall {
             group: id_of(field(v, "group")?, "id")?,
             author_id: id_of(v, "authorId")?,
-            message_id: id_of(v, "messageId")? as i32,
+            message_id: message_id_of(v)?,
             operator: match v.get("operator") {
                 None | Some(Value::Null) => None,
                 Some(op) => Some(id_of(op, "id").map_err(|e| format!("`operator`: {e}"))?),

@@ -280,7 +280,7 @@ pub fn source_of(packet: &Value) -> Option<MessageSource> {
         return None;
     }
     Some(MessageSource {
-        id: lenient::int_from_value(first.get("id")?)? as i32,
+        id: lenient::int32_from_value(first.get("id")?)?,
         time: lenient::int_from_value(first.get("time")?)?,
     })
 }

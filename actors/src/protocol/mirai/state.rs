@@ -65,6 +65,7 @@ impl From<&BotError> for StateCode {
             BotError::Unsupported(_) => StateCode::no_operate_support(),
             BotError::FileNotFound(path) => StateCode::new(6, format!("文件不存在：{path}")),
             BotError::PermissionDenied(_) => StateCode::new(10, "无操作权限"),
+            BotError::LocalFileRefused(why) => StateCode::new(10, format!("无操作权限：{why}")),
             BotError::BotMuted => StateCode::new(20, "Bot被禁言"),
             BotError::MessageTooLarge => StateCode::new(30, "消息过长"),
             BotError::InvalidParameter(_) => StateCode::invalid_parameter(),

@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use super::event::{self as onebot_event, MessageFormat};
 use super::message::{self, to_array};
 use crate::model::{
-    BotError, Command, CommandOutput, Event, GroupConfigUpdate, HistoryTarget, Member,
-    MessageEvent, MessageKind, MessageTarget, NudgeKind, Permission, Profile, RequestAnswer,
-    RequestType, Segment, Sex, UserId,
+    BotError, Command, CommandOutput, GroupConfigUpdate, HistoryTarget, Member, MessageEvent,
+    MessageKind, MessageTarget, NudgeKind, Permission, Profile, RequestAnswer, RequestType,
+    Segment, Sex, UserId,
 };
 use crate::protocol::lenient;
 
@@ -110,6 +110,11 @@ impl Params<'_> {
     }
     fn int(&self, key: &str) -> Result<i64, ActionError> {
         self.opt_int(key)?.ok_or_else(|| ActionError::BadParams(format!("{key} is required")))
+    }
+    fn int32(&self, key: &str) -> Result<i32, ActionError> {
+        let n = self.int(key)?;
+        i32::try_from(n)
+            .map_err(|_| ActionError::BadParams(format!("{key} must be a 32-bit integer, got {n}")))
     }
     fn bool_or(&self, key: &str, default: bool) -> Result<bool, ActionError> {
         match self.0.get(key) {
@@ -216,11 +221,9 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
         }
         "send_group_forward_msg" => forward(MessageTarget::Group(p.int("group_id")?), &p),
         "send_private_forward_msg" => forward(MessageTarget::Friend(p.int("user_id")?), &p),
-        "delete_msg" => {
-            null(Command::Recall { context: None, message_id: p.int("message_id")? as i32 })
-        }
+        "delete_msg" => null(Command::Recall { context: None, message_id: p.int32("message_id")? }),
         "get_msg" => bot(
-            Command::MessageFromId { context: None, message_id: p.int("message_id")? as i32 },
+            Command::MessageFromId { context: None, message_id: p.int32("message_id")? },
             Shape::Message,
         ),
         "get_login_info" => bot(Command::BotInfo, Shape::LoginInfo),
@@ -318,10 +321,10 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
             bot(Command::GroupHonors { group }, Shape::Honors(group))
         }
         "set_essence_msg" => {
-            null(Command::SetEssence { group: None, message_id: p.int("message_id")? as i32 })
+            null(Command::SetEssence { group: None, message_id: p.int32("message_id")? })
         }
         "delete_essence_msg" => {
-            null(Command::RemoveEssence { group: None, message_id: p.int("message_id")? as i32 })
+            null(Command::RemoveEssence { group: None, message_id: p.int32("message_id")? })
         }
         "get_essence_msg_list" => {
             bot(Command::EssenceList { group: p.int("group_id")? }, Shape::Essences)
@@ -440,7 +443,7 @@ pub fn encode_output(bot: UserId, shape: Shape, out: &CommandOutput) -> Value {
         (Shape::MemberInfo, CommandOutput::MemberInfo(m, _)) => member_info(m),
         (Shape::Members, CommandOutput::Members(ms)) => Value::Array(ms.iter().map(member_info).collect()),
         (Shape::History, CommandOutput::Messages(ms)) => json!({ "messages": ms.iter().filter_map(|m| {
-            onebot_event::encode(bot, m.source.time, &Event::Message(MessageEvent::clone(m)), MessageFormat::Array)
+            onebot_event::history_entry(bot, m, MessageFormat::Array)
         }).collect::<Vec<_>>() }),
         (Shape::NoticeId, CommandOutput::Announcement(a)) => json!({ "notice_id": a.fid }),
         (Shape::Notices, CommandOutput::Announcements(list)) => Value::Array(list.iter().map(|a| json!({
@@ -490,7 +493,7 @@ pub fn retcode(err: &BotError) -> (i64, String) {
         BotError::InvalidParameter(_) | BotError::NoSuchElement(_) | BotError::FileNotFound(_) => {
             100
         }
-        BotError::PermissionDenied(_) | BotError::BotMuted => 102,
+        BotError::PermissionDenied(_) | BotError::BotMuted | BotError::LocalFileRefused(_) => 102,
         BotError::NoSuchBot | BotError::Unsupported(_) => 1404,
         BotError::MessageTooLarge | BotError::Internal(_) => 200,
     };

@@ -16,6 +16,12 @@ fn int(v: &Value, key: &str) -> Result<i64, String> {
     v.get(key).and_then(lenient::int_from_value).ok_or_else(|| format!("missing integer `{key}`"))
 }
 
+fn int32(v: &Value, key: &str) -> Result<i32, String> {
+    v.get(key)
+        .and_then(lenient::int32_from_value)
+        .ok_or_else(|| format!("missing 32-bit integer `{key}`"))
+}
+
 fn opt_int(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(lenient::int_from_value).unwrap_or(0)
 }
@@ -89,7 +95,7 @@ pub fn decode_event(v: &Value) -> Result<Event, String> {
                 );
             }
             let source =
-                MessageSource { id: opt_int(v, "message_id") as i32, time: opt_int(v, "time") };
+                MessageSource { id: int32(v, "message_id").unwrap_or(0), time: opt_int(v, "time") };
             Ok(Event::Message(MessageEvent { kind, source, message: segments }))
         }
         "notice" => {
@@ -100,14 +106,14 @@ pub fn decode_event(v: &Value) -> Result<Event, String> {
             Ok(match (text(v, "notice_type").as_str(), text(v, "sub_type").as_str()) {
                 ("group_recall", _) => Event::GroupRecall {
                     author_id: user,
-                    message_id: int(v, "message_id")? as i32,
+                    message_id: int32(v, "message_id")?,
                     time: opt_int(v, "time"),
                     group: group(g),
                     operator: op_member,
                 },
                 ("friend_recall", _) => Event::FriendRecall {
                     author_id: user,
-                    message_id: int(v, "message_id")? as i32,
+                    message_id: int32(v, "message_id")?,
                     time: opt_int(v, "time"),
                     operator: user,
                 },

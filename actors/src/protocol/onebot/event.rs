@@ -102,6 +102,35 @@ fn message(bot: UserId, m: &MessageEvent, format: MessageFormat) -> Option<Value
     Some(with(b, fields))
 }
 
+/// A message as chat history lists it (`get_group_msg_history`): every message of the chat,
+/// the bot's own included as go-cqhttp lists them — the shape of a message event, sent by
+/// the bot (`user_id` = `self_id`, the bot's role in the group).
+pub fn history_entry(bot: UserId, m: &MessageEvent, format: MessageFormat) -> Option<Value> {
+    let mut fields = match &m.kind {
+        MessageKind::GroupSync { subject } => {
+            json!({"message_type": "group", "sub_type": "normal", "group_id": subject.id,
+                   "anonymous": null, "sender": {"user_id": bot, "nickname": "", "card": "",
+                   "sex": "unknown", "age": 0, "area": "", "level": "",
+                   "role": role(subject.permission), "title": ""}})
+        }
+        MessageKind::FriendSync { .. } | MessageKind::TempSync { .. } => {
+            json!({"message_type": "private", "sub_type": "friend",
+                   "sender": {"user_id": bot, "nickname": "", "sex": "unknown", "age": 0}})
+        }
+        _ => return message(bot, m, format),
+    };
+    let content = match format {
+        MessageFormat::String => Value::String(to_cq_string(&m.message)),
+        MessageFormat::Array => to_array(&m.message),
+    };
+    merge(
+        &mut fields,
+        json!({"message_id": m.source.id, "user_id": bot, "message": content,
+               "raw_message": to_cq_string(&m.message), "font": 0}),
+    );
+    Some(with(base(bot, m.source.time, "message"), fields))
+}
+
 fn merge(into: &mut Value, from: Value) {
     if let (Value::Object(a), Value::Object(b)) = (into, from) {
         a.extend(b);

@@ -29,6 +29,9 @@ fn media_from_file(file: &str, url: Option<String>) -> Media {
     let mut m = Media { format: "UNKNOWN".to_owned(), url, ..Media::default() };
     if let Some(path) = file.strip_prefix("file://") {
         m.path = Some(path.to_owned());
+    } else if std::path::Path::new(file).is_absolute() {
+        // A plain local path, as go-cqhttp and NapCat accept it.
+        m.path = Some(file.to_owned());
     } else if let Some(b64) = file.strip_prefix("base64://") {
         m.base64 = Some(b64.to_owned());
     } else if file.starts_with("http://") || file.starts_with("https://") {
@@ -49,9 +52,12 @@ fn segment(
     let get = |k: &str| data.get(k).map(value_string).unwrap_or_default();
     let int =
         |k: &str| get(k).trim().parse::<i64>().map_err(|_| format!("{kind}.{k} must be a number"));
+    let int32 = |k: &str| {
+        get(k).trim().parse::<i32>().map_err(|_| format!("{kind}.{k} must be a 32-bit integer"))
+    };
     Ok(Some(match kind {
         "text" => Segment::Text(get("text")),
-        "face" => Segment::Face { id: int("id")? as i32, name: String::new(), is_super: false },
+        "face" => Segment::Face { id: int32("id")?, name: String::new(), is_super: false },
         "at" => match get("qq").as_str() {
             "all" => Segment::AtAll,
             qq => Segment::At {
@@ -63,7 +69,7 @@ fn segment(
             },
         },
         "reply" => {
-            out.reply_to = Some(int("id")? as i32);
+            out.reply_to = Some(int32("id")?);
             return Ok(None);
         }
         "image" => {
