@@ -233,6 +233,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                     format: ob.message_format(),
                     heartbeat: ob.heartbeat(),
                     tls: Arc::clone(&tls),
+                    max_in_flight: config.server.max_in_flight,
                 };
                 info!("onebot reverse ws: {} ({})", config.url, role.client_role());
                 onebot_reverse.push(OneBotReverseClient::new(config).start());
@@ -292,6 +293,7 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
             max_frame_size: config.server.max_frame_size,
             replay_buffer_size: rws.replay_buffer_size,
             heartbeat_interval: Duration::from_millis(rws.heartbeat_interval),
+            max_in_flight: config.server.max_in_flight,
             tls: Arc::clone(&tls),
         });
     }

@@ -817,3 +817,29 @@ async fn a_short_outage_after_a_stable_link_is_redialled_promptly() {
     assert!(down.elapsed() < Duration::from_millis(2000), "redialled after {:?}", down.elapsed());
     conn.verify(10001).await;
 }
+
+#[actix_web::test]
+async fn a_command_flood_from_the_server_is_answered_busy() {
+    let mut server = FakeServer::start(0).await;
+    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "");
+    let gw = start_gateway_with("max_in_flight: 2, ", WORLD, &mirai).await;
+    let mut conn = server.accept().await;
+    conn.verify(10001).await;
+    const N: usize = 300;
+    for i in 0..N {
+        conn.send(json!({"syncId": i.to_string(), "command": "friendList", "content": {}})).await;
+    }
+    let mut busy = 0;
+    for i in 0..N {
+        let data = conn.reply(&i.to_string()).await["data"].clone();
+        if data["code"] == 500 {
+            assert!(data["msg"].as_str().is_some_and(|m| m.contains("in flight")), "{data}");
+            busy += 1;
+        } else {
+            assert_eq!(data["code"], 0, "{data}");
+        }
+    }
+    assert!(busy > 0, "no command was refused");
+    assert_eq!(conn.call("after", "friendList", json!({})).await["code"], 0);
+    drop(gw);
+}

@@ -123,3 +123,26 @@ async fn a_close_with_1000_ends_redialling_when_configured() {
     c.close().await;
     let _again = server.accept().await;
 }
+
+#[actix_web::test]
+async fn an_action_flood_from_the_server_is_answered_1429() {
+    let mut server = FakeServer::start(0).await;
+    let urls = format!("  ws_reverse_url: ws://127.0.0.1:{}/onebot/v11/ws\n", server.addr.port());
+    let _gw = start_gateway_with("max_in_flight: 2, ", WORLD, &config(true, &urls, "")).await;
+    let mut c = server.accept().await;
+    assert_eq!(c.recv_frame().await["meta_event_type"], "lifecycle");
+    const N: usize = 300;
+    for i in 0..N {
+        c.send(json!({"action":"get_friend_list","echo":i})).await;
+    }
+    let mut busy = 0;
+    for _ in 0..N {
+        let reply = c.recv_frame().await;
+        match reply["retcode"].as_i64() {
+            Some(1429) => busy += 1,
+            Some(0) => {}
+            _ => panic!("unexpected {reply}"),
+        }
+    }
+    assert!(busy > 0, "no action was refused");
+}

@@ -19,6 +19,7 @@ use bytestring::ByteString;
 use log::{debug, info, warn};
 use serde_json::json;
 
+use super::in_flight::InFlight;
 use super::mirai_calls;
 use super::stats::ClientStats;
 use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
@@ -133,7 +134,7 @@ pub struct MiraiWsClient {
     directory: MiraiWsDirectory,
     outbox: EventOutbox,
     subscription: Option<SubscriptionId>,
-    in_flight: usize,
+    in_flight: InFlight,
 }
 
 impl MiraiWsClient {
@@ -155,6 +156,7 @@ impl MiraiWsClient {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "mirai ws", peer);
+        let in_flight = InFlight::new(settings.max_in_flight);
         MiraiWsClient::create(move |ctx| {
             ctx.add_stream(frames);
             MiraiWsClient {
@@ -167,7 +169,7 @@ impl MiraiWsClient {
                 directory,
                 outbox,
                 subscription: None,
-                in_flight: 0,
+                in_flight,
             }
         })
     }
@@ -205,13 +207,10 @@ impl MiraiWsClient {
             }
         };
         let sync_id = request.sync_id;
-        if self.in_flight >= self.settings.max_in_flight {
-            self.socket.busy(self.in_flight, &request.command);
-            let busy = StateCode::from(&crate::model::BotError::Internal(format!(
-                "too many commands in flight on this connection (limit {}); wait for replies",
-                self.settings.max_in_flight
-            )));
-            self.reply(envelope::response(sync_id.as_deref(), &busy.to_json()), ctx);
+        if !self.in_flight.try_start() {
+            self.socket.busy(self.in_flight.running(), &request.command);
+            let busy = StateCode::busy(self.in_flight.max()).to_json();
+            self.reply(envelope::response(sync_id.as_deref(), &busy), ctx);
             return;
         }
         let call = match mirai_command::decode(
@@ -221,15 +220,15 @@ impl MiraiWsClient {
         ) {
             Ok(call) => call,
             Err(e) => {
+                self.in_flight.finish();
                 debug!("mirai ws {}: {}: {e:?}", self.socket.peer, request.command);
                 self.reply(envelope::response(sync_id.as_deref(), &e.state().to_json()), ctx);
                 return;
             }
         };
         let run = mirai_calls::run(call, Some(self.session.clone()), self.registry.clone());
-        self.in_flight += 1;
         ctx.spawn(run.into_actor(self).map(move |data, act, ctx| {
-            act.in_flight -= 1;
+            act.in_flight.finish();
             act.reply(envelope::response(sync_id.as_deref(), &data), ctx);
         }));
     }

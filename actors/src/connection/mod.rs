@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod frames;
 pub mod http_post;
+pub mod in_flight;
 pub mod mirai_calls;
 pub mod mirai_ws;
 pub mod onebot_calls;

@@ -18,15 +18,18 @@ use log::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
+use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
+use crate::log_throttle::LogThrottle;
 use crate::model::UserId;
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::onebot::action;
 use crate::protocol::onebot::event::{self as onebot_event, MessageFormat};
+use crate::warn_throttled;
 
 /// Everything one reverse connection needs, resolved from the config.
 #[derive(Debug, Clone)]
@@ -55,7 +58,12 @@ pub struct OneBotReverseConfig {
     pub heartbeat: Option<Duration>,
     /// TLS for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
+    /// How many actions the server may have running at once; more are answered retcode 1429.
+    pub max_in_flight: usize,
 }
+
+/// Warnings about refused commands: a flood is counted, not written.
+static BUSY: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 struct Link {
     sink: SinkWrite<Message, WsSink>,
@@ -69,6 +77,7 @@ pub struct OneBotReverseClient {
     link: Option<Link>,
     generation: u64,
     backoff: Backoff,
+    in_flight: InFlight,
     stopped_by_1000: bool,
 }
 
@@ -78,12 +87,14 @@ impl OneBotReverseClient {
         let outbox = Outbox::new(config.buffer_size, OverflowPolicy::DropOldest);
         // A fixed interval (with jitter), as CQHTTP's ws_reverse_reconnect_interval says.
         let backoff = Backoff::new(config.reconnect_interval, config.reconnect_interval);
+        let in_flight = InFlight::new(config.max_in_flight);
         OneBotReverseClient {
             config,
             outbox,
             link: None,
             generation: 0,
             backoff,
+            in_flight,
             stopped_by_1000: false,
         }
     }
@@ -189,6 +200,17 @@ impl OneBotReverseClient {
                 return;
             }
         };
+        if !self.in_flight.try_start() {
+            warn_throttled!(
+                BUSY,
+                "onebot reverse {}: {} actions in flight; {:?} refused",
+                self.config.url,
+                self.in_flight.running(),
+                request.action
+            );
+            self.send_json(&action::busy(self.in_flight.max(), request.echo.as_ref()));
+            return;
+        }
         let (bot, qq, generation) = (self.config.bot.clone(), self.config.qq, self.generation);
         let run = async move {
             onebot_calls::run(
@@ -202,6 +224,7 @@ impl OneBotReverseClient {
             .await
         };
         ctx.spawn(run.into_actor(self).map(move |envelope, act, _| {
+            act.in_flight.finish();
             if generation == act.generation {
                 act.send_json(&envelope);
             }

@@ -12,6 +12,7 @@ use actix_http::ws::{Frame, ProtocolError};
 use bytestring::ByteString;
 use log::debug;
 
+use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::stats::ClientStats;
 use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
@@ -87,10 +88,6 @@ pub struct OneBotWsSettings {
     pub stats: Arc<ClientStats>,
 }
 
-/// The WebSocket retcode of an action refused because too many run on its connection (HTTP's
-/// 429, in the 14xx family OneBot uses for HTTP statuses on WebSockets).
-pub const RETCODE_BUSY: i64 = 1429;
-
 /// One OneBot forward ws client.
 pub struct OneBotWsClient {
     socket: ServedSocket,
@@ -98,7 +95,7 @@ pub struct OneBotWsClient {
     role: OneBotRole,
     outbox: EventOutbox,
     subscription: Option<SubscriptionId>,
-    in_flight: usize,
+    in_flight: InFlight,
 }
 
 impl OneBotWsClient {
@@ -116,7 +113,8 @@ impl OneBotWsClient {
         let socket = ServedSocket::new(writer, max_message_size, stats, "OneBot ws", peer);
         OneBotWsClient::create(move |ctx| {
             ctx.add_stream(frames);
-            OneBotWsClient { socket, settings, role, outbox, subscription: None, in_flight: 0 }
+            let in_flight = InFlight::new(settings.max_in_flight);
+            OneBotWsClient { socket, settings, role, outbox, subscription: None, in_flight }
         })
     }
 
@@ -155,13 +153,9 @@ impl OneBotWsClient {
                 return;
             }
         };
-        if self.in_flight >= self.settings.max_in_flight {
-            self.socket.busy(self.in_flight, &request.action);
-            let why = format!(
-                "too many actions in flight on this connection (limit {}); wait for replies",
-                self.settings.max_in_flight
-            );
-            self.send_json(&action::failed(RETCODE_BUSY, &why, request.echo.as_ref()));
+        if !self.in_flight.try_start() {
+            self.socket.busy(self.in_flight.running(), &request.action);
+            self.send_json(&action::busy(self.in_flight.max(), request.echo.as_ref()));
             return;
         }
         let settings = Arc::clone(&self.settings);
@@ -176,9 +170,8 @@ impl OneBotWsClient {
             )
             .await
         };
-        self.in_flight += 1;
         ctx.spawn(run.into_actor(self).map(|envelope, act, _| {
-            act.in_flight -= 1;
+            act.in_flight.finish();
             act.send_json(&envelope);
         }));
     }

@@ -18,9 +18,11 @@ use log::{debug, info, warn};
 
 use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
+use super::in_flight::InFlight;
 use super::mirai_calls;
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
+use crate::log_throttle::LogThrottle;
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command::{self as mirai_command, CallError, MiraiCall};
@@ -28,6 +30,7 @@ use crate::protocol::mirai::envelope::{self, Request};
 use crate::protocol::mirai::event as mirai_event;
 use crate::protocol::mirai::state::StateCode;
 use crate::registry::{Authenticate, BoundSession, Release, SessionRegistry};
+use crate::warn_throttled;
 
 /// Events written to the socket per drain; a burst larger than this is written in several
 /// rounds so commands interleave with a long replay.
@@ -52,12 +55,17 @@ pub struct DestinationConfig {
     pub max_frame_size: usize,
     /// How many events wait for the server while it is away; the oldest are dropped beyond.
     pub replay_buffer_size: usize,
+    /// How many commands the server may have running at once; more are answered code 500.
+    pub max_in_flight: usize,
     /// How often to ping the server; a server silent for three intervals is redialled.
     /// Zero disables pings.
     pub heartbeat_interval: Duration,
     /// TLS settings for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
 }
+
+/// Warnings about refused commands: a flood is counted, not written.
+static BUSY: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 struct Link {
     sink: SinkWrite<Message, WsSink>,
@@ -97,6 +105,7 @@ pub struct ReverseWsDestination {
     link: Option<Link>,
     generation: u64,
     backoff: Backoff,
+    in_flight: InFlight,
 }
 
 impl ReverseWsDestination {
@@ -104,6 +113,7 @@ impl ReverseWsDestination {
     pub fn new(config: DestinationConfig, registry: Addr<SessionRegistry>) -> Self {
         let outbox = Outbox::new(config.replay_buffer_size, OverflowPolicy::DropOldest);
         let backoff = Backoff::new(config.reconnect_interval, config.max_reconnect_interval);
+        let in_flight = InFlight::new(config.max_in_flight);
         ReverseWsDestination {
             config,
             registry,
@@ -112,6 +122,7 @@ impl ReverseWsDestination {
             link: None,
             generation: 0,
             backoff,
+            in_flight,
         }
     }
 
@@ -342,9 +353,22 @@ impl ReverseWsDestination {
             }
         };
         let sync_id = request.sync_id;
+        if !self.in_flight.try_start() {
+            warn_throttled!(
+                BUSY,
+                "reverse-ws {}: {} commands in flight; {:?} refused",
+                self.config.display_name,
+                self.in_flight.running(),
+                request.command
+            );
+            let busy = StateCode::busy(self.in_flight.max()).to_json();
+            self.send_text(envelope::response(sync_id.as_deref(), &busy));
+            return;
+        }
         let generation = self.generation;
         let run = mirai_calls::run(call, self.session().cloned(), self.registry.clone());
         ctx.spawn(run.into_actor(self).map(move |data, act, _| {
+            act.in_flight.finish();
             if generation == act.generation {
                 act.send_text(envelope::response(sync_id.as_deref(), &data));
             }

@@ -46,6 +46,16 @@ impl StateCode {
     pub fn no_operate_support() -> Self {
         Self::new(6, "指定操作不支持")
     }
+    /// 500: a command refused because its connection has `limit` commands running already.
+    pub fn busy(limit: usize) -> Self {
+        StateCode::new(
+            500,
+            format!(
+                "too many commands in flight on this connection (limit {limit}); wait for replies"
+            ),
+        )
+    }
+
     /// 400: invalid parameters.
     pub fn invalid_parameter() -> Self {
         Self::new(400, "无效参数")

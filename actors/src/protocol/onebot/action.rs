@@ -509,6 +509,17 @@ pub fn ok(data: Value, echo: Option<&Value>) -> Value {
     v
 }
 
+/// The WebSocket retcode of an action refused because too many run on its connection (HTTP's
+/// 429, in the 14xx family OneBot uses for HTTP statuses on WebSockets).
+pub const RETCODE_BUSY: i64 = 1429;
+
+/// The envelope of an action refused because its connection runs `limit` already.
+pub fn busy(limit: usize, echo: Option<&Value>) -> Value {
+    let why =
+        format!("too many actions in flight on this connection (limit {limit}); wait for replies");
+    failed(RETCODE_BUSY, &why, echo)
+}
+
 /// A failed response envelope.
 pub fn failed(retcode: i64, message: &str, echo: Option<&Value>) -> Value {
     let mut v = json!({ "status": "failed", "retcode": retcode, "data": null, "message": message, "wording": message });
