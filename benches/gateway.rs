@@ -209,9 +209,13 @@ impl Drop for Server {
 impl Server {
     fn botgate() -> Server {
         let (http, ws, onebot) = (free_port(), free_port(), free_port());
+        // A fresh store on disk, as a deployment has, that no earlier run filled.
+        let data = std::env::temp_dir().join(format!("botgate-bench-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let data = data.display().to_string();
         let config = format!(
             "server: {{ host: 127.0.0.1, port: {http}, max_connections: 20000, \
-             max_connections_per_peer: 20000 }}\n\
+             max_connections_per_peer: 20000, data_dir: {data:?} }}\n\
              bots:\n  - qq: 10001\n    source: simulated\n    simulated:\n      nickname: botgate\n      \
              groups: [{{ id: 30001, name: Bench Group, permission: OWNER, members: [{{ id: 20001, nickname: Alice, card: AliceCard, permission: ADMINISTRATOR, joinTimestamp: 1600000000 }}] }}]\n\
              mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \

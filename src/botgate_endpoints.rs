@@ -8,6 +8,7 @@ use botgate_actors::bot::{BotActor, GenerateTraffic, GetStatus, Inject};
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::{mirai, onebot};
+use botgate_actors::store::StoredCount;
 use futures_util::future::join_all;
 use log::{info, warn};
 use serde_json::{json, Value};
@@ -29,6 +30,10 @@ fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> Htt
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let actors = &state.actors;
     let bots = join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
+        let stored = match actors.store.send(StoredCount { bot: *qq }).await {
+            Ok(Ok((count, _))) => json!(count),
+            _ => Value::Null,
+        };
         match addr.send(GetStatus).await {
             Ok(s) => json!({
                 "qq": qq,
@@ -36,6 +41,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
                 "nickname": s.nickname,
                 "subscribers": s.subscribers,
                 "cachedMessages": s.cached_messages,
+                "storedMessages": stored,
             }),
             Err(_) => json!({ "qq": qq, "error": "bot actor unavailable" }),
         }

@@ -86,6 +86,13 @@ pub struct ServerConfig {
     /// answered at once with the protocol's error.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Where the store (`botgate.sqlite`) lives; empty: an in-memory store that a restart
+    /// forgets.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+    /// Messages the store keeps per bot; older ones are deleted as new ones arrive.
+    #[serde(default = "default_store_messages_per_bot")]
+    pub store_messages_per_bot: usize,
 }
 
 fn default_server_host() -> String {
@@ -109,6 +116,12 @@ fn default_max_connections_per_peer() -> usize {
 fn default_max_in_flight() -> usize {
     1024
 }
+fn default_data_dir() -> String {
+    "./data".to_owned()
+}
+fn default_store_messages_per_bot() -> usize {
+    100_000
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -122,6 +135,8 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             max_connections_per_peer: default_max_connections_per_peer(),
             max_in_flight: default_max_in_flight(),
+            data_dir: default_data_dir(),
+            store_messages_per_bot: default_store_messages_per_bot(),
         }
     }
 }
@@ -744,6 +759,7 @@ impl Config {
             ("server.max_connections", server.max_connections),
             ("server.max_connections_per_peer", server.max_connections_per_peer),
             ("server.max_in_flight", server.max_in_flight),
+            ("server.store_messages_per_bot", server.store_messages_per_bot),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));

@@ -13,6 +13,7 @@ use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestina
 use botgate_actors::connection::tls;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
+use botgate_actors::store::{StoreActor, StoreConfig};
 use log::{info, warn};
 
 use crate::config::{merged, Config, SourceKind, WebhookSetting};
@@ -54,6 +55,8 @@ pub struct Actors {
     pub onebot_posts: Vec<Addr<HttpPostDestination>>,
     /// OneBot's reverse WebSocket connections.
     pub onebot_reverse: Vec<Addr<OneBotReverseClient>>,
+    /// The store.
+    pub store: Addr<StoreActor>,
 }
 
 /// A running gateway.
@@ -116,6 +119,18 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             key: "server.media_root".into(),
             message: format!("cannot be resolved: {e}; point it at an existing folder"),
         })?;
+    let data_dir = &config.server.data_dir;
+    let store_config = StoreConfig { messages_per_bot: config.server.store_messages_per_bot };
+    let store = StoreActor::start(
+        (!data_dir.is_empty()).then(|| std::path::Path::new(data_dir)),
+        store_config,
+    )
+    .map_err(|e| crate::config::ConfigError {
+        key: "server.data_dir".into(),
+        message: format!(
+            "{e}; point it at a folder botgate may write (\"\" keeps the store in memory)"
+        ),
+    })?;
     let bots: Vec<(i64, SourceKind, Addr<BotActor>)> = config
         .bots
         .iter()
@@ -123,7 +138,8 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             let actor = match b.source {
                 SourceKind::Simulated => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
             }
-            .with_media_root(media_root.clone());
+            .with_media_root(media_root.clone())
+            .with_store(store.clone());
             info!("bot {} ({:?}) started", b.qq, b.source);
             (b.qq, b.source, actor.start())
         })
@@ -240,7 +256,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             }
         }
     }
-    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts, onebot_reverse })
+    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts, onebot_reverse, store })
 }
 
 fn host_for_url(host: &str) -> String {

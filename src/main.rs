@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use botgate::gateway::StartError;
 use botgate::{Config, Gateway};
 use clap::Parser;
 
@@ -63,15 +64,19 @@ fn main() -> ExitCode {
         };
     }
     let result = actix_web::rt::System::new().block_on(async move {
-        let gateway = Gateway::start(config).await?;
-        gateway.run_until_stopped().await.map_err(|e| e.to_string())?;
-        Ok::<(), Box<dyn std::error::Error>>(())
+        // A key that proves unusable only at start-up (a data_dir that cannot be written) is
+        // a config error like any other: exit code 2.
+        let gateway = Gateway::start(config).await.map_err(|e| {
+            let code = if matches!(e, StartError::Config(_)) { 2 } else { 1 };
+            (code, e.to_string())
+        })?;
+        gateway.run_until_stopped().await.map_err(|e| (1, e.to_string()))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err((code, e)) => {
             eprintln!("botgate: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

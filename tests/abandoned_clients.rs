@@ -61,20 +61,11 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-async fn health(port: u16) -> Value {
-    let mut resp = awc::Client::default()
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    resp.json().await.expect("json")
-}
-
 /// Waits until no client is connected and the fds are back to `baseline`.
 async fn wait_released(port: u16, pid: u32, baseline: usize, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let h = health(port).await;
+        let h = healthz_at(port).await;
         let live = h["clients"]["miraiWs"]["connected"].as_u64().unwrap_or(u64::MAX)
             + h["clients"]["onebotWs"]["connected"].as_u64().unwrap_or(u64::MAX);
         if live == 0 && fds(pid) <= baseline + 2 {
@@ -161,7 +152,7 @@ async fn crashed_clients_are_released_at_once_without_a_heartbeat() {
     let conns = open_round(s.mirai, s.onebot).await;
     let open_fds = fds(pid);
     assert!(open_fds >= s.base_fds + ROUND, "open: {open_fds} fds, base {}", s.base_fds);
-    let before = counter(&health(s.server).await, "lostWithoutClose");
+    let before = counter(&healthz_at(s.server).await, "lostWithoutClose");
     // A process that dies gets its sockets closed by the kernel: a FIN, no close frame. The
     // client side stays readable, as a dead process's half-closed socket does until the peer
     // closes too; a server that never does keeps it in CLOSE-WAIT forever.
@@ -180,7 +171,7 @@ async fn vanished_clients_are_released_by_the_heartbeat() {
     // The sockets stay open but nothing is read or answered: three silent intervals free them.
     let s = Subject::start(1000).await;
     let pid = s.gw.pid();
-    let before = health(s.server).await;
+    let before = healthz_at(s.server).await;
     let conns = open_round(s.mirai, s.onebot).await;
     let h = wait_released(s.server, pid, s.base_fds, Duration::from_secs(20)).await;
     let delta = |name| counter(&h, name) - counter(&before, name);

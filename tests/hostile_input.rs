@@ -216,11 +216,6 @@ async fn a_flood_of_bad_frames_is_logged_a_few_times_with_a_count() {
     let warnings = text.lines().filter(|l| l.contains("WARN")).count();
     assert!(warnings <= 20, "{warnings} warning lines for {BAD} bad frames");
     assert!(warnings >= 1, "the first bad frames are logged:\n{text}");
-    let mut resp = awc::Client::default()
-        .get(format!("http://127.0.0.1:{server}/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    let h: Value = resp.json().await.expect("json");
+    let h = healthz_at(server).await;
     assert_eq!(h["clients"]["miraiWs"]["badFrames"], BAD, "every bad frame is counted");
 }

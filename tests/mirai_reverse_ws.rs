@@ -765,10 +765,8 @@ async fn the_gateway_pings_and_redials_a_server_that_stops_answering() {
     assert_eq!(again.recv_frame().await["data"]["messageChain"][1]["text"], "back");
 }
 
-#[actix_web::test]
-async fn cache_size_from_the_config_bounds_the_message_cache() {
-    let (_gw, _server, mut conn) = connected("  cacheSize: 2\n").await;
-    conn.verify(10001).await;
+/// Sends `m0`, `m1`, `m2` to group 30001 and answers their ids.
+async fn send_three(conn: &mut WsPeer) -> Vec<Value> {
     let mut ids = Vec::new();
     for i in 0..3 {
         let sent = conn
@@ -780,16 +778,36 @@ async fn cache_size_from_the_config_bounds_the_message_cache() {
             .await;
         ids.push(sent["messageId"].clone());
     }
-    assert_eq!(
-        conn.call("old", "messageFromId", json!({"target":30001,"messageId":ids[0]})).await["code"],
-        5
-    );
-    for (i, id) in ids.iter().enumerate().skip(1) {
+    ids
+}
+
+#[actix_web::test]
+async fn cache_size_bounds_the_cache_and_the_store_resolves_what_it_evicted() {
+    let (gw, _server, mut conn) = connected("  cacheSize: 2\n").await;
+    conn.verify(10001).await;
+    let ids = send_three(&mut conn).await;
+    assert_eq!(healthz(&gw).await["bots"][0]["cachedMessages"], 2);
+    for (i, id) in ids.iter().enumerate() {
         let got = conn
             .call(&format!("g{i}"), "messageFromId", json!({"target":30001,"messageId":id}))
             .await;
-        assert_eq!(got["data"]["messageChain"][1]["text"], format!("m{i}"));
+        assert_eq!(got["data"]["messageChain"][1]["text"], format!("m{i}"), "{got}");
     }
+}
+
+#[actix_web::test]
+async fn the_store_keeps_store_messages_per_bot() {
+    let mut server = FakeServer::start(0).await;
+    let mirai = mirai_reverse_ws(&[dest(server.addr.port())], "  cacheSize: 1\n");
+    let _gw = start_gateway_with("store_messages_per_bot: 2, ", WORLD, &mirai).await;
+    let mut conn = server.accept().await;
+    conn.verify(10001).await;
+    let ids = send_three(&mut conn).await;
+    let oldest =
+        conn.call("old", "messageFromId", json!({"target":30001,"messageId":ids[0]})).await;
+    assert_eq!(oldest["code"], 5, "beyond both bounds: {oldest}");
+    let kept = conn.call("kept", "messageFromId", json!({"target":30001,"messageId":ids[1]})).await;
+    assert_eq!(kept["data"]["messageChain"][1]["text"], "m1", "{kept}");
 }
 
 #[actix_web::test]

@@ -13,3 +13,4 @@ pub mod outbox;
 pub mod protocol;
 pub mod registry;
 pub mod secret;
+pub mod store;

@@ -322,7 +322,9 @@ pub async fn start_gateway(world: &str, mirai: &str) -> Gateway {
 
 /// Like [`start_gateway`], with more `server:` keys (`"max_in_flight: 4, "`; mind the comma).
 pub async fn start_gateway_with(server: &str, world: &str, rest: &str) -> Gateway {
-    let yaml = format!("server: {{ {server}host: 127.0.0.1, port: 0 }}\n{world}\n{rest}");
+    // Each gateway gets a store of its own, in memory unless the test names a data_dir.
+    let store = if server.contains("data_dir") { "" } else { "data_dir: \"\", " };
+    let yaml = format!("server: {{ {server}{store}host: 127.0.0.1, port: 0 }}\n{world}\n{rest}");
     let config = Config::from_yaml_str(&yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
     Gateway::start(config).await.expect("gateway starts")
 }
@@ -369,6 +371,16 @@ pub async fn healthz(gw: &Gateway) -> Value {
         .await
         .expect("healthz");
     assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.expect("healthz json")
+}
+
+/// `/healthz` of a botgate binary whose `server:` listens on `port`.
+pub async fn healthz_at(port: u16) -> Value {
+    let mut resp = awc::Client::default()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     resp.json().await.expect("healthz json")
 }
 
@@ -552,7 +564,9 @@ impl Running {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, config).expect("write config");
+        // Run in the temporary folder, so the default `./data` store is the test's own.
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_botgate"))
+            .current_dir(dir.path())
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", level)

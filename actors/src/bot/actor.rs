@@ -1,6 +1,7 @@
 //! [`BotActor`]: one per bot account. It owns the account's source (the simulated world), its
 //! message cache and its subscribers; it answers commands and fans every event out to the
-//! subscribers' outboxes without ever waiting on one of them.
+//! subscribers' outboxes without ever waiting on one of them. Every message it sees or sends
+//! goes to the store, which resolves ids the cache no longer holds.
 
 use std::sync::Arc;
 
@@ -9,9 +10,13 @@ use log::{debug, warn};
 
 use super::cache::MessageCache;
 use super::media_root::MediaRoot;
+use super::recorder::Recorder;
 use super::world::{SimWorld, SimulatedWorldSpec};
-use crate::model::{BotError, Command, CommandOutput, Event, SharedEvent, SimulatedInput, UserId};
+use crate::model::{
+    BotError, Command, CommandOutput, Event, MessageTarget, SharedEvent, SimulatedInput, UserId,
+};
 use crate::outbox::{Delivery, Outbox};
+use crate::store::{FindMessage, StoreActor, StoredCount};
 
 /// The outbox a subscriber hands to a bot: events arrive in it as shared `Arc`s.
 pub type EventOutbox = Outbox<Arc<SharedEvent>>;
@@ -51,10 +56,11 @@ struct Subscriber {
 /// One bot account.
 pub struct BotActor {
     world: SimWorld,
-    cache: MessageCache,
+    pub(super) cache: MessageCache,
     subscribers: Vec<Subscriber>,
     next_subscription: u64,
     media_root: MediaRoot,
+    pub(super) recorder: Recorder,
 }
 
 impl BotActor {
@@ -67,7 +73,19 @@ impl BotActor {
             subscribers: Vec::new(),
             next_subscription: 1,
             media_root: MediaRoot::default(),
+            recorder: Recorder::new(None),
         }
+    }
+
+    /// Records every message in `store`, which also resolves ids the cache evicted.
+    pub fn with_store(mut self, store: Addr<StoreActor>) -> Self {
+        self.recorder = Recorder::new(Some(store));
+        self
+    }
+
+    /// The account's QQ number.
+    pub fn bot_id(&self) -> UserId {
+        self.world.bot_id()
     }
 
     /// Lets clients send local files from under `root` (by default none).
@@ -128,6 +146,22 @@ impl Actor for BotActor {
         // waiting on each other under load.
         ctx.set_mailbox_capacity(4096);
         debug!("bot {} started", self.world.bot_id());
+        if let Some(store) = self.recorder.store() {
+            // New message ids continue after the stored ones, so an id never names two
+            // messages across a restart. Nothing else runs until this is known.
+            let bot = self.bot_id();
+            let count = store.send(StoredCount { bot });
+            ctx.wait(count.into_actor(self).map(move |result, act, _| match result {
+                Ok(Ok((stored, last_id))) => {
+                    debug!("bot {bot}: {stored} messages in the store");
+                    if let Some(last) = last_id {
+                        act.world.continue_message_ids_after(last);
+                    }
+                }
+                Ok(Err(e)) => warn!("bot {bot}: reading the store failed: {e}"),
+                Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
+            }));
+        }
     }
 }
 
@@ -136,16 +170,99 @@ impl Actor for BotActor {
 #[rtype(result = "Result<CommandOutput, BotError>")]
 pub struct Execute(pub Command);
 
-impl Handler<Execute> for BotActor {
-    type Result = Result<CommandOutput, BotError>;
+/// How the bot answers a command: at once, or once something it waits for (the store, a
+/// platform) has answered — without holding up its other messages meanwhile.
+pub enum Reply {
+    /// The answer is ready.
+    Now(Result<CommandOutput, BotError>),
+    /// The answer comes from a future that runs in the actor's context.
+    Later(ResponseActFuture<BotActor, Result<CommandOutput, BotError>>),
+}
 
-    fn handle(&mut self, msg: Execute, _: &mut Self::Context) -> Self::Result {
-        let mut command = msg.0;
-        self.media_root.check_command(&mut command)?;
+impl actix::dev::MessageResponse<BotActor, Execute> for Reply {
+    fn handle(
+        self,
+        ctx: &mut Context<BotActor>,
+        tx: Option<actix::dev::OneshotSender<Result<CommandOutput, BotError>>>,
+    ) {
+        match self {
+            Reply::Now(result) => {
+                if let Some(tx) = tx {
+                    // The asker may have given up waiting; nothing to do then.
+                    let _ = tx.send(result);
+                }
+            }
+            Reply::Later(future) => {
+                actix::dev::MessageResponse::<BotActor, Execute>::handle(future, ctx, tx)
+            }
+        }
+    }
+}
+
+/// The message a command names (the contact when known, and the id): the cache must hold
+/// it before the command runs.
+fn referenced_message(command: &Command) -> Option<(Option<UserId>, i32)> {
+    match command {
+        Command::MessageFromId { context, message_id }
+        | Command::Recall { context, message_id } => Some((*context, *message_id)),
+        Command::SetEssence { group, message_id }
+        | Command::RemoveEssence { group, message_id } => Some((*group, *message_id)),
+        Command::SendMessage { target, quote: Some(quote), .. } => {
+            let context = match *target {
+                MessageTarget::Friend(id) | MessageTarget::Group(id) => id,
+                MessageTarget::Temp { member, .. } => member,
+                MessageTarget::OtherClient(id) => id,
+            };
+            Some((Some(context), *quote))
+        }
+        _ => None,
+    }
+}
+
+impl BotActor {
+    fn execute_now(
+        &mut self,
+        command: Command,
+        ctx: &mut Context<Self>,
+    ) -> Result<CommandOutput, BotError> {
         let mut events = Vec::new();
         let result = self.world.execute(command, &mut self.cache, &mut events);
         self.fan_out(events);
+        self.record_changes(ctx);
         result
+    }
+}
+
+impl Handler<Execute> for BotActor {
+    type Result = Reply;
+
+    fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Reply {
+        let mut command = msg.0;
+        if let Err(e) = self.media_root.check_command(&mut command) {
+            return Reply::Now(Err(e));
+        }
+        let missing = referenced_message(&command)
+            .filter(|(context, id)| self.cache.get(*context, *id).is_none());
+        if let (Some((context, id)), Some(store)) = (missing, self.recorder.store().cloned()) {
+            self.write_pending(ctx);
+            // The cache no longer holds the message: fetch it from the store first, after
+            // everything not yet written (the message may have just left the cache).
+            let find = store.send(FindMessage { bot: self.bot_id(), context, id });
+            return Reply::Later(Box::pin(find.into_actor(self).map(move |found, act, ctx| {
+                match found {
+                    Ok(Ok(Some(stored))) => {
+                        act.cache.restore(stored.context, Arc::new(stored.message))
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        warn!("bot {}: looking up message {id} failed: {e}", act.bot_id())
+                    }
+                    Err(e) => warn!("bot {}: the store is unavailable: {e}", act.bot_id()),
+                }
+                act.execute_now(command, ctx)
+            })));
+        }
+        Reply::Now(self.execute_now(command, ctx))
     }
 }
 
@@ -157,8 +274,10 @@ pub struct Inject(pub SimulatedInput);
 impl Handler<Inject> for BotActor {
     type Result = Result<Option<i32>, BotError>;
 
-    fn handle(&mut self, msg: Inject, _: &mut Self::Context) -> Self::Result {
-        self.inject_input(msg.0)
+    fn handle(&mut self, msg: Inject, ctx: &mut Self::Context) -> Self::Result {
+        let result = self.inject_input(msg.0);
+        self.record_changes(ctx);
+        result
     }
 }
 

@@ -1,10 +1,12 @@
 //! The per-bot message cache: the last `capacity` messages, keyed by (contact, message id),
-//! evicted oldest first. It serves `messageFromId`, `recall` and `quote`.
+//! evicted oldest first. It serves `messageFromId`, `recall` and `quote`. Every change is
+//! also journaled for the store, which keeps what the cache evicts.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::model::{MessageEvent, UserId};
+use crate::store::MessageChange;
 
 type Key = (UserId, i32);
 
@@ -14,6 +16,7 @@ pub struct MessageCache {
     capacity: usize,
     order: VecDeque<Key>,
     messages: HashMap<Key, Arc<MessageEvent>>,
+    journal: Vec<MessageChange>,
 }
 
 impl MessageCache {
@@ -23,11 +26,18 @@ impl MessageCache {
             capacity,
             order: VecDeque::with_capacity(capacity.min(1024)),
             messages: HashMap::with_capacity(capacity.min(1024)),
+            journal: Vec::new(),
         }
     }
 
     /// Stores a message under its contact and id, evicting the oldest when full.
     pub fn insert(&mut self, context: UserId, message: Arc<MessageEvent>) {
+        self.journal.push(MessageChange::Added(context, Arc::clone(&message)));
+        self.restore(context, message);
+    }
+
+    /// Puts back a message found in the store (not journaled: the store has it).
+    pub fn restore(&mut self, context: UserId, message: Arc<MessageEvent>) {
         if self.capacity == 0 {
             return;
         }
@@ -60,11 +70,17 @@ impl MessageCache {
 
     /// Removes a message (after a recall).
     pub fn remove(&mut self, context: UserId, id: i32) -> Option<Arc<MessageEvent>> {
+        self.journal.push(MessageChange::Removed(context, id));
         let removed = self.messages.remove(&(context, id));
         if removed.is_some() {
             self.order.retain(|k| *k != (context, id));
         }
         removed
+    }
+
+    /// The changes since the last call, oldest first, for the store.
+    pub fn take_changes(&mut self) -> Vec<MessageChange> {
+        std::mem::take(&mut self.journal)
     }
 
     /// How many messages are cached.

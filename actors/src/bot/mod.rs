@@ -8,12 +8,13 @@ mod cache;
 mod faces;
 mod media_root;
 mod platform_events;
+mod recorder;
 mod simulated;
 mod traffic;
 mod world;
 
 pub use actor::{
-    BotActor, BotStatus, EventFilter, EventOutbox, Execute, GetStatus, Inject, Subscribe,
+    BotActor, BotStatus, EventFilter, EventOutbox, Execute, GetStatus, Inject, Reply, Subscribe,
     SubscriptionId, Unsubscribe,
 };
 pub use cache::MessageCache;

@@ -125,9 +125,10 @@ fn paced(
     let due = job.due(start.elapsed()).min(next.saturating_add(BURST));
     for seq in next..due {
         if !act.produce(&job, seq) {
-            return;
+            break;
         }
     }
+    act.record_changes(ctx);
     if due < job.count {
         // Sleep until message `due` is due (at least a tick, so a fast rate batches).
         let next_at = start + Duration::from_secs_f64(f64::from(due) / f64::from(job.rate));
@@ -151,9 +152,11 @@ impl Handler<Burst> for BotActor {
         let end = msg.job.count.min(msg.next.saturating_add(BURST));
         for seq in msg.next..end {
             if !self.produce(&msg.job, seq) {
+                self.record_changes(ctx);
                 return;
             }
         }
+        self.record_changes(ctx);
         if end < msg.job.count {
             ctx.notify(Burst { job: msg.job, next: end });
         }

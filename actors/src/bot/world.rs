@@ -443,6 +443,13 @@ impl SimWorld {
         self.profile.clone()
     }
 
+    /// Makes new message ids start after `last` (the highest id the store holds).
+    pub fn continue_message_ids_after(&mut self, last: i32) {
+        if last >= self.next_message_id {
+            self.next_message_id = last.checked_add(1).unwrap_or(1);
+        }
+    }
+
     /// A fresh message id. Ids are unique across the whole account, which also makes them
     /// unique per contact as the protocols require.
     pub fn next_message_id(&mut self) -> i32 {

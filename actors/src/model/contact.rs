@@ -5,7 +5,9 @@
 pub type UserId = i64;
 
 /// A member's rank in a group. Ordered so that `Owner > Administrator > Member`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Permission {
     /// An ordinary member.
     Member,
@@ -16,7 +18,7 @@ pub enum Permission {
 }
 
 /// A friend of the bot (also the shape used for strangers and for the bot itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Friend {
     /// The friend's QQ number.
     pub id: UserId,
@@ -27,7 +29,7 @@ pub struct Friend {
 }
 
 /// A group as the bot sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     /// The group number.
     pub id: UserId,
@@ -38,7 +40,7 @@ pub struct Group {
 }
 
 /// A member of a group, as a snapshot taken when an event or answer is produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     /// The member's QQ number.
     pub id: UserId,
@@ -64,7 +66,7 @@ pub struct Member {
 }
 
 /// Another client logged in to the bot's own account (a phone, a PC).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OtherClient {
     /// The client's id.
     pub id: i64,

@@ -9,7 +9,7 @@ use super::contact::{Friend, Group, Member, OtherClient, Permission, UserId};
 use super::message::{MessageSource, Segment};
 
 /// Who sent a message and where it was sent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MessageKind {
     /// A private message from a friend.
     Friend {
@@ -116,7 +116,7 @@ impl MessageKind {
 }
 
 /// A message received or sent by the bot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessageEvent {
     /// Who sent it and where.
     pub kind: MessageKind,

@@ -3,7 +3,7 @@
 use super::contact::UserId;
 
 /// The identity of one message: its id (unique within its contact) and when it was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageSource {
     /// The message id, unique within the contact the message belongs to.
     pub id: i32,
@@ -12,7 +12,7 @@ pub struct MessageSource {
 }
 
 /// A reference to an earlier message that a message replies to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     /// The quoted message's id.
     pub id: i32,
@@ -27,7 +27,7 @@ pub struct Quote {
 }
 
 /// An image, voice clip or video: every way a client may name one.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Media {
     /// The platform's id of the uploaded file.
     pub id: Option<String>,
@@ -52,7 +52,7 @@ pub struct Media {
 }
 
 /// One node of a forwarded-messages bundle.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ForwardNode {
     /// Who sent this node's message.
     pub sender_id: UserId,
@@ -66,7 +66,7 @@ pub struct ForwardNode {
 
 /// One element of a message. Protocol codecs convert these to and from mirai chain elements,
 /// OneBot segments, CQ codes, QQ official `content` + attachments and oicq `msgContent`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Segment {
     /// Plain text.
     Text(String),

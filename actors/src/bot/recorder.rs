@@ -1,0 +1,93 @@
+//! Writes a bot's message changes (from its cache's journal) to the store in batches: one
+//! batch in flight at a time, the next holding whatever arrived meanwhile, so a busy bot
+//! writes big transactions instead of queueing one per message. The batch waiting to be
+//! written is bounded; past the bound the oldest changes are dropped, counted and logged
+//! (ids then resolve only while the cache has them).
+
+use actix::prelude::*;
+use log::warn;
+
+use super::actor::BotActor;
+use crate::model::UserId;
+use crate::store::{MessageChange, RecordMessages, StoreActor};
+
+/// The most changes waiting while a batch is being written.
+const MAX_PENDING: usize = 200_000;
+
+/// A bot's link to the store's `messages` table.
+pub(super) struct Recorder {
+    store: Option<Addr<StoreActor>>,
+    pending: Vec<MessageChange>,
+    writing: usize,
+    dropped: u64,
+}
+
+impl Recorder {
+    /// Records into `store`; `None` records nothing (the cache alone resolves ids).
+    pub(super) fn new(store: Option<Addr<StoreActor>>) -> Self {
+        Recorder { store, pending: Vec::new(), writing: 0, dropped: 0 }
+    }
+
+    /// The store, when there is one.
+    pub(super) fn store(&self) -> Option<&Addr<StoreActor>> {
+        self.store.as_ref()
+    }
+
+    fn push(&mut self, bot: UserId, changes: Vec<MessageChange>) {
+        if self.store.is_none() || changes.is_empty() {
+            return;
+        }
+        self.pending.extend(changes);
+        if self.pending.len() > MAX_PENDING {
+            let excess = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..excess);
+            self.dropped += excess as u64;
+            warn!(
+                "bot {bot}: the store falls behind; {} message changes not stored so far",
+                self.dropped
+            );
+        }
+    }
+}
+
+impl BotActor {
+    /// Takes what the cache journaled and writes it, unless a batch is being written (then
+    /// it goes with the next one).
+    pub(super) fn record_changes(&mut self, ctx: &mut Context<Self>) {
+        let bot = self.bot_id();
+        let changes = self.cache.take_changes();
+        self.recorder.push(bot, changes);
+        self.flush_store(ctx);
+    }
+
+    fn flush_store(&mut self, ctx: &mut Context<Self>) {
+        if self.recorder.writing == 0 {
+            self.write_pending(ctx);
+        }
+    }
+
+    /// Sends what is pending now, even while a batch is being written: a lookup sent after
+    /// it then sees every change (the store handles its mailbox in order).
+    pub(super) fn write_pending(&mut self, ctx: &mut Context<Self>) {
+        let bot = self.bot_id();
+        let recorder = &mut self.recorder;
+        let Some(store) = recorder.store.clone() else {
+            return;
+        };
+        if recorder.pending.is_empty() {
+            return;
+        }
+        recorder.writing += 1;
+        let changes = std::mem::take(&mut recorder.pending);
+        let write = store.send(RecordMessages { bot, changes });
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.recorder.writing -= 1;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!("bot {bot}: storing messages failed: {e}"),
+                Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
+            }
+            act.flush_store(ctx);
+        }));
+    }
+}

@@ -1,0 +1,105 @@
+//! The store: one embedded SQLite database (bundled SQLite, WAL) under `server.data_dir`,
+//! written and read by one [`StoreActor`] on a `SyncArbiter` thread — never on a thread that
+//! carries events. It keeps every message a bot saw or sent, so ids resolve after a platform
+//! (or the message cache) forgot them and across restarts; later, id maps and the durable
+//! buffers of outbound destinations.
+//!
+//! The file is an ordinary SQLite database: `sqlite3 data/botgate.sqlite 'select * from
+//! messages where id = 42'` looks a message up.
+
+mod messages;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use actix::prelude::*;
+use rusqlite::Connection;
+
+pub use messages::{FindMessage, MessageChange, RecordMessages, StoredCount, StoredMessage};
+
+/// The file name of the database inside `server.data_dir`.
+pub const DATABASE_FILE: &str = "botgate.sqlite";
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The folder could not be created.
+    #[error("cannot create {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or set up the database.
+    #[error("cannot open {path}: {source}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+}
+
+/// The store's settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Messages kept per bot; older ones are deleted as new ones arrive.
+    pub messages_per_bot: usize,
+}
+
+/// The store actor: owns the database connection; runs on its own thread.
+pub struct StoreActor {
+    db: Connection,
+    config: StoreConfig,
+}
+
+impl Actor for StoreActor {
+    type Context = SyncContext<Self>;
+}
+
+impl StoreActor {
+    /// Opens (creating when needed) the database in `data_dir`, or an in-memory one when
+    /// `data_dir` is `None`, and starts the actor on a thread of its own.
+    pub fn start(data_dir: Option<&Path>, config: StoreConfig) -> Result<Addr<Self>, StoreError> {
+        let db = open(data_dir)?;
+        // SyncArbiter builds the actor in its thread from a factory; the one connection
+        // opened here (so that errors reach start-up) is handed over once.
+        let slot = Mutex::new(Some(db));
+        Ok(SyncArbiter::start(1, move || {
+            let db =
+                slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
+                    Connection::open_in_memory().expect("an in-memory database")
+                });
+            StoreActor { db, config: config.clone() }
+        }))
+    }
+}
+
+fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
+    let (db, shown) = match data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+            let file = dir.join(DATABASE_FILE);
+            let shown = file.display().to_string();
+            let db = Connection::open(&file)
+                .map_err(|source| StoreError::Database { path: shown.clone(), source })?;
+            (db, shown)
+        }
+        None => {
+            let db = Connection::open_in_memory()
+                .map_err(|source| StoreError::Database { path: ":memory:".to_owned(), source })?;
+            (db, ":memory:".to_owned())
+        }
+    };
+    let setup = || -> rusqlite::Result<()> {
+        // WAL: readers never block the writer; NORMAL: durable at checkpoints, fast commits.
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        messages::create(&db)
+    };
+    setup().map_err(|source| StoreError::Database { path: shown, source })?;
+    Ok(db)
+}
