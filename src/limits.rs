@@ -92,10 +92,16 @@ impl ConnectionLimits {
 
     /// The `on_connect` hook of an `HttpServer`: admits each new connection.
     pub fn on_connect(self: &Arc<Self>, conn: &dyn Any, data: &mut Extensions) {
-        let peer = conn
-            .downcast_ref::<actix_web::rt::net::TcpStream>()
-            .and_then(|s| s.peer_addr().ok())
-            .map(|a| a.ip());
+        let tcp = conn.downcast_ref::<actix_web::rt::net::TcpStream>();
+        if let Some(tcp) = tcp {
+            // Frames are small and written as soon as they exist; with Nagle's algorithm a
+            // second frame waits for the ACK of the first, which a client delays by up to
+            // 40 ms (seen: events 2 ms apart arriving in 44 ms bursts).
+            if let Err(e) = tcp.set_nodelay(true) {
+                log::debug!("TCP_NODELAY not set: {e}");
+            }
+        }
+        let peer = tcp.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
         data.insert(self.admit(peer));
     }
 
