@@ -39,6 +39,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
                 "qq": qq,
                 "source": format!("{source:?}").to_lowercase(),
                 "nickname": s.nickname,
+                "online": s.online,
                 "subscribers": s.subscribers,
                 "cachedMessages": s.cached_messages,
                 "storedMessages": stored,

@@ -147,6 +147,39 @@ impl Default for ServerConfig {
 pub enum SourceKind {
     /// The embedded simulated world.
     Simulated,
+    /// A OneBot v11 implementation (NapCat, Lagrange.OneBot, LLOneBot, go-cqhttp).
+    Onebot,
+}
+
+/// `bots[].onebot`: how to reach the OneBot v11 implementation that holds the account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneBotSourceSpec {
+    /// `forward`: botgate dials the implementation's WebSocket server at `url`.
+    #[serde(default = "default_source_mode")]
+    pub mode: String,
+    /// The implementation's forward WebSocket URL.
+    #[serde(default)]
+    pub url: String,
+    /// Sent as `Authorization: Bearer` and `?access_token=`.
+    #[serde(default)]
+    pub access_token: String,
+    /// First redial delay, ms; doubles with jitter up to `max_reconnect_interval`.
+    #[serde(default = "default_onebot_reconnect")]
+    pub reconnect_interval: u64,
+    /// The longest redial delay, ms.
+    #[serde(default = "default_max_reconnect_interval")]
+    pub max_reconnect_interval: u64,
+    /// How long one action may take, ms.
+    #[serde(default = "default_action_timeout")]
+    pub action_timeout: u64,
+}
+
+fn default_source_mode() -> String {
+    "forward".to_owned()
+}
+fn default_action_timeout() -> u64 {
+    10_000
 }
 
 /// One entry of `bots:`.
@@ -160,6 +193,9 @@ pub struct BotConfig {
     /// The simulated world (for `source: simulated`).
     #[serde(default)]
     pub simulated: SimulatedWorldSpec,
+    /// The OneBot implementation (for `source: onebot`).
+    #[serde(default)]
+    pub onebot: Option<OneBotSourceSpec>,
 }
 
 /// `mirai.adapterSettings.reverse-ws.destinations[]`, keys as in mirai-api-http.
@@ -590,6 +626,46 @@ pub struct OneBotConfig {
     pub post_buffer_size: usize,
 }
 
+impl OneBotSourceSpec {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        match self.mode.as_str() {
+            "forward" => {}
+            "reverse" => {
+                return Err(ConfigError::new(
+                    format!("{key}.mode"),
+                    "reverse mode is not available in this version; use forward (botgate dials \
+                     the implementation's WebSocket server)",
+                ))
+            }
+            other => {
+                return Err(ConfigError::new(
+                    format!("{key}.mode"),
+                    format!("{other:?} is not a mode; use forward"),
+                ))
+            }
+        }
+        if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+            return Err(ConfigError::new(
+                format!("{key}.url"),
+                format!(
+                    "{:?} is not a WebSocket URL; give the implementation's forward WebSocket, \
+                     e.g. ws://127.0.0.1:3001/",
+                    self.url
+                ),
+            ));
+        }
+        for (name, value) in [
+            ("reconnect_interval", self.reconnect_interval),
+            ("action_timeout", self.action_timeout),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("{key}.{name}"), "must be at least 1 ms"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl OneBotConfig {
     /// The account OneBot serves: `bot`, else the first under `bots:`.
     pub fn served_bot(&self, bots: &[BotConfig]) -> i64 {
@@ -713,6 +789,23 @@ impl Config {
             bot.simulated
                 .validate(bot.qq)
                 .map_err(|e| ConfigError::new(format!("bots[{i}].simulated"), e))?;
+            match (bot.source, &bot.onebot) {
+                (SourceKind::Onebot, None) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].onebot"),
+                        "source: onebot needs an onebot: section with the implementation's url",
+                    ))
+                }
+                (SourceKind::Simulated, Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].onebot"),
+                        "only a bot with source: onebot takes an onebot: section; remove it or \
+                         change source",
+                    ))
+                }
+                (SourceKind::Onebot, Some(ob)) => ob.validate(&format!("bots[{i}].onebot"))?,
+                _ => {}
+            }
         }
         let m = &self.mirai;
         for (i, name) in m.adapters.iter().enumerate() {

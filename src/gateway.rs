@@ -8,6 +8,7 @@ use actix::prelude::*;
 use botgate_actors::bot::{BotActor, MediaRoot};
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
+use botgate_actors::connection::onebot_upstream::UpstreamConfig;
 use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
@@ -21,6 +22,10 @@ use crate::listeners::{self, Listener};
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
+
+/// How often a OneBot source pings its implementation; silent for three intervals, the link
+/// is redialled (NapCat's own heartbeat is every 30 s; a ping is answered at once).
+const UPSTREAM_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -131,12 +136,28 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             "{e}; point it at a folder botgate may write (\"\" keeps the store in memory)"
         ),
     })?;
+    let tls = tls::client_config(&[])
+        .map_err(|e| crate::config::ConfigError { key: "bots".into(), message: e })?;
     let bots: Vec<(i64, SourceKind, Addr<BotActor>)> = config
         .bots
         .iter()
         .map(|b| {
-            let actor = match b.source {
-                SourceKind::Simulated => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
+            let actor = match (b.source, &b.onebot) {
+                (SourceKind::Onebot, Some(ob)) => {
+                    let upstream = UpstreamConfig {
+                        label: b.qq.to_string(),
+                        url: ob.url.clone(),
+                        access_token: ob.access_token.clone(),
+                        reconnect_interval: Duration::from_millis(ob.reconnect_interval),
+                        max_reconnect_interval: Duration::from_millis(ob.max_reconnect_interval),
+                        action_timeout: Duration::from_millis(ob.action_timeout),
+                        heartbeat_interval: UPSTREAM_HEARTBEAT,
+                        max_frame_size: config.server.max_frame_size,
+                        tls: Arc::clone(&tls),
+                    };
+                    BotActor::onebot(b.qq, upstream, mirai.cache_size)
+                }
+                _ => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
             }
             .with_media_root(media_root.clone())
             .with_store(store.clone());

@@ -11,7 +11,10 @@ use log::{debug, warn};
 use super::cache::MessageCache;
 use super::media_root::MediaRoot;
 use super::recorder::Recorder;
+use super::sources::onebot::OneBotSource;
+use super::sources::Source;
 use super::world::{SimWorld, SimulatedWorldSpec};
+use crate::connection::onebot_upstream::UpstreamConfig;
 use crate::model::{
     BotError, Command, CommandOutput, Event, MessageTarget, SharedEvent, SimulatedInput, UserId,
 };
@@ -55,7 +58,8 @@ struct Subscriber {
 
 /// One bot account.
 pub struct BotActor {
-    world: SimWorld,
+    qq: UserId,
+    pub(super) source: Source,
     pub(super) cache: MessageCache,
     subscribers: Vec<Subscriber>,
     next_subscription: u64,
@@ -67,8 +71,18 @@ impl BotActor {
     /// A simulated account built from its config entry, with a message cache of
     /// `cache_size` messages.
     pub fn simulated(qq: UserId, spec: &SimulatedWorldSpec, cache_size: usize) -> Self {
+        Self::with_source(qq, Source::Simulated(SimWorld::new(qq, spec)), cache_size)
+    }
+
+    /// An account held by a OneBot v11 implementation reached through `upstream`.
+    pub fn onebot(qq: UserId, upstream: UpstreamConfig, cache_size: usize) -> Self {
+        Self::with_source(qq, Source::OneBot(OneBotSource::new(upstream)), cache_size)
+    }
+
+    fn with_source(qq: UserId, source: Source, cache_size: usize) -> Self {
         BotActor {
-            world: SimWorld::new(qq, spec),
+            qq,
+            source,
             cache: MessageCache::new(cache_size),
             subscribers: Vec::new(),
             next_subscription: 1,
@@ -85,7 +99,7 @@ impl BotActor {
 
     /// The account's QQ number.
     pub fn bot_id(&self) -> UserId {
-        self.world.bot_id()
+        self.qq
     }
 
     /// Lets clients send local files from under `root` (by default none).
@@ -96,45 +110,57 @@ impl BotActor {
 
     /// Delivers injected traffic and fans out what it produced.
     pub(super) fn inject_input(&mut self, input: SimulatedInput) -> Result<Option<i32>, BotError> {
+        let Source::Simulated(world) = &mut self.source else {
+            return Err(not_simulated());
+        };
         let mut events = Vec::new();
-        let result = self.world.inject(input, &mut self.cache, &mut events);
+        let result = world.inject(input, &mut self.cache, &mut events);
         self.fan_out(events);
         result
     }
 
     /// Fails unless `member` is in `group` of this bot's world.
     pub(super) fn check_member(&self, group: UserId, member: UserId) -> Result<(), BotError> {
-        self.world.member(group, member).map(|_| ())
+        match &self.source {
+            Source::Simulated(world) => world.member(group, member).map(|_| ()),
+            _ => Err(not_simulated()),
+        }
     }
 
-    fn fan_out(&mut self, events: Vec<Event>) {
-        let bot = self.world.bot_id();
+    pub(super) fn fan_out(&mut self, events: Vec<Event>) {
+        let now = super::world::unix_now();
         for event in events {
-            let shared = Arc::new(SharedEvent::new(bot, super::world::unix_now(), event));
-            self.subscribers.retain(|s| {
-                if !s.filter.accepts(&shared.event) {
-                    return true;
-                }
-                match s.outbox.push(Arc::clone(&shared)) {
-                    Delivery::Queued => true,
-                    Delivery::DroppedOldest => {
-                        let dropped = s.outbox.dropped();
-                        if dropped.is_power_of_two() {
-                            warn!(
-                                "bot {bot}: outbox of {} is full; {dropped} oldest events dropped \
-                                 so far",
-                                s.label
-                            );
-                        }
-                        true
-                    }
-                    Delivery::Closed => {
-                        debug!("bot {bot}: subscriber {} closed its outbox", s.label);
-                        false
-                    }
-                }
-            });
+            self.fan_out_shared(SharedEvent::new(self.qq, now, event));
         }
+    }
+
+    /// Hands one event to every subscriber that wants it.
+    pub(super) fn fan_out_shared(&mut self, shared: SharedEvent) {
+        let bot = self.qq;
+        let shared = Arc::new(shared);
+        self.subscribers.retain(|s| {
+            if !s.filter.accepts(&shared.event) {
+                return true;
+            }
+            match s.outbox.push(Arc::clone(&shared)) {
+                Delivery::Queued => true,
+                Delivery::DroppedOldest => {
+                    let dropped = s.outbox.dropped();
+                    if dropped.is_power_of_two() {
+                        warn!(
+                            "bot {bot}: outbox of {} is full; {dropped} oldest events dropped so \
+                             far",
+                            s.label
+                        );
+                    }
+                    true
+                }
+                Delivery::Closed => {
+                    debug!("bot {bot}: subscriber {} closed its outbox", s.label);
+                    false
+                }
+            }
+        });
     }
 }
 
@@ -145,7 +171,10 @@ impl Actor for BotActor {
         // Commands from many connections queue here; a roomy mailbox keeps senders from
         // waiting on each other under load.
         ctx.set_mailbox_capacity(4096);
-        debug!("bot {} started", self.world.bot_id());
+        debug!("bot {} started", self.qq);
+        if let Source::OneBot(source) = &mut self.source {
+            source.start_link(ctx.address().recipient());
+        }
         if let Some(store) = self.recorder.store() {
             // New message ids continue after the stored ones, so an id never names two
             // messages across a restart. Nothing else runs until this is known.
@@ -154,8 +183,8 @@ impl Actor for BotActor {
             ctx.wait(count.into_actor(self).map(move |result, act, _| match result {
                 Ok(Ok((stored, last_id))) => {
                     debug!("bot {bot}: {stored} messages in the store");
-                    if let Some(last) = last_id {
-                        act.world.continue_message_ids_after(last);
+                    if let (Some(last), Source::Simulated(world)) = (last_id, &mut act.source) {
+                        world.continue_message_ids_after(last);
                     }
                 }
                 Ok(Err(e)) => warn!("bot {bot}: reading the store failed: {e}"),
@@ -220,16 +249,16 @@ fn referenced_message(command: &Command) -> Option<(Option<UserId>, i32)> {
 }
 
 impl BotActor {
-    fn execute_now(
-        &mut self,
-        command: Command,
-        ctx: &mut Context<Self>,
-    ) -> Result<CommandOutput, BotError> {
+    /// Runs a command whose referenced message (if any) the cache now holds.
+    fn run(&mut self, command: Command, ctx: &mut Context<Self>) -> Reply {
+        let Source::Simulated(world) = &mut self.source else {
+            return self.run_onebot(command, ctx);
+        };
         let mut events = Vec::new();
-        let result = self.world.execute(command, &mut self.cache, &mut events);
+        let result = world.execute(command, &mut self.cache, &mut events);
         self.fan_out(events);
         self.record_changes(ctx);
-        result
+        Reply::Now(result)
     }
 }
 
@@ -248,7 +277,7 @@ impl Handler<Execute> for BotActor {
             // The cache no longer holds the message: fetch it from the store first, after
             // everything not yet written (the message may have just left the cache).
             let find = store.send(FindMessage { bot: self.bot_id(), context, id });
-            return Reply::Later(Box::pin(find.into_actor(self).map(move |found, act, ctx| {
+            return Reply::Later(Box::pin(find.into_actor(self).then(move |found, act, ctx| {
                 match found {
                     Ok(Ok(Some(stored))) => {
                         act.cache.restore(stored.context, Arc::new(stored.message))
@@ -259,11 +288,19 @@ impl Handler<Execute> for BotActor {
                     }
                     Err(e) => warn!("bot {}: the store is unavailable: {e}", act.bot_id()),
                 }
-                act.execute_now(command, ctx)
+                match act.run(command, ctx) {
+                    Reply::Now(result) => Box::pin(fut::ready(result)),
+                    Reply::Later(later) => later,
+                }
             })));
         }
-        Reply::Now(self.execute_now(command, ctx))
+        self.run(command, ctx)
     }
+}
+
+/// The error of a simulated-only operation on another kind of bot.
+fn not_simulated() -> BotError {
+    BotError::Unsupported("only a simulated bot takes injected traffic".into())
 }
 
 /// Delivers injected traffic to a simulated bot; answers the new message's id, if any.
@@ -303,7 +340,7 @@ impl Handler<Subscribe> for BotActor {
             // The subscriber went away before its request arrived.
             return MessageResult(id);
         }
-        debug!("bot {}: {} subscribed", self.world.bot_id(), msg.label);
+        debug!("bot {}: {} subscribed", self.qq, msg.label);
         self.subscribers.push(Subscriber {
             id,
             outbox: msg.outbox,
@@ -338,6 +375,8 @@ pub struct BotStatus {
     pub subscribers: usize,
     /// How many messages its cache holds.
     pub cached_messages: usize,
+    /// Whether the account is online (a platform source's link is up and logged in).
+    pub online: bool,
 }
 
 /// Asks a bot for its status.
@@ -352,10 +391,17 @@ impl Handler<GetStatus> for BotActor {
         // A subscriber whose outbox closed is gone even if no event has found that out yet.
         self.subscribers.retain(|s| !s.outbox.is_closed());
         MessageResult(BotStatus {
-            qq: self.world.bot_id(),
-            nickname: self.world.bot_contact().nickname,
+            qq: self.qq,
+            nickname: match &self.source {
+                Source::Simulated(world) => world.bot_contact().nickname,
+                Source::OneBot(source) => source.nickname().to_owned(),
+            },
             subscribers: self.subscribers.len(),
             cached_messages: self.cache.len(),
+            online: match &self.source {
+                Source::Simulated(_) => true,
+                Source::OneBot(source) => source.online(),
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ mod media_root;
 mod platform_events;
 mod recorder;
 mod simulated;
+mod sources;
 mod traffic;
 mod world;
 

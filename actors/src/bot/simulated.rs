@@ -133,7 +133,13 @@ impl SimWorld {
                 let info = self.group(group)?;
                 Ok(CommandOutput::GroupInfo(info, self.members(group)?.len() + 1))
             }
-            Command::MemberList { group } => self.members(group).map(CommandOutput::Members),
+            Command::MemberList { group, with_bot } => {
+                let mut members = self.members(group)?;
+                if with_bot {
+                    members.insert(0, self.bot_member(group)?);
+                }
+                Ok(CommandOutput::Members(members))
+            }
             Command::BotProfile => Ok(CommandOutput::Profile(self.bot_profile())),
             Command::FriendProfile { friend } => {
                 self.friend_profile(friend).map(CommandOutput::Profile)

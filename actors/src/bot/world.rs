@@ -492,6 +492,24 @@ impl SimWorld {
         Ok(g.members.values().map(|m| g.member(m, now)).collect())
     }
 
+    /// The bot itself as a member of `group`, as OneBot implementations list it.
+    pub fn bot_member(&self, group: UserId) -> Result<Member, BotError> {
+        let g = self.group_state(group)?;
+        let nickname = self.bot_contact().nickname;
+        Ok(Member {
+            id: self.bot_id(),
+            member_name: nickname.clone(),
+            nickname,
+            card: String::new(),
+            special_title: String::new(),
+            permission: g.bot_permission,
+            join_timestamp: 0,
+            last_speak_timestamp: 0,
+            mute_time_remaining: (g.bot_mute_until - unix_now()).max(0),
+            group: g.group(),
+        })
+    }
+
     /// One member of a group (not the bot).
     pub fn member(&self, group: UserId, id: UserId) -> Result<Member, BotError> {
         let g = self.group_state(group)?;

@@ -9,6 +9,7 @@ pub mod mirai_calls;
 pub mod mirai_ws;
 pub mod onebot_calls;
 pub mod onebot_reverse;
+pub mod onebot_upstream;
 pub mod onebot_ws;
 pub mod reverse_ws;
 pub mod stats;

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_service::ServiceExt;
 use awc::error::{WsClientError, WsProtocolError};
 use awc::ws::{Codec, Frame, Message};
 use awc::BoxedSocket;
@@ -47,8 +48,22 @@ pub fn dial(
     max_frame_size: usize,
     tls: &Arc<rustls::ClientConfig>,
 ) -> impl Future<Output = Result<(WsSink, WsStream), WsClientError>> + 'static {
+    // awc leaves Nagle's algorithm on: an action written right after another would wait for
+    // the peer's delayed ACK (up to 40 ms). Every dialled link turns it off.
+    let tcp =
+        actix_tls::connect::Connector::new(actix_tls::connect::Resolver::default()).service().map(
+            |conn: actix_tls::connect::Connection<
+                awc::http::Uri,
+                actix_web::rt::net::TcpStream,
+            >| {
+                if let Err(e) = conn.io_ref().set_nodelay(true) {
+                    log::debug!("TCP_NODELAY not set: {e}");
+                }
+                conn
+            },
+        );
     let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::clone(tls)))
+        .connector(awc::Connector::new().connector(tcp).rustls_0_23(Arc::clone(tls)))
         .timeout(DIAL_TIMEOUT)
         .finish();
     let mut request = client.ws(url).max_frame_size(max_frame_size);

@@ -107,6 +107,9 @@ pub enum Command {
     MemberList {
         /// The group.
         group: UserId,
+        /// Whether the bot's own entry is listed too (OneBot implementations list it; mirai
+        /// does not).
+        with_bot: bool,
     },
     /// The bot's own profile.
     BotProfile,

@@ -323,6 +323,12 @@ pub enum Event {
         member: Option<Member>,
         args: Vec<Segment>,
     },
+    /// A platform event the model has no counterpart for (a OneBot implementation's extension
+    /// events); clients of the platform's own protocol get its raw JSON, others nothing.
+    Unmapped {
+        /// What it was, for logs (`notice/group_msg_emoji_like`…).
+        kind: String,
+    },
     /// A QQ official platform event with no group-world counterpart.
     Guild(GuildEvent),
 }
@@ -368,6 +374,15 @@ impl SharedEvent {
     /// Wraps an event of bot `bot`, emitted at `time`, for fan-out.
     pub fn new(bot: UserId, time: i64, event: Event) -> Self {
         SharedEvent { bot, time, event, encoded: Default::default() }
+    }
+
+    /// Sets the event's OneBot encoding to `raw`, the exact bytes a OneBot implementation
+    /// sent: OneBot clients then get the platform's own JSON untouched (its extension fields
+    /// and segments included), whatever their message format.
+    pub fn with_onebot_raw(self, raw: Bytes) -> Self {
+        let _ = self.encoded[WireFormat::OneBotArray as usize].set(Some(raw.clone()));
+        let _ = self.encoded[WireFormat::OneBotString as usize].set(Some(raw));
+        self
     }
 
     /// The event in `format`, produced by `encode` on first use and cached; `None` when the

@@ -384,7 +384,9 @@ pub fn decode(command: &str, sub_command: Option<&str>, c: &Value) -> Result<Mir
         "sessionInfo" => Ok(MiraiCall::SessionInfo),
         "friendList" => bot(Command::FriendList),
         "groupList" => bot(Command::GroupList),
-        "memberList" => bot(Command::MemberList { group: content::<Target>(c)?.target }),
+        "memberList" => {
+            bot(Command::MemberList { group: content::<Target>(c)?.target, with_bot: false })
+        }
         "botProfile" => bot(Command::BotProfile),
         "friendProfile" => bot(Command::FriendProfile { friend: content::<Target>(c)?.target }),
         "memberProfile" => {

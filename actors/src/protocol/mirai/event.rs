@@ -226,6 +226,10 @@ pub fn encode(event: &Event) -> Option<Value> {
             log::debug!("mirai cannot express guild event {}; not sent to mirai clients", g.kind);
             return None;
         }
+        Event::Unmapped { kind } => {
+            log::debug!("mirai has no event for the platform's {kind}; not sent to mirai clients");
+            return None;
+        }
     };
     Some(v)
 }

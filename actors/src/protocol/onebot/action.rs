@@ -239,7 +239,7 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
             Shape::MemberInfo,
         ),
         "get_group_member_list" => {
-            bot(Command::MemberList { group: p.int("group_id")? }, Shape::Members)
+            bot(Command::MemberList { group: p.int("group_id")?, with_bot: true }, Shape::Members)
         }
         "set_group_kick" => null(Command::Kick {
             group: p.int("group_id")?,

@@ -7,3 +7,4 @@ pub mod decode;
 pub mod event;
 pub mod message;
 pub mod quick;
+pub mod upstream;

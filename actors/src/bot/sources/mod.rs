@@ -1,0 +1,20 @@
+//! Where a bot account lives. The [`crate::bot::BotActor`] owns exactly one source: the
+//! embedded simulated world, which answers commands at once, or a platform connection, which
+//! answers them later — the actor hands the command over and answers with a future, so a slow
+//! platform call never holds up the actor, its events or other commands. Later issues add the
+//! QQ official platform and oicq_webd beside OneBot.
+
+pub(crate) mod onebot;
+
+use super::world::SimWorld;
+
+/// A bot's source.
+// One per bot account: its size is irrelevant, and boxing the world would add a pointer
+// chase to every simulated command.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Source {
+    /// The embedded simulated world.
+    Simulated(SimWorld),
+    /// A OneBot v11 implementation (NapCat, Lagrange.OneBot, LLOneBot…).
+    OneBot(onebot::OneBotSource),
+}

@@ -1,0 +1,285 @@
+//! `source: onebot`: an account held by a OneBot v11 implementation. A chain — botgate A
+//! serves OneBot from its simulated world, botgate B's bot is sourced from A — and a fake
+//! NapCat written here, with its echo replies, `message_sent`, string request flags, extension
+//! events and a socket that drops.
+
+mod common;
+
+use std::time::Duration;
+
+use botgate::listeners::Mount;
+use common::*;
+use serde_json::{json, Value};
+
+/// Botgate A: the simulated world, serving OneBot's forward WebSocket and mirai's http + ws.
+async fn upstream_a() -> botgate::Gateway {
+    let onebot =
+        "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.2\n  ws_port: 0\n  \
+                  post_message_format: array\n";
+    start_gateway(WORLD, &format!("{}{onebot}", mirai_http_ws(""))).await
+}
+
+/// Botgate B: bot 10001 from the OneBot implementation at `url`, serving mirai and OneBot.
+async fn gateway_b(url: &str, extra: &str) -> botgate::Gateway {
+    let world = format!(
+        "bots:\n  - qq: 10001\n    source: onebot\n    onebot:\n      url: {url}\n      \
+         reconnect_interval: 100\n      max_reconnect_interval: 400\n      action_timeout: 2000\n{extra}"
+    );
+    let onebot = "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.3\n  ws_port: 0\n";
+    start_gateway(&world, &format!("{}{onebot}", mirai_http_ws(""))).await
+}
+
+async fn wait_online(gw: &botgate::Gateway, online: bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h = healthz(gw).await;
+        if h["bots"][0]["online"] == online {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bot never became online={online}: {h}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn onebot_client(gw: &botgate::Gateway) -> WsPeer {
+    let mut c = ws_client(gw.addr_of(Mount::OneBotWs).expect("onebot ws"), "/", &[])
+        .await
+        .expect("onebot client");
+    assert_eq!(c.recv_frame().await["meta_event_type"], "lifecycle");
+    c
+}
+
+/// The next frame that is not a heartbeat.
+async fn next_event(c: &mut WsPeer) -> Value {
+    loop {
+        let f = c.recv_frame().await;
+        if f["meta_event_type"] != "heartbeat" {
+            return f;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_upstream() {
+    let a = upstream_a().await;
+    let url = format!("ws://{}/", a.addr_of(Mount::OneBotWs).expect("A's onebot ws"));
+    let b = gateway_b(&url, "").await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    let mut direct = onebot_client(&a).await;
+    let mut through = onebot_client(&b).await;
+
+    // An event in A's world reaches B's mirai client translated, with the sender's names.
+    let id =
+        inject(&a, 10001, group_message(30001, 20001, "hello from A")).await["messageId"].clone();
+    let f = mirai.recv_frame().await;
+    assert_eq!(f["data"]["type"], "GroupMessage");
+    assert_eq!(f["data"]["messageChain"][0]["id"], id);
+    assert_eq!(f["data"]["messageChain"][1]["text"], "hello from A");
+    assert_eq!(f["data"]["sender"]["memberName"], "AliceCard");
+    assert_eq!(f["data"]["sender"]["permission"], "ADMINISTRATOR");
+    assert_eq!(f["data"]["sender"]["group"]["name"], "Test Group", "from the group list");
+    // …and B's OneBot client gets exactly what A sent, untouched.
+    assert_eq!(next_event(&mut through).await, next_event(&mut direct).await);
+
+    // B's mirai client answers, quoting it: the reply is in A's world.
+    let reply = mirai
+        .call(
+            "r",
+            "sendGroupMessage",
+            json!({"target":30001,"quote":id,"messageChain":[{"type":"Plain","text":"hi A"}]}),
+        )
+        .await;
+    assert_eq!(reply["code"], 0, "{reply}");
+    let sent_id = reply["messageId"].clone();
+    let mut on_a = mirai_ws_client(&a).await;
+    let in_a = on_a.call("m", "messageFromId", json!({"target":30001,"messageId":sent_id})).await;
+    assert_eq!(in_a["data"]["messageChain"][2]["text"], "hi A", "{in_a}");
+    assert_eq!(in_a["data"]["messageChain"][1]["type"], "Quote");
+    // B resolves both ids itself, without asking A.
+    let mine = mirai.call("g", "messageFromId", json!({"target":30001,"messageId":sent_id})).await;
+    assert_eq!(mine["data"]["type"], "GroupSyncMessage", "{mine}");
+    let theirs = mirai.call("h", "messageFromId", json!({"target":30001,"messageId":id})).await;
+    assert_eq!(theirs["data"]["messageChain"][1]["text"], "hello from A");
+
+    // Lists come from A once, then from B's own contacts.
+    let groups = mirai.call("l", "groupList", json!({})).await;
+    assert_eq!(groups["data"][0]["name"], "Test Group", "{groups}");
+    let members = mirai.call("ml", "memberList", json!({"target":30001})).await;
+    let names: Vec<&str> = members["data"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["memberName"].as_str())
+        .collect();
+    assert_eq!(names, ["AliceCard", "Carol"], "{members}");
+    assert_eq!(members["data"][0]["group"]["permission"], "OWNER", "the bot's rank in A");
+
+    // A mute through B happens in A's world, and A's event comes back through B.
+    let mute = mirai.call("mu", "mute", json!({"target":30001,"memberId":20003,"time":60})).await;
+    assert_eq!(mute["code"], 0, "{mute}");
+    let e = mirai.recv_frame().await;
+    assert_eq!(e["data"]["type"], "MemberMuteEvent", "{e}");
+    assert_eq!(e["data"]["member"]["memberName"], "Carol");
+    // A's refusal keeps A's words.
+    let denied = mirai.call("k", "kick", json!({"target":30002,"memberId":20004})).await;
+    assert_eq!(denied["code"], 10, "{denied}");
+}
+
+/// Plays NapCat's part of a connection: answers the login handshake and the list calls the
+/// source makes, leaving the peer ready for the test.
+async fn napcat_login(peer: &mut WsPeer) {
+    let mut answered = 0;
+    while answered < 4 {
+        let call = peer.recv_frame().await;
+        let data = match call["action"].as_str() {
+            Some("get_login_info") => json!({"user_id": 10001, "nickname": "napcat bot"}),
+            Some("get_version_info") => {
+                json!({"app_name": "NapCat.Onebot", "app_version": "4.8.0", "protocol_version": "v11"})
+            }
+            Some("get_friend_list") => {
+                json!([{"user_id": 20001, "nickname": "Alice", "remark": "小A"}])
+            }
+            Some("get_group_list") => {
+                json!([{"group_id": 30001, "group_name": "NapCat Group", "member_count": 2}])
+            }
+            other => panic!("unexpected call during login: {other:?}: {call}"),
+        };
+        peer.send(json!({"status":"ok","retcode":0,"data":data,"message":"","wording":"",
+                         "echo":call["echo"],"stream":"normal-action"}))
+            .await;
+        answered += 1;
+    }
+}
+
+fn napcat_group_message(id: i64, user: i64, text: &str) -> Value {
+    json!({"self_id":10001,"user_id":user,"time":1_764_000_000,"message_id":id,"message_seq":id,
+           "real_id":id,"message_type":"group","sub_type":"normal","group_id":30001,
+           "sender":{"user_id":user,"nickname":"Bob","card":"","role":"member"},
+           "raw_message":text,"font":14,"message_format":"array","post_type":"message",
+           "message":[{"type":"text","data":{"text":text}}]})
+}
+
+#[actix_web::test]
+async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
+    let mut napcat = FakeServer::start(0).await;
+    let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
+    let world_extra = "      access_token: \"s3cr3t\"\n";
+    let b = gateway_b(&url, world_extra).await;
+    let mut peer = napcat.accept().await;
+    let h = &peer.handshake;
+    assert_eq!(h.headers.get("authorization"), Some(&vec!["Bearer s3cr3t".to_owned()]));
+    assert_eq!(h.query.get("access_token"), Some(&vec!["s3cr3t".to_owned()]));
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    let mut onebot = onebot_client(&b).await;
+
+    // A message with NapCat's extra fields: mirai gets it translated, OneBot untouched.
+    peer.send(napcat_group_message(-1_234_567, 20002, "from napcat")).await;
+    let f = mirai.recv_frame().await;
+    assert_eq!(f["data"]["messageChain"][0]["id"], -1_234_567, "negative ids are kept");
+    assert_eq!(f["data"]["sender"]["memberName"], "Bob");
+    assert_eq!(f["data"]["sender"]["group"]["name"], "NapCat Group");
+    let raw = next_event(&mut onebot).await;
+    assert_eq!(raw, napcat_group_message(-1_234_567, 20002, "from napcat"));
+
+    // An extension event the model has no place for still reaches OneBot clients.
+    let emoji = json!({"post_type":"notice","notice_type":"group_msg_emoji_like","group_id":30001,
+                       "user_id":20002,"message_id":-1_234_567,"likes":[{"emoji_id":"76","count":1}],
+                       "self_id":10001,"time":1_764_000_001});
+    peer.send(emoji.clone()).await;
+    assert_eq!(next_event(&mut onebot).await, emoji);
+
+    // A send: the action carries the quote as a reply segment; the reply's extra fields are
+    // tolerated; NapCat's message_sent echo of it is not reported as another client's message.
+    mirai
+        .send(json!({"syncId":"s","command":"sendGroupMessage","content":{"target":30001,
+                     "quote":-1_234_567,"messageChain":[{"type":"Plain","text":"answer"}]}}))
+        .await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "send_group_msg");
+    assert_eq!(call["params"]["message"][0], json!({"type":"reply","data":{"id":"-1234567"}}));
+    peer.send(json!({"status":"ok","retcode":0,"data":{"message_id":77},"message":"","wording":"",
+                     "echo":call["echo"],"stream":"normal-action"}))
+        .await;
+    assert_eq!(mirai.reply("s").await["data"], json!({"code":0,"msg":"success","messageId":77}));
+    let mut echo = napcat_group_message(77, 10001, "answer");
+    echo["post_type"] = json!("message_sent");
+    echo["message_sent_type"] = json!("self");
+    peer.send(echo).await;
+    // A request with NapCat's string flag is answered through resp_* with that flag.
+    peer.send(json!({"post_type":"request","request_type":"friend","user_id":20009,
+                     "comment":"hi","flag":"1764000000000|20009","self_id":10001,"time":1}))
+        .await;
+    let request = mirai.recv_frame().await;
+    assert_eq!(request["data"]["type"], "NewFriendRequestEvent", "the echo was not reported");
+    let event_id = request["data"]["eventId"].clone();
+    mirai
+        .send(json!({"syncId":"q","command":"resp_newFriendRequestEvent","content":{
+                     "eventId":event_id,"fromId":20009,"groupId":0,"operate":0,"message":""}}))
+        .await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "set_friend_add_request");
+    assert_eq!(call["params"]["flag"], "1764000000000|20009");
+    assert_eq!(call["params"]["approve"], true);
+    peer.send(json!({"status":"ok","retcode":0,"data":null,"echo":call["echo"]})).await;
+    assert_eq!(mirai.reply("q").await["data"]["code"], 0);
+
+    // NapCat forgot the id after a restart; botgate did not.
+    let got =
+        mirai.call("g", "messageFromId", json!({"target":30001,"messageId":-1_234_567})).await;
+    assert_eq!(got["data"]["messageChain"][1]["text"], "from napcat", "{got}");
+
+    // A failure keeps NapCat's words.
+    mirai
+        .send(json!({"syncId":"x","command":"recall","content":{"target":30001,"messageId":77}}))
+        .await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "delete_msg");
+    peer.send(json!({"status":"failed","retcode":200,"data":null,"message":"撤回失败: 超时",
+                     "wording":"撤回失败: 超时","echo":call["echo"]}))
+        .await;
+    assert_eq!(mirai.reply("x").await["data"], json!({"code":500,"msg":"撤回失败: 超时"}));
+
+    // The socket drops: mirai clients hear the bot went offline, commands fail at once.
+    let port = napcat.kill();
+    drop(peer);
+    let offline = mirai.recv_frame().await;
+    assert_eq!(offline["data"]["type"], "BotOfflineEventDropped", "{offline}");
+    let failed = mirai
+        .call(
+            "f",
+            "sendGroupMessage",
+            json!({"target":30001,"messageChain":[{"type":"Plain","text":"while away"}]}),
+        )
+        .await;
+    assert_eq!(failed["code"], 500);
+    assert!(failed["msg"].as_str().unwrap_or("").contains("offline"), "{failed}");
+
+    // NapCat is back: the link logs in again and mirai clients hear of it.
+    let mut napcat = FakeServer::start(port).await;
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    let back = mirai.recv_frame().await;
+    assert_eq!(back["data"], json!({"type":"BotReloginEvent","qq":10001}));
+    peer.send(napcat_group_message(5, 20002, "after the restart")).await;
+    assert_eq!(mirai.recv_frame().await["data"]["messageChain"][1]["text"], "after the restart");
+}
+
+#[actix_web::test]
+async fn an_implementation_logged_in_as_another_account_is_not_bound() {
+    let mut napcat = FakeServer::start(0).await;
+    let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
+    let b = gateway_b(&url, "").await;
+    let mut peer = napcat.accept().await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "get_login_info");
+    peer.send(json!({"status":"ok","retcode":0,"data":{"user_id":99999,"nickname":"other"},
+                     "echo":call["echo"]}))
+        .await;
+    let call = peer.recv_frame().await;
+    peer.send(json!({"status":"ok","retcode":0,"data":{"app_name":"x"},"echo":call["echo"]})).await;
+    peer.expect_silence(Duration::from_millis(300)).await;
+    assert_eq!(healthz(&b).await["bots"][0]["online"], false);
+}
