@@ -191,6 +191,24 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     peer.send(emoji.clone()).await;
     assert_eq!(next_event(&mut onebot).await, emoji);
 
+    // An extension action botgate does not know goes to NapCat as it came; NapCat's reply
+    // comes back whole, with the client's echo.
+    onebot.send(json!({"action":"get_rkey","params":{"x":[1,2]},"echo":{"n":1}})).await;
+    let call = peer.recv_frame().await;
+    assert_eq!(
+        (call["action"].clone(), call["params"].clone()),
+        (json!("get_rkey"), json!({"x":[1,2]}))
+    );
+    let rkeys = json!([{"type":"private","rkey":"&rkey=abc","created_at":1,"ttl":"3600"}]);
+    peer.send(json!({"status":"ok","retcode":0,"data":rkeys,"message":"","wording":"",
+                     "echo":call["echo"],"stream":"normal-action"}))
+        .await;
+    assert_eq!(
+        onebot.recv_frame().await,
+        json!({"status":"ok","retcode":0,"data":rkeys,"message":"","wording":"","echo":{"n":1},
+               "stream":"normal-action"})
+    );
+
     // A send: the action carries the quote as a reply segment; the reply's extra fields are
     // tolerated; NapCat's message_sent echo of it is not reported as another client's message.
     mirai

@@ -10,7 +10,7 @@ mod media_root;
 mod platform_events;
 mod recorder;
 mod simulated;
-mod sources;
+pub(crate) mod sources;
 mod traffic;
 mod world;
 
@@ -20,6 +20,7 @@ pub use actor::{
 };
 pub use cache::MessageCache;
 pub use media_root::MediaRoot;
+pub use sources::onebot::ForwardAction;
 pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};
 pub use world::unix_now;
 pub use world::{

@@ -4,8 +4,8 @@
 use actix::Addr;
 use serde_json::Value;
 
-use crate::bot::{BotActor, Execute};
-use crate::model::UserId;
+use crate::bot::{BotActor, Execute, ForwardAction};
+use crate::model::{BotError, UserId};
 use crate::protocol::onebot::action::{self, ActionError, OneBotCall};
 use crate::protocol::onebot::{decode, quick};
 
@@ -24,8 +24,30 @@ pub async fn run(
     let call = match action::decode(action, params) {
         Ok(call) => call,
         Err(ActionError::Unknown(name)) => {
-            log::debug!("OneBot action {name:?} is not supported");
-            return action::failed(unknown_retcode, &format!("API不存在: {name}"), echo);
+            // A bot held by a OneBot implementation gets the action as it came (NapCat has
+            // over a hundred extension actions); its reply comes back as the implementation
+            // wrote it, with this client's echo.
+            let forward = ForwardAction { action: name.clone(), params: params.clone() };
+            return match bot.send(forward).await {
+                Ok(Ok(mut reply)) => {
+                    if let Value::Object(fields) = &mut reply {
+                        match echo {
+                            Some(e) => fields.insert("echo".to_owned(), e.clone()),
+                            None => fields.remove("echo"),
+                        };
+                    }
+                    reply
+                }
+                Ok(Err(BotError::Unsupported(_))) => {
+                    log::debug!("OneBot action {name:?} is not supported");
+                    action::failed(unknown_retcode, &format!("API不存在: {name}"), echo)
+                }
+                Ok(Err(e)) => {
+                    let (code, msg) = action::retcode(&e);
+                    action::failed(code, &msg, echo)
+                }
+                Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
+            };
         }
         Err(ActionError::BadParams(why)) => return action::failed(100, &why, echo),
     };

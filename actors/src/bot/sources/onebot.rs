@@ -523,6 +523,43 @@ impl BotActor {
     }
 }
 
+/// An action botgate does not know, for a bot held by a OneBot implementation: sent to it
+/// as it came; answers the implementation's whole reply. Other bots answer `Unsupported`.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<Value, BotError>")]
+pub struct ForwardAction {
+    /// The action's name, as the client sent it.
+    pub action: String,
+    /// Its parameters, untouched.
+    pub params: Value,
+}
+
+impl Handler<ForwardAction> for BotActor {
+    type Result = ResponseFuture<Result<Value, BotError>>;
+
+    fn handle(&mut self, msg: ForwardAction, _: &mut Self::Context) -> Self::Result {
+        let qq = self.bot_id();
+        let link = match &self.source {
+            Source::OneBot(s) if s.linked => s.link.clone(),
+            Source::OneBot(_) => {
+                return Box::pin(std::future::ready(Err(BotError::Internal(format!(
+                    "bot {qq} is offline: its OneBot implementation is not connected"
+                )))))
+            }
+            Source::Simulated(_) => None,
+        };
+        let Some(link) = link else {
+            let unknown = BotError::Unsupported(format!("unknown action {}", msg.action));
+            return Box::pin(std::future::ready(Err(unknown)));
+        };
+        Box::pin(async move {
+            link.send(CallUpstream { action: msg.action, params: msg.params })
+                .await
+                .map_err(|e| BotError::Internal(format!("OneBot link unavailable: {e}")))?
+        })
+    }
+}
+
 impl Handler<UpstreamNotice> for BotActor {
     type Result = ();
 
