@@ -40,6 +40,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
                 "source": format!("{source:?}").to_lowercase(),
                 "nickname": s.nickname,
                 "online": s.online,
+                "catchingUp": s.catching_up,
                 "subscribers": s.subscribers,
                 "cachedMessages": s.cached_messages,
                 "storedMessages": stored,

@@ -41,6 +41,19 @@ async fn wait_online(gw: &botgate::Gateway, online: bool) {
     }
 }
 
+/// Waits until the bot is online and has delivered what its last outage missed.
+async fn wait_caught_up(gw: &botgate::Gateway) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h = healthz(gw).await;
+        if h["bots"][0]["online"] == true && h["bots"][0]["catchingUp"] == false {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never caught up: {h}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn onebot_client(gw: &botgate::Gateway) -> WsPeer {
     let mut c = ws_client(gw.addr_of(Mount::OneBotWs).expect("onebot ws"), "/", &[])
         .await
@@ -300,4 +313,89 @@ async fn an_implementation_logged_in_as_another_account_is_not_bound() {
     peer.send(json!({"status":"ok","retcode":0,"data":{"app_name":"x"},"echo":call["echo"]})).await;
     peer.expect_silence(Duration::from_millis(300)).await;
     assert_eq!(healthz(&b).await["bots"][0]["online"], false);
+}
+
+#[actix_web::test]
+async fn twenty_cuts_under_a_stream_of_events_lose_and_repeat_nothing() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let a = upstream_a().await;
+    let proxy = TcpProxy::start(a.addr_of(Mount::OneBotWs).expect("A's onebot ws")).await;
+    let b = gateway_b(&format!("ws://{}/", proxy.addr), "").await;
+    wait_online(&b, true).await;
+    let mirai = mirai_ws_client(&b).await;
+
+    // What B's mirai client sees: message texts and link events, in order.
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let reader = actix_web::rt::spawn(async move {
+        let mut mirai = mirai;
+        loop {
+            let f = mirai.recv_frame().await;
+            if seen_tx.send(f["data"].clone()).is_err() {
+                return;
+            }
+        }
+    });
+    // A stream of group messages in A's world, while the link to A is cut 20 times.
+    let producing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = std::sync::Arc::clone(&producing);
+    let a_addr = a.server_addr;
+    let producer = actix_web::rt::spawn(async move {
+        let client = awc::Client::default();
+        let mut sent = 0;
+        while flag.load(std::sync::atomic::Ordering::SeqCst) {
+            let body = group_message(30001, 20001, &format!("n{sent}"));
+            let resp =
+                client.post(format!("http://{a_addr}/sim/10001/inject")).send_json(&body).await;
+            assert_eq!(resp.expect("inject").status().as_u16(), 200);
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        sent
+    });
+    for _ in 0..20 {
+        wait_caught_up(&b).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        proxy.cut();
+        wait_online(&b, false).await;
+    }
+    wait_online(&b, true).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    producing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let sent = producer.await.expect("producer");
+    assert!(sent > 100, "only {sent} messages were produced");
+
+    let (mut texts, mut offline, mut relogin) = (Vec::new(), 0, 0);
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    while texts.len() < sent {
+        let Ok(Some(data)) = tokio::time::timeout_at(deadline, seen.recv()).await else {
+            let got: std::collections::HashSet<&String> = texts.iter().collect();
+            let missing: Vec<usize> =
+                (0..sent).filter(|i| !got.contains(&format!("n{i}"))).collect();
+            panic!(
+                "{} of {sent} messages arrived; missing {:?}…",
+                texts.len(),
+                &missing[..missing.len().min(40)]
+            );
+        };
+        match data["type"].as_str() {
+            Some("GroupMessage") => {
+                texts.push(data["messageChain"][1]["text"].as_str().expect("text").to_owned())
+            }
+            Some("BotOfflineEventDropped") => {
+                assert_eq!(offline, relogin, "offline twice without a relogin");
+                offline += 1;
+            }
+            Some("BotReloginEvent") => {
+                relogin += 1;
+                assert_eq!(offline, relogin, "relogin without an offline");
+            }
+            other => panic!("unexpected {other:?}: {data}"),
+        }
+    }
+    let expected: Vec<String> = (0..sent).map(|i| format!("n{i}")).collect();
+    if let Some(i) = (0..sent).find(|&i| texts[i] != expected[i]) {
+        panic!("not every message once in order: at {i}: {:?}", &texts[i..(i + 20).min(sent)]);
+    }
+    assert_eq!((offline, relogin), (20, 20));
+    reader.abort();
 }

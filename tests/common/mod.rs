@@ -602,3 +602,47 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// A TCP proxy in front of `target` whose connections the test can cut at will: the fault a
+/// restarting implementation or a broken network gives, without restarting anything.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    cut: tokio::sync::broadcast::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Listens on an ephemeral port and forwards every connection to `target`.
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let (cut, _) = tokio::sync::broadcast::channel::<()>(16);
+        let cuts = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut on_cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = on_cut.recv() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { addr, cut, task }
+    }
+
+    /// Drops every connection open now (both ends see the socket close).
+    pub fn cut(&self) {
+        let _ = self.cut.send(());
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -377,6 +377,9 @@ pub struct BotStatus {
     pub cached_messages: usize,
     /// Whether the account is online (a platform source's link is up and logged in).
     pub online: bool,
+    /// Whether a platform source is still fetching what it missed while its link was down
+    /// (live events wait meanwhile).
+    pub catching_up: bool,
 }
 
 /// Asks a bot for its status.
@@ -401,6 +404,10 @@ impl Handler<GetStatus> for BotActor {
             online: match &self.source {
                 Source::Simulated(_) => true,
                 Source::OneBot(source) => source.online(),
+            },
+            catching_up: match &self.source {
+                Source::Simulated(_) => false,
+                Source::OneBot(source) => source.catching_up(),
             },
         })
     }

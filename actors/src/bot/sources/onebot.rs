@@ -48,6 +48,13 @@ pub(crate) struct OneBotSource {
     complete: HashSet<UserId>,
     /// Contact lists still loading after a login.
     loading: u8,
+    /// When the link went down (Unix seconds), until what was missed is backfilled.
+    down_since: Option<i64>,
+    /// Live events held while the history since `down_since` is fetched, so that everything
+    /// reaches clients in order.
+    held: Option<Vec<(Value, bytes::Bytes)>>,
+    /// Counts logins, so a backfill that outlived its connection is recognised.
+    logins: u64,
     /// Request flags by the event id botgate gave the request.
     requests: HashMap<i64, String>,
     next_request: i64,
@@ -73,6 +80,9 @@ impl OneBotSource {
             members: HashMap::new(),
             complete: HashSet::new(),
             loading: 0,
+            down_since: None,
+            held: None,
+            logins: 0,
             requests: HashMap::new(),
             next_request: 1,
             sent: HashSet::new(),
@@ -88,6 +98,11 @@ impl OneBotSource {
     /// Whether the link is up and logged in as the account.
     pub(crate) fn online(&self) -> bool {
         self.online
+    }
+
+    /// Whether live events wait for a backfill of what the last outage missed.
+    pub(crate) fn catching_up(&self) -> bool {
+        self.held.is_some()
     }
 
     /// The account's nickname, as the implementation reported it.
@@ -439,24 +454,29 @@ impl BotActor {
         s.members.clear();
         s.complete.clear();
         s.loading = 2;
+        let login = s.logins;
         for command in [Command::FriendList, Command::GroupList] {
             let reply = self.run_onebot(command, ctx);
             let Reply::Later(load) = reply else {
-                self.list_loaded(ctx);
+                self.list_loaded(login, ctx);
                 continue;
             };
-            ctx.spawn(load.map(|result, act, ctx| {
+            ctx.spawn(load.map(move |result, act, ctx| {
                 if let Err(e) = result {
                     warn!("bot {}: contact list not loaded: {e}", act.bot_id());
                 }
-                act.list_loaded(ctx);
+                act.list_loaded(login, ctx);
             }));
         }
     }
 
-    fn list_loaded(&mut self, _: &mut Context<Self>) {
+    fn list_loaded(&mut self, login: u64, ctx: &mut Context<Self>) {
         let qq = self.bot_id();
         let s = self.ob();
+        if s.logins != login {
+            // A list call of a connection that has since dropped.
+            return;
+        }
         s.loading = s.loading.saturating_sub(1);
         if s.loading > 0 || !s.linked || s.online {
             return;
@@ -466,9 +486,90 @@ impl BotActor {
         let through = if s.app_name.is_empty() { "OneBot".to_owned() } else { s.app_name.clone() };
         info!("bot {qq}: online through {through}");
         self.fan_out(vec![if relogin { Event::BotRelogin } else { Event::BotOnline }]);
+        self.backfill(ctx);
+    }
+
+    /// Fetches each group's history since the link went down and delivers what was missed —
+    /// deduplicated against the cache by message id — before the live events held meanwhile.
+    /// Only messages can be recovered: OneBot has no history of notices or requests.
+    fn backfill(&mut self, ctx: &mut Context<Self>) {
+        let s = self.ob();
+        let (Some(since), Some(link)) = (s.down_since, s.link.clone()) else {
+            debug!("bot {}: nothing to backfill", self.bot_id());
+            return self.release_held(ctx);
+        };
+        let groups: Vec<UserId> =
+            s.groups.as_ref().map(|g| g.keys().copied().collect()).unwrap_or_default();
+        let login = s.logins;
+        let calls = groups.into_iter().map(move |group| {
+            let params = serde_json::json!({"group_id": group, "count": 100});
+            link.send(CallUpstream { action: "get_group_msg_history".into(), params })
+        });
+        let fetch = futures_util::future::join_all(calls);
+        ctx.spawn(fetch.into_actor(self).map(move |replies, act, ctx| {
+            if act.ob().logins != login || !act.ob().linked {
+                // The link dropped meanwhile: the next login fetches this history again, and
+                // the events held so far wait for it, so nothing overtakes what was missed.
+                debug!("bot {}: backfill of login {login} outlived its connection", act.bot_id());
+                return;
+            }
+            let mut missed: Vec<Value> = Vec::new();
+            for reply in replies {
+                match reply {
+                    Ok(Ok(r)) if upstream::succeeded(&r) => {
+                        let messages =
+                            r["data"]["messages"].as_array().cloned().unwrap_or_default();
+                        missed.extend(messages.into_iter().filter(|m| {
+                            // A second of margin: the drop was noticed after it happened.
+                            m.get("time").and_then(lenient::int_from_value).unwrap_or(0)
+                                >= since - 1
+                        }));
+                    }
+                    Ok(Ok(r)) => {
+                        debug!("bot {}: no history: {}", act.bot_id(), upstream::error_from(&r))
+                    }
+                    Ok(Err(e)) => debug!("bot {}: no history: {e}", act.bot_id()),
+                    Err(e) => debug!("bot {}: no history: {e}", act.bot_id()),
+                }
+            }
+            // Oldest first across groups; a group's own list is already in order.
+            missed.sort_by_key(|m| m.get("time").and_then(lenient::int_from_value).unwrap_or(0));
+            let count = missed.len();
+            let before = act.cache.len();
+            for m in missed {
+                let raw = bytes::Bytes::from(m.to_string());
+                act.deliver(m, raw, ctx);
+            }
+            debug!(
+                "bot {}: backfill looked at {count} messages since the link dropped, {} new",
+                act.bot_id(),
+                act.cache.len().saturating_sub(before)
+            );
+            act.ob().down_since = None;
+            act.release_held(ctx);
+        }));
+    }
+
+    fn release_held(&mut self, ctx: &mut Context<Self>) {
+        let held = self.ob().held.take().unwrap_or_default();
+        if !held.is_empty() {
+            debug!("bot {}: {} events held during the backfill go out", self.bot_id(), held.len());
+        }
+        for (event, raw) in held {
+            self.deliver(event, raw, ctx);
+        }
     }
 
     fn on_upstream_event(&mut self, event: Value, raw: bytes::Bytes, ctx: &mut Context<Self>) {
+        if let Some(held) = self.ob().held.as_mut() {
+            held.push((event, raw));
+            return;
+        }
+        self.deliver(event, raw, ctx);
+    }
+
+    /// Maps one event of the implementation and hands it to the subscribers.
+    fn deliver(&mut self, event: Value, raw: bytes::Bytes, ctx: &mut Context<Self>) {
         let qq = self.bot_id();
         let decoded = match own_message(qq, &event) {
             Some(own) => own.map(Event::Message),
@@ -492,6 +593,10 @@ impl BotActor {
                     return;
                 };
                 let key = (context, m.source.id);
+                if self.cache.get(Some(context), m.source.id).is_some() {
+                    // Already delivered (backfilled, then seen live): never twice.
+                    return;
+                }
                 echo_of_own_send = m.kind.sender_id(qq) == qq && self.ob().sent.contains(&key);
                 if let Some(Segment::Quote(q)) = m.message.first_mut() {
                     if let Some((_, origin)) = self.cache.get(Some(context), q.id) {
@@ -581,11 +686,18 @@ impl Handler<UpstreamNotice> for BotActor {
                 s.nickname = login.get("nickname").and_then(Value::as_str).unwrap_or("").to_owned();
                 s.app_name = app_name;
                 s.linked = true;
+                s.logins += 1;
                 self.log_in(ctx);
             }
             UpstreamNotice::Down { why } => {
                 let s = self.ob();
                 s.linked = false;
+                // What the implementation sends from now on is lost until the link is back;
+                // the history since then is fetched after the next login.
+                s.down_since.get_or_insert_with(unix_now);
+                // Events of the next connection wait until what was missed is backfilled: the
+                // implementation sends them as soon as it accepts, before the login is done.
+                s.held.get_or_insert_with(Vec::new);
                 if std::mem::replace(&mut s.online, false) {
                     warn!("bot {qq}: offline, {why}");
                     self.fan_out(vec![Event::BotOffline(BotOfflineReason::Dropped)]);
