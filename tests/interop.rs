@@ -211,3 +211,41 @@ async fn aiocqhttp_replies_to_signed_http_posts_with_a_quick_operation() {
     let gw = start_gateway(WORLD, &config).await;
     expect_reply(&gw, &bot, "aiocqhttp post", "pong from aiocqhttp post to AliceCard").await;
 }
+
+/// Botgate A (simulated, serving OneBot) and botgate B sourced from it, B online.
+async fn chain() -> (botgate::Gateway, botgate::Gateway) {
+    let a = chain_upstream().await;
+    let url = format!("ws://{}/", a.addr_of(Mount::OneBotWs).expect("A's onebot ws"));
+    let b = chain_downstream(&url, "").await;
+    wait_online(&b, true).await;
+    (a, b)
+}
+
+#[actix_web::test]
+async fn yirimirai_on_a_chained_botgate_replies_into_the_upstream_world() {
+    let (a, b) = chain().await;
+    let addr = b.addr_of(Mount::MiraiWs).expect("B's mirai ws");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "127.0.0.1".to_owned(),
+        addr.port().to_string(),
+        "10001".to_owned(),
+        "1234567890".to_owned(),
+    ];
+    let bot = PyBot::start("interop-yiri", "yiri_bot.py", &args, logs.path());
+    wait_for_subscriber(&b, &bot, "YiriMirai on B").await;
+    // Injected into A, answered by YiriMirai on B, the answer read back in A's world.
+    expect_reply(&a, &bot, "YiriMirai on B", "pong from YiriMirai to AliceCard").await;
+}
+
+#[actix_web::test]
+async fn nonebot_onebot_adapter_on_a_chained_botgate_replies_into_the_upstream_world() {
+    let (a, b) = chain().await;
+    let addr = b.addr_of(Mount::OneBotWs).expect("B's onebot ws");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args =
+        ["forward".to_owned(), addr.ip().to_string(), addr.port().to_string(), String::new()];
+    let bot = PyBot::start("interop-nonebot", "nonebot_onebot_bot.py", &args, logs.path());
+    wait_for_subscriber(&b, &bot, "nonebot onebot on B").await;
+    expect_reply(&a, &bot, "nonebot onebot on B", "pong from nonebot forward to AliceCard").await;
+}

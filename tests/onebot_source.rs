@@ -11,36 +11,6 @@ use botgate::listeners::Mount;
 use common::*;
 use serde_json::{json, Value};
 
-/// Botgate A: the simulated world, serving OneBot's forward WebSocket and mirai's http + ws.
-async fn upstream_a() -> botgate::Gateway {
-    let onebot =
-        "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.2\n  ws_port: 0\n  \
-                  post_message_format: array\n";
-    start_gateway(WORLD, &format!("{}{onebot}", mirai_http_ws(""))).await
-}
-
-/// Botgate B: bot 10001 from the OneBot implementation at `url`, serving mirai and OneBot.
-async fn gateway_b(url: &str, extra: &str) -> botgate::Gateway {
-    let world = format!(
-        "bots:\n  - qq: 10001\n    source: onebot\n    onebot:\n      url: {url}\n      \
-         reconnect_interval: 100\n      max_reconnect_interval: 400\n      action_timeout: 2000\n{extra}"
-    );
-    let onebot = "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.3\n  ws_port: 0\n";
-    start_gateway(&world, &format!("{}{onebot}", mirai_http_ws(""))).await
-}
-
-async fn wait_online(gw: &botgate::Gateway, online: bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let h = healthz(gw).await;
-        if h["bots"][0]["online"] == online {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "bot never became online={online}: {h}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until the bot is online and has delivered what its last outage missed.
 async fn wait_caught_up(gw: &botgate::Gateway) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -74,9 +44,9 @@ async fn next_event(c: &mut WsPeer) -> Value {
 
 #[actix_web::test]
 async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_upstream() {
-    let a = upstream_a().await;
+    let a = chain_upstream().await;
     let url = format!("ws://{}/", a.addr_of(Mount::OneBotWs).expect("A's onebot ws"));
-    let b = gateway_b(&url, "").await;
+    let b = chain_downstream(&url, "").await;
     wait_online(&b, true).await;
     let mut mirai = mirai_ws_client(&b).await;
     let mut direct = onebot_client(&a).await;
@@ -178,7 +148,7 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     let mut napcat = FakeServer::start(0).await;
     let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
     let world_extra = "      access_token: \"s3cr3t\"\n";
-    let b = gateway_b(&url, world_extra).await;
+    let b = chain_downstream(&url, world_extra).await;
     let mut peer = napcat.accept().await;
     let h = &peer.handshake;
     assert_eq!(h.headers.get("authorization"), Some(&vec!["Bearer s3cr3t".to_owned()]));
@@ -302,7 +272,7 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
 async fn an_implementation_logged_in_as_another_account_is_not_bound() {
     let mut napcat = FakeServer::start(0).await;
     let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
-    let b = gateway_b(&url, "").await;
+    let b = chain_downstream(&url, "").await;
     let mut peer = napcat.accept().await;
     let call = peer.recv_frame().await;
     assert_eq!(call["action"], "get_login_info");
@@ -318,9 +288,9 @@ async fn an_implementation_logged_in_as_another_account_is_not_bound() {
 #[actix_web::test]
 async fn twenty_cuts_under_a_stream_of_events_lose_and_repeat_nothing() {
     let _ = env_logger::builder().is_test(true).try_init();
-    let a = upstream_a().await;
+    let a = chain_upstream().await;
     let proxy = TcpProxy::start(a.addr_of(Mount::OneBotWs).expect("A's onebot ws")).await;
-    let b = gateway_b(&format!("ws://{}/", proxy.addr), "").await;
+    let b = chain_downstream(&format!("ws://{}/", proxy.addr), "").await;
     wait_online(&b, true).await;
     let mirai = mirai_ws_client(&b).await;
 

@@ -646,3 +646,36 @@ impl Drop for TcpProxy {
         self.task.abort();
     }
 }
+
+/// Botgate A of a chain: the simulated world, serving OneBot's forward WebSocket and mirai's
+/// http + ws.
+pub async fn chain_upstream() -> Gateway {
+    let onebot =
+        "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.2\n  ws_port: 0\n  \
+                  post_message_format: array\n";
+    start_gateway(WORLD, &format!("{}{onebot}", mirai_http_ws(""))).await
+}
+
+/// Botgate B of a chain: bot 10001 from the OneBot implementation at `url` (`extra` adds keys
+/// to its `onebot:`), serving mirai's http + ws and OneBot's forward WebSocket.
+pub async fn chain_downstream(url: &str, extra: &str) -> Gateway {
+    let world = format!(
+        "bots:\n  - qq: 10001\n    source: onebot\n    onebot:\n      url: {url}\n      \
+         reconnect_interval: 100\n      max_reconnect_interval: 400\n      action_timeout: 2000\n{extra}"
+    );
+    let onebot = "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.3\n  ws_port: 0\n";
+    start_gateway(&world, &format!("{}{onebot}", mirai_http_ws(""))).await
+}
+
+/// Waits until bot 10001 of `gw` is online (or offline) by `/healthz`.
+pub async fn wait_online(gw: &Gateway, online: bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h = healthz(gw).await;
+        if h["bots"][0]["online"] == online {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bot never became online={online}: {h}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
