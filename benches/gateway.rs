@@ -243,6 +243,59 @@ impl Server {
         }
     }
 
+    /// botgate B: bot 10001 sourced from `upstream`'s OneBot forward ws, serving mirai's ws.
+    /// Its traffic is fired on the upstream. Answers once B's bot is online.
+    async fn relay(upstream: &Server) -> Server {
+        let (http, ws) = (free_port(), free_port());
+        let onebot = upstream.onebot_ws.expect("the upstream serves OneBot");
+        let data = std::env::temp_dir().join(format!("botgate-bench-relay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let config = format!(
+            "server: {{ host: 127.0.0.1, port: {http}, max_connections: 20000, \
+             max_connections_per_peer: 20000, data_dir: {:?} }}\n\
+             bots:\n  - qq: 10001\n    source: onebot\n    onebot: {{ url: \"ws://{onebot}/\" }}\n\
+             mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
+             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n",
+            data.display().to_string()
+        );
+        let path =
+            std::env::temp_dir().join(format!("botgate-bench-relay-{}.yaml", std::process::id()));
+        std::fs::write(&path, config).expect("write the relay config");
+        let child = Command::new(env!("CARGO_BIN_EXE_botgate"))
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start botgate B");
+        let relay = Server {
+            name: "botgate B",
+            child,
+            ws: SocketAddr::from(([127, 0, 0, 1], ws)),
+            http: upstream.http,
+            broadcast_path: "/all",
+            command_path: "/all",
+            onebot_ws: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let online = async {
+                let mut s = TcpStream::connect(("127.0.0.1", http)).await.ok()?;
+                let req = "GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+                s.write_all(req.as_bytes()).await.ok()?;
+                let mut resp = Vec::new();
+                s.read_to_end(&mut resp).await.ok()?;
+                Some(String::from_utf8_lossy(&resp).contains("\"online\":true"))
+            };
+            if online.await == Some(true) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "botgate B never came online");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        relay
+    }
+
     /// Where `proto`'s clients connect for events (`broadcast`) or commands, and whether the
     /// server sends a first frame (mirai's connect ack, OneBot's lifecycle, the bare server's
     /// ack) before anything else.
@@ -645,7 +698,7 @@ fn main() {
     println!("\nbench: {} passed, {failed} failed", rows.len() - failed);
 }
 
-/// Whether a scenario group runs: `BENCH_ONLY=idle,fanout,commands` (default: all).
+/// Whether a scenario group runs: `BENCH_ONLY=idle,fanout,commands,relay` (default: all).
 fn enabled(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g.trim() == group))
 }
@@ -658,6 +711,70 @@ async fn run_all() -> Vec<Row> {
     if enabled("fanout") || enabled("commands") {
         rows.extend(load_rows().await);
     }
+    if enabled("relay") {
+        rows.extend(relay_rows().await);
+    }
+    rows
+}
+
+/// What a platform source adds: botgate B, sourced from botgate A over OneBot, against the
+/// same work done on A directly, in the same run ("bare" column = A directly).
+async fn relay_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let a = Server::botgate();
+    a.ready().await;
+    let b = Server::relay(&a).await;
+    b.ready().await;
+    let events = scale(1_000);
+    let direct = fan_out(&a, Proto::Mirai, 1000, events, 0).await;
+    let relayed = fan_out(&b, Proto::Mirai, 1000, events, 0).await;
+    eprintln!(
+        "relay fan-out 1000: through B {:.0} frames/s, A directly {:.0}",
+        relayed.frames_per_sec, direct.frames_per_sec
+    );
+    let ratio = relayed.frames_per_sec / direct.frames_per_sec;
+    rows.push(Row {
+        scenario: "relay: events from a OneBot upstream to 1000 mirai clients (B vs A directly)"
+            .to_owned(),
+        botgate: format!("{:.0} k frames/s", relayed.frames_per_sec / 1000.0),
+        bare: format!("{:.0} k frames/s", direct.frames_per_sec / 1000.0),
+        ratio,
+        floor: "≥ 0.7×".to_owned(),
+        ok: ratio >= 0.7,
+    });
+    // Latency added by the relay: one command at a time, so queueing does not hide it.
+    let per = scale(10_000);
+    let dc = commands(&a, Proto::Mirai, 1, 1, per).await;
+    let rc = commands(&b, Proto::Mirai, 1, 1, per).await;
+    eprintln!(
+        "relay commands 1×1: through B p50 {:.3} ms, A directly p50 {:.3} ms",
+        rc.p50, dc.p50
+    );
+    let added = rc.p50 - dc.p50;
+    rows.push(Row {
+        scenario: format!(
+            "relay: mirai sendGroupMessage through B to A, 1 in flight (p50 / p99; +{added:.2} ms p50)"
+        ),
+        botgate: format!("{:.1} k/s ({:.2} / {:.2} ms)", rc.per_sec / 1000.0, rc.p50, rc.p99),
+        bare: format!("{:.1} k/s ({:.2} / {:.2} ms)", dc.per_sec / 1000.0, dc.p50, dc.p99),
+        ratio: rc.per_sec / dc.per_sec,
+        floor: "p50 + < 0.3 ms".to_owned(),
+        ok: added < 0.3,
+    });
+    // Throughput through the relay with a pipeline, for the record.
+    let per = scale(50_000);
+    let dc = commands(&a, Proto::Mirai, 1, 64, per).await;
+    let rc = commands(&b, Proto::Mirai, 1, 64, per).await;
+    eprintln!("relay commands 1×64: through B {:.0}/s, A directly {:.0}/s", rc.per_sec, dc.per_sec);
+    rows.push(Row {
+        scenario: "relay: mirai sendGroupMessage through B to A, 1 × 64 in flight (p50 / p99)"
+            .to_owned(),
+        botgate: format!("{:.0} k/s ({:.2} / {:.2} ms)", rc.per_sec / 1000.0, rc.p50, rc.p99),
+        bare: format!("{:.0} k/s ({:.2} / {:.2} ms)", dc.per_sec / 1000.0, dc.p50, dc.p99),
+        ratio: rc.per_sec / dc.per_sec,
+        floor: "—".to_owned(),
+        ok: true,
+    });
     rows
 }
 
