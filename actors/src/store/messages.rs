@@ -78,7 +78,16 @@ pub struct StoredCount {
 
 impl StoreActor {
     fn record(&mut self, bot: UserId, changes: &[MessageChange]) -> rusqlite::Result<()> {
+        let known = self.counts.get(&bot).copied();
         let tx = self.db.transaction()?;
+        let mut count = match known {
+            Some(c) => c,
+            None => {
+                tx.query_row("SELECT count(*) FROM messages WHERE bot = ?1", params![bot], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize
+            }
+        };
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO messages (bot, context, id, sender, time, body)
@@ -105,21 +114,29 @@ impl StoreActor {
                             m.source.time,
                             body
                         ])?;
+                        // A replaced row counts twice until the next prune trims one extra.
+                        count += 1;
                     }
                     MessageChange::Removed(context, id) => {
-                        delete.execute(params![bot, context, id])?;
+                        count = count.saturating_sub(delete.execute(params![bot, context, id])?);
                     }
                 }
             }
-            // Keep the newest `messages_per_bot`: delete everything at or below the seq of
-            // the first one past the bound.
-            tx.execute(
-                "DELETE FROM messages WHERE bot = ?1 AND seq <= (
-                     SELECT seq FROM messages WHERE bot = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                params![bot, self.config.messages_per_bot as i64],
-            )?;
+            // Keep the newest `messages_per_bot`: delete the oldest rows past the bound, as
+            // many as there are (the count is kept here, so no pass over the table).
+            let excess = count.saturating_sub(self.config.messages_per_bot);
+            if excess > 0 {
+                let deleted = tx.execute(
+                    "DELETE FROM messages WHERE seq IN (
+                         SELECT seq FROM messages WHERE bot = ?1 ORDER BY seq LIMIT ?2)",
+                    params![bot, excess as i64],
+                )?;
+                count = count.saturating_sub(deleted);
+            }
         }
-        tx.commit()
+        tx.commit()?;
+        self.counts.insert(bot, count);
+        Ok(())
     }
 
     fn find(&mut self, msg: &FindMessage) -> rusqlite::Result<Option<StoredMessage>> {

@@ -52,6 +52,8 @@ pub struct StoreConfig {
 pub struct StoreActor {
     db: Connection,
     config: StoreConfig,
+    /// Rows per bot, read once and kept up to date, so retention needs no count per batch.
+    counts: std::collections::HashMap<crate::model::UserId, usize>,
 }
 
 impl Actor for StoreActor {
@@ -71,7 +73,7 @@ impl StoreActor {
                 slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
                     Connection::open_in_memory().expect("an in-memory database")
                 });
-            StoreActor { db, config: config.clone() }
+            StoreActor { db, config: config.clone(), counts: Default::default() }
         }))
     }
 }
