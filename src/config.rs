@@ -155,7 +155,8 @@ pub enum SourceKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OneBotSourceSpec {
-    /// `forward`: botgate dials the implementation's WebSocket server at `url`.
+    /// `forward`: botgate dials the implementation's WebSocket server at `url`; `reverse`: the
+    /// implementation dials `/onebot/upstream` on the `server:` listener.
     #[serde(default = "default_source_mode")]
     pub mode: String,
     /// The implementation's forward WebSocket URL.
@@ -629,22 +630,27 @@ pub struct OneBotConfig {
 impl OneBotSourceSpec {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         match self.mode.as_str() {
-            "forward" => {}
-            "reverse" => {
-                return Err(ConfigError::new(
-                    format!("{key}.mode"),
-                    "reverse mode is not available in this version; use forward (botgate dials \
-                     the implementation's WebSocket server)",
-                ))
-            }
+            "forward" | "reverse" => {}
             other => {
                 return Err(ConfigError::new(
                     format!("{key}.mode"),
-                    format!("{other:?} is not a mode; use forward"),
+                    format!(
+                        "{other:?} is not a mode; use forward (botgate dials url) or reverse (the \
+                         implementation dials ws://<server.host>:<server.port>/onebot/upstream)"
+                    ),
                 ))
             }
         }
-        if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+        let reverse = self.mode == "reverse";
+        if reverse && !self.url.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.url"),
+                "in reverse mode the implementation dials botgate; remove url, and point the \
+                 implementation at ws://<server.host>:<server.port>/onebot/upstream",
+            ));
+        }
+        let websocket_url = self.url.starts_with("ws://") || self.url.starts_with("wss://");
+        if !reverse && !websocket_url {
             return Err(ConfigError::new(
                 format!("{key}.url"),
                 format!(

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use botgate_actors::bot::{BotActor, MediaRoot};
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
-use botgate_actors::connection::onebot_upstream::UpstreamConfig;
+use botgate_actors::connection::onebot_upstream::{UpstreamConfig, UpstreamMode};
 use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
@@ -146,6 +146,11 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                 (SourceKind::Onebot, Some(ob)) => {
                     let upstream = UpstreamConfig {
                         label: b.qq.to_string(),
+                        mode: if ob.mode == "reverse" {
+                            UpstreamMode::Reverse
+                        } else {
+                            UpstreamMode::Forward
+                        },
                         url: ob.url.clone(),
                         access_token: ob.access_token.clone(),
                         reconnect_interval: Duration::from_millis(ob.reconnect_interval),

@@ -9,6 +9,7 @@ pub mod listeners;
 pub mod mirai_http;
 pub mod mirai_ws;
 pub mod onebot_http;
+pub mod onebot_upstream;
 pub mod onebot_ws;
 
 pub use config::{Config, ConfigError};

@@ -13,7 +13,7 @@ use botgate_actors::secret::Secret;
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
 use crate::limits::{self, ConnectionLimits};
-use crate::{botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_ws};
+use crate::{botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws};
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub struct AppState {
     pub max_frame_size: usize,
     /// The OneBot adapters' settings, when `onebot:` is configured.
     pub onebot: Option<OneBotState>,
+    /// Bots whose OneBot implementation dials botgate (`mode: reverse`): their access token
+    /// and actor, by QQ number.
+    pub onebot_upstreams:
+        std::collections::HashMap<i64, (Secret, actix::Addr<botgate_actors::bot::BotActor>)>,
 }
 
 /// What the OneBot handlers share.
@@ -162,6 +166,15 @@ pub fn start(
         }
         None => None,
     };
+    let onebot_upstreams = config
+        .bots
+        .iter()
+        .filter_map(|b| {
+            let ob = b.onebot.as_ref().filter(|ob| ob.mode == "reverse")?;
+            let (_, _, bot) = actors.bots.iter().find(|(qq, _, _)| *qq == b.qq)?;
+            Some((b.qq, (Secret::new(ob.access_token.clone()), bot.clone())))
+        })
+        .collect();
     let ws = &config.mirai.adapter_settings.ws;
     let state = web::Data::new(AppState {
         actors,
@@ -180,6 +193,7 @@ pub fn start(
         listeners: std::sync::OnceLock::new(),
         max_frame_size: config.server.max_frame_size,
         onebot,
+        onebot_upstreams,
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
     let mut listeners = Vec::new();
@@ -204,7 +218,9 @@ pub fn start(
             let with_cors = app_mounts.contains(&Mount::MiraiHttp);
             for mount in &app_mounts {
                 app = match mount {
-                    Mount::Botgate => app.configure(botgate_endpoints::configure),
+                    Mount::Botgate => app
+                        .configure(botgate_endpoints::configure)
+                        .configure(onebot_upstream::configure),
                     Mount::MiraiWs => app.configure(mirai_ws::configure),
                     Mount::MiraiHttp => app.configure(mirai_http::configure),
                     Mount::OneBotHttp => app.configure(onebot_http::configure),

@@ -6,6 +6,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::connection::onebot_calls;
+use botgate_actors::secret::Secret;
 use log::warn;
 use serde_json::{Map, Value};
 
@@ -40,10 +41,16 @@ impl TokenRefusal {
 /// Checks `access_token` the ways clients send it: `Authorization: Bearer|Token <t>` or the
 /// `access_token` query parameter.
 pub fn check_token(state: &AppState, req: &HttpRequest) -> Result<(), TokenRefusal> {
-    let Some(onebot) = &state.onebot else {
-        return Ok(());
-    };
-    if onebot.token.is_empty() {
+    match &state.onebot {
+        Some(onebot) => check_token_against(&onebot.token, req),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `req` presents `token` (any request passes an empty one), the ways OneBot
+/// clients and implementations send it.
+pub fn check_token_against(token: &Secret, req: &HttpRequest) -> Result<(), TokenRefusal> {
+    if token.is_empty() {
         return Ok(());
     }
     let from_header = req
@@ -62,7 +69,7 @@ pub fn check_token(state: &AppState, req: &HttpRequest) -> Result<(), TokenRefus
     };
     match from_header.or_else(from_query) {
         None => Err(TokenRefusal::Missing),
-        Some(t) if onebot.token.matches(&t) => Ok(()),
+        Some(t) if token.matches(&t) => Ok(()),
         Some(_) => {
             warn!("OneBot {}: wrong access token", req.path());
             Err(TokenRefusal::Wrong)

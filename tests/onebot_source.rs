@@ -369,3 +369,80 @@ async fn twenty_cuts_under_a_stream_of_events_lose_and_repeat_nothing() {
     assert_eq!((offline, relogin), (20, 20));
     reader.abort();
 }
+
+async fn dial_upstream(b: &botgate::Gateway, headers: &[(&str, &str)]) -> Result<WsPeer, u16> {
+    use tokio_tungstenite::tungstenite::Error;
+    match ws_client(b.server_addr, "/onebot/upstream", headers).await {
+        Ok(peer) => Ok(peer),
+        Err(Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("unexpected handshake failure: {e}"),
+    }
+}
+
+#[actix_web::test]
+async fn in_reverse_mode_the_implementation_dials_botgate_and_becomes_the_link() {
+    let world = "bots:\n  - qq: 10001\n    source: onebot\n    onebot: { mode: reverse, access_token: tok }\n";
+    let b = start_gateway(world, &mirai_http_ws("")).await;
+    let napcat =
+        [("X-Self-ID", "10001"), ("Authorization", "Bearer tok"), ("X-Client-Role", "Universal")];
+    assert_eq!(
+        dial_upstream(&b, &[("X-Self-ID", "999"), ("Authorization", "Bearer tok")]).await.err(),
+        Some(403)
+    );
+    assert_eq!(dial_upstream(&b, &[("X-Self-ID", "10001")]).await.err(), Some(401));
+    assert_eq!(
+        dial_upstream(&b, &[("X-Self-ID", "10001"), ("Authorization", "Bearer no")]).await.err(),
+        Some(403)
+    );
+
+    let mut peer = dial_upstream(&b, &napcat).await.expect("accepted");
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    peer.send(napcat_group_message(41, 20002, "dialled in")).await;
+    assert_eq!(mirai.recv_frame().await["data"]["messageChain"][1]["text"], "dialled in");
+    mirai
+        .send(json!({"syncId":"s","command":"sendGroupMessage","content":{"target":30001,
+                     "messageChain":[{"type":"Plain","text":"back"}]}}))
+        .await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "send_group_msg");
+    peer.send(json!({"status":"ok","retcode":0,"data":{"message_id":42},"echo":call["echo"]}))
+        .await;
+    assert_eq!(mirai.reply("s").await["data"]["messageId"], 42);
+
+    // The implementation goes away and dials again: offline, then relogin.
+    drop(peer);
+    assert_eq!(mirai.recv_frame().await["data"]["type"], "BotOfflineEventDropped");
+    let mut peer = dial_upstream(&b, &napcat).await.expect("accepted again");
+    napcat_login(&mut peer).await;
+    let back = mirai.recv_frame().await;
+    assert_eq!(back["data"]["type"], "BotReloginEvent", "{back}");
+}
+
+#[actix_web::test]
+async fn a_chain_in_reverse_mode_botgate_a_dials_botgate_b() {
+    let world = "bots:\n  - qq: 10001\n    source: onebot\n    onebot: { mode: reverse, access_token: tok }\n";
+    let b = start_gateway(world, &mirai_http_ws("")).await;
+    let url = format!("ws://{}/onebot/upstream", b.server_addr);
+    let a_onebot = format!(
+        "onebot:\n  use_http: false\n  use_ws_reverse: true\n  ws_reverse_use_universal_client: true\n  \
+         ws_reverse_url: {url}\n  ws_reverse_reconnect_interval: 100\n  access_token: tok\n  \
+         post_message_format: array\n"
+    );
+    let a = start_gateway(WORLD, &format!("{}{a_onebot}", mirai_http_ws(""))).await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    inject(&a, 10001, group_message(30001, 20001, "from A, dialled")).await;
+    let f = mirai.recv_frame().await;
+    assert_eq!(f["data"]["messageChain"][1]["text"], "from A, dialled");
+    assert_eq!(f["data"]["sender"]["memberName"], "AliceCard");
+    let sent = mirai
+        .call(
+            "s",
+            "sendGroupMessage",
+            json!({"target":30001,"messageChain":[{"type":"Plain","text":"hi"}]}),
+        )
+        .await;
+    assert_eq!(sent["code"], 0, "{sent}");
+}

@@ -6,6 +6,9 @@
 //! extra fields and further frames for an answered echo are tolerated. On every (re)connect it
 //! asks `get_login_info` and `get_version_info` again before reporting the link up. Events
 //! go to the bot actor with the implementation's own bytes.
+//!
+//! In reverse mode the implementation dials botgate instead (`/onebot/upstream` on the
+//! `server:` listener) and the accepted socket becomes the link; everything else is the same.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,15 +26,26 @@ use tokio::sync::oneshot;
 use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
-use super::ws_server::{Liveness, Pulse};
+use super::ws_server::{Liveness, Pulse, WsFrames, WsWriter};
 use crate::model::BotError;
 use crate::protocol::lenient;
+
+/// Who opens the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// botgate dials the implementation's forward WebSocket.
+    Forward,
+    /// The implementation dials botgate (its reverse WebSocket client).
+    Reverse,
+}
 
 /// Where and how to reach the implementation.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
     /// The bot this link serves, for logs.
     pub label: String,
+    /// Who opens the link.
+    pub mode: UpstreamMode,
     /// The implementation's forward WebSocket URL.
     pub url: String,
     /// The access token: sent as `Authorization: Bearer` and `?access_token=`.
@@ -85,8 +99,57 @@ pub struct CallUpstream {
     pub params: Value,
 }
 
+/// The link's outbound side: a socket botgate dialled, or one it accepted.
+enum LinkIo {
+    Dialled(SinkWrite<Message, WsSink>),
+    Accepted(WsWriter),
+}
+
+impl LinkIo {
+    /// Writes a text frame; false once the socket no longer takes frames.
+    fn text(&mut self, text: String) -> bool {
+        match self {
+            LinkIo::Dialled(sink) => sink.write(Message::Text(text.into())).is_ok(),
+            LinkIo::Accepted(writer) => {
+                writer.text(text.into());
+                writer.is_open()
+            }
+        }
+    }
+
+    fn ping(&mut self) {
+        match self {
+            LinkIo::Dialled(sink) => {
+                let _ = sink.write(Message::Ping(Bytes::new()));
+            }
+            LinkIo::Accepted(writer) => writer.ping(),
+        }
+    }
+
+    fn pong(&mut self, data: Bytes) {
+        match self {
+            LinkIo::Dialled(sink) => {
+                let _ = sink.write(Message::Pong(data));
+            }
+            LinkIo::Accepted(writer) => writer.pong(data),
+        }
+    }
+
+    fn close(&mut self, reason: Option<CloseReason>) {
+        match self {
+            LinkIo::Dialled(sink) => {
+                if reason.is_some() {
+                    let _ = sink.write(Message::Close(reason));
+                }
+                sink.close();
+            }
+            LinkIo::Accepted(writer) => writer.close(reason),
+        }
+    }
+}
+
 struct Link {
-    sink: SinkWrite<Message, WsSink>,
+    io: LinkIo,
     assembler: FrameAssembler,
     liveness: Liveness,
     /// Set once get_login_info answered on this connection.
@@ -170,8 +233,31 @@ impl OneBotUpstream {
         info!("onebot source {}: connected to {}", self.config.label, self.config.url);
         self.backoff.link_up();
         ctx.add_stream(ws_client::tag_frames(stream, generation));
+        let io = LinkIo::Dialled(SinkWrite::new(sink, ctx));
+        self.open_link(io, generation, ctx);
+    }
+
+    /// Takes a socket the implementation dialled (reverse mode); a newer one replaces the
+    /// link it had.
+    fn on_accepted(&mut self, writer: WsWriter, peer: &str, ctx: &mut Context<Self>) -> u64 {
+        if self.link.is_some() {
+            info!(
+                "onebot source {}: {peer} dialled again; the older link is replaced",
+                self.config.label
+            );
+            self.drop_link(ctx, "replaced by a newer connection of the implementation");
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        info!("onebot source {}: the implementation connected from {peer}", self.config.label);
+        self.open_link(LinkIo::Accepted(writer), generation, ctx);
+        generation
+    }
+
+    /// Sets up a fresh link and logs in on it.
+    fn open_link(&mut self, io: LinkIo, generation: u64, ctx: &mut Context<Self>) {
         self.link = Some(Link {
-            sink: SinkWrite::new(sink, ctx),
+            io,
             assembler: FrameAssembler::new(self.config.max_frame_size),
             liveness: Liveness::new(),
             ready: false,
@@ -235,7 +321,7 @@ impl OneBotUpstream {
         let echo = format!("botgate:{}", self.next_echo);
         self.next_echo += 1;
         let frame = json!({"action": action, "params": params, "echo": echo});
-        if link.sink.write(Message::Text(frame.to_string().into())).is_err() {
+        if !link.io.text(frame.to_string()) {
             let _ = tx.send(Err(link_down()));
             return rx;
         }
@@ -248,13 +334,20 @@ impl OneBotUpstream {
             return;
         };
         self.generation += 1;
-        link.sink.close();
+        link.io.close(None);
         // Actions waiting on this connection will get no answer: fail them now.
         for (_, tx) in self.pending.drain() {
             let _ = tx.send(Err(link_down()));
         }
         if link.ready {
             self.bot.do_send(UpstreamNotice::Down { why: why.to_owned() });
+        }
+        if self.config.mode == UpstreamMode::Reverse {
+            info!(
+                "onebot source {}: link down ({why}); waiting for the implementation to dial again",
+                self.config.label
+            );
+            return;
         }
         let delay = self.backoff.link_down();
         info!("onebot source {}: link down ({why}); redialling in {delay:?}", self.config.label);
@@ -317,7 +410,7 @@ impl OneBotUpstream {
         match link.liveness.check(self.config.heartbeat_interval) {
             Pulse::Alive => {}
             Pulse::Quiet => {
-                let _ = link.sink.write(Message::Ping(Bytes::new()));
+                link.io.ping();
             }
             Pulse::Dead => self.drop_link(ctx, "silent for three heartbeat intervals"),
         }
@@ -351,8 +444,48 @@ impl Actor for OneBotUpstream {
         if !self.config.heartbeat_interval.is_zero() {
             ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
-        self.connect(ctx);
+        if self.config.mode == UpstreamMode::Forward {
+            self.connect(ctx);
+        }
     }
+}
+
+/// A socket the implementation dialled (reverse mode), after its handshake was checked.
+/// Answers the connection's number: its frames are read on the worker thread that accepted
+/// it (a request payload cannot leave it) and arrive as [`LinkEvent`]s tagged with it.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct AcceptLink {
+    /// Its outbound side.
+    pub writer: WsWriter,
+    /// Who dialled, for logs.
+    pub peer: String,
+}
+
+impl Handler<AcceptLink> for OneBotUpstream {
+    type Result = MessageResult<AcceptLink>;
+
+    fn handle(&mut self, msg: AcceptLink, ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.on_accepted(msg.writer, &msg.peer, ctx))
+    }
+}
+
+impl Handler<LinkEvent> for OneBotUpstream {
+    type Result = ();
+
+    fn handle(&mut self, event: LinkEvent, ctx: &mut Self::Context) {
+        self.on_link_event(event, ctx);
+    }
+}
+
+/// Reads an accepted socket's frames on the thread that accepted it and hands them to
+/// `link` as connection `generation`'s, ending with the end marker.
+pub async fn pump_accepted(mut frames: WsFrames, link: Addr<OneBotUpstream>, generation: u64) {
+    use futures_util::StreamExt;
+    while let Some(item) = frames.next().await {
+        link.do_send(LinkEvent { generation, item: Some(item) });
+    }
+    link.do_send(LinkEvent { generation, item: None });
 }
 
 impl Handler<CallUpstream> for OneBotUpstream {
@@ -374,6 +507,16 @@ impl Handler<CallUpstream> for OneBotUpstream {
 
 impl StreamHandler<LinkEvent> for OneBotUpstream {
     fn handle(&mut self, event: LinkEvent, ctx: &mut Self::Context) {
+        self.on_link_event(event, ctx);
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // Each connection's stream ends with an explicit `item: None`; the actor lives on.
+    }
+}
+
+impl OneBotUpstream {
+    fn on_link_event(&mut self, event: LinkEvent, ctx: &mut Context<Self>) {
         if event.generation != self.generation {
             return;
         }
@@ -388,13 +531,10 @@ impl StreamHandler<LinkEvent> for OneBotUpstream {
             Inbound::Message(data) => self.on_frame(data, ctx),
             Inbound::Pending | Inbound::Pong | Inbound::OutOfOrder => {}
             Inbound::Ping(data) => {
-                let _ = link.sink.write(Message::Pong(data));
+                link.io.pong(data);
             }
             Inbound::Fail(code, why) => {
-                let _ = link.sink.write(Message::Close(Some(CloseReason {
-                    code,
-                    description: Some(why.clone()),
-                })));
+                link.io.close(Some(CloseReason { code, description: Some(why.clone()) }));
                 self.drop_link(ctx, &why);
             }
             Inbound::Lost(why) => self.drop_link(ctx, &why),
@@ -403,10 +543,6 @@ impl StreamHandler<LinkEvent> for OneBotUpstream {
                 self.drop_link(ctx, &format!("closed by the implementation ({code:?})"));
             }
         }
-    }
-
-    fn finished(&mut self, _: &mut Self::Context) {
-        // Each connection's stream ends with an explicit `item: None`; the actor lives on.
     }
 }
 

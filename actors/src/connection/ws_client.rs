@@ -22,6 +22,9 @@ pub type WsStream = SplitStream<WsFramed>;
 
 /// One frame or the end (`item: None`) of one connection's stream, tagged with the
 /// connection's number so that the actor ignores a stale stream of an earlier connection.
+/// Also a message, for a socket whose frames are read on another thread.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
 pub struct LinkEvent {
     /// Which connection the item came from.
     pub generation: u64,
@@ -31,7 +34,10 @@ pub struct LinkEvent {
 
 /// Tags every item of `stream` with `generation` and appends one end marker, so the stream
 /// can be added to an actor whose link is redialled.
-pub fn tag_frames(stream: WsStream, generation: u64) -> impl Stream<Item = LinkEvent> {
+pub fn tag_frames(
+    stream: impl Stream<Item = Result<Frame, WsProtocolError>>,
+    generation: u64,
+) -> impl Stream<Item = LinkEvent> {
     stream
         .map(move |item| LinkEvent { generation, item: Some(item) })
         .chain(stream::once(async move { LinkEvent { generation, item: None } }))

@@ -628,6 +628,23 @@ impl BotActor {
     }
 }
 
+/// The link of a bot held by a OneBot implementation, for a socket the implementation
+/// dialled (`mode: reverse`); `None` for other bots.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<OneBotUpstream>>")]
+pub struct UpstreamLink;
+
+impl Handler<UpstreamLink> for BotActor {
+    type Result = Option<Addr<OneBotUpstream>>;
+
+    fn handle(&mut self, _: UpstreamLink, _: &mut Self::Context) -> Self::Result {
+        match &self.source {
+            Source::OneBot(s) => s.link.clone(),
+            Source::Simulated(_) => None,
+        }
+    }
+}
+
 /// An action botgate does not know, for a bot held by a OneBot implementation: sent to it
 /// as it came; answers the implementation's whole reply. Other bots answer `Unsupported`.
 #[derive(Message, Debug)]
