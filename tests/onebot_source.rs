@@ -446,3 +446,37 @@ async fn a_chain_in_reverse_mode_botgate_a_dials_botgate_b() {
         .await;
     assert_eq!(sent["code"], 0, "{sent}");
 }
+
+#[actix_web::test]
+async fn onebot_clients_heartbeats_tell_whether_the_upstream_is_online() {
+    let mut napcat = FakeServer::start(0).await;
+    let world = format!(
+        "bots:\n  - qq: 10001\n    source: onebot\n    onebot: {{ url: \"ws://127.0.0.1:{}/\", reconnect_interval: 100 }}\n",
+        napcat.addr.port()
+    );
+    let onebot =
+        "onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.3\n  ws_port: 0\n  \
+                  enable_heartbeat: true\n  heartbeat_interval: 100\n";
+    let b = start_gateway(&world, &format!("{}{onebot}", mirai_http_ws(""))).await;
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    let mut client = onebot_client(&b).await;
+    let online = |f: &Value| f["status"]["online"].as_bool();
+    let mut beat = client.recv_frame().await;
+    while beat["meta_event_type"] != "heartbeat" {
+        beat = client.recv_frame().await;
+    }
+    assert_eq!(online(&beat), Some(true), "{beat}");
+    napcat.kill();
+    drop(peer);
+    // The lifecycle disable, then heartbeats saying offline.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let f = client.recv_frame().await;
+        if f["meta_event_type"] == "heartbeat" && online(&f) == Some(false) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no offline heartbeat");
+    }
+}

@@ -64,6 +64,18 @@ pub async fn run(
     }
 }
 
+/// A heartbeat meta event of bot `qq` every `every`, its `status.online` the bot's own (false
+/// while a platform source's link is down).
+pub async fn heartbeat(bot: Addr<BotActor>, qq: UserId, every: std::time::Duration) -> Value {
+    let online = bot.send(crate::bot::GetStatus).await.is_ok_and(|s| s.online);
+    crate::protocol::onebot::event::heartbeat(
+        qq,
+        crate::bot::unix_now(),
+        online,
+        every.as_millis() as u64,
+    )
+}
+
 /// `.handle_quick_operation`: `params.context` is the event, `params.operation` the quick
 /// operation, as an HTTP POST endpoint would have answered it.
 async fn quick_operation(params: &Value, echo: Option<&Value>, bot: &Addr<BotActor>) -> Value {

@@ -249,15 +249,11 @@ impl Actor for OneBotReverseClient {
                 }
             }));
             if let Some(every) = self.config.heartbeat {
-                ctx.run_interval(every, move |act, _| {
+                ctx.run_interval(every, move |act, ctx| {
                     if act.link.is_some() {
-                        let beat = onebot_event::heartbeat(
-                            act.config.qq,
-                            unix_now(),
-                            true,
-                            every.as_millis() as u64,
-                        );
-                        act.send_json(&beat);
+                        let beat =
+                            onebot_calls::heartbeat(act.config.bot.clone(), act.config.qq, every);
+                        ctx.spawn(beat.into_actor(act).map(|beat, act, _| act.send_json(&beat)));
                     }
                 });
             }

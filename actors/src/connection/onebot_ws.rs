@@ -203,14 +203,10 @@ impl Actor for OneBotWsClient {
             Err(_) => ctx.stop(),
         }));
         if let Some(every) = self.settings.heartbeat {
-            ctx.run_interval(every, move |act, _| {
-                let beat = onebot_event::heartbeat(
-                    act.settings.qq,
-                    unix_now(),
-                    true,
-                    every.as_millis() as u64,
-                );
-                act.send_json(&beat);
+            ctx.run_interval(every, move |act, ctx| {
+                let beat =
+                    onebot_calls::heartbeat(act.settings.bot.clone(), act.settings.qq, every);
+                ctx.spawn(beat.into_actor(act).map(|beat, act, _| act.send_json(&beat)));
             });
         }
     }
