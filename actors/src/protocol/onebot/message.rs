@@ -113,11 +113,46 @@ fn segment(
                 message: inner.segments,
             }])
         }
+        // A received bundle: NapCat carries the nodes inline as message objects; without
+        // them (go-cqhttp's id only) the bundle is kept empty and its id logged.
+        "forward" => match data.get("content").and_then(Value::as_array) {
+            Some(nodes) => Segment::Forward(
+                nodes.iter().map(received_node).collect::<Result<Vec<_>, String>>()?,
+            ),
+            None => {
+                debug!("forward {:?} came without its nodes; get_forward_msg has them", get("id"));
+                Segment::Forward(Vec::new())
+            }
+        },
+        // NapCat's store stickers.
+        "mface" | "marketface" => Segment::MarketFace {
+            id: get("emoji_id").parse().unwrap_or(0),
+            name: if get("summary").is_empty() { get("name") } else { get("summary") },
+        },
+        "rps" => Segment::Dice(get("result").parse().unwrap_or(0)),
         other => {
             debug!("OneBot segment {other:?} has no counterpart; dropped");
             return Ok(None);
         }
     }))
+}
+
+/// One node of a received forward: a message object (`sender`, `time`, `message`).
+fn received_node(node: &Value) -> Result<ForwardNode, String> {
+    let sender = node.get("sender").unwrap_or(&Value::Null);
+    let id = |v: &Value, k: &str| v.get(k).and_then(crate::protocol::lenient::int_from_value);
+    let name = |k: &str| sender.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let card = name("card");
+    Ok(ForwardNode {
+        sender_id: id(node, "user_id").or_else(|| id(sender, "user_id")).unwrap_or(0),
+        time: id(node, "time").unwrap_or(0),
+        sender_name: if card.is_empty() { name("nickname") } else { card },
+        message: decode(
+            node.get("message").or_else(|| node.get("content")).unwrap_or(&Value::Null),
+            false,
+        )?
+        .segments,
+    })
 }
 
 /// A dice roll for a `dice` segment sent without a value.
@@ -342,5 +377,30 @@ mod tests {
         assert!(decode(&json!([{"data":{}}]), false).is_err());
         assert!(decode(&json!("[CQ:at,qq=abc]"), false).is_err());
         assert!(decode(&json!(5), false).is_err());
+    }
+    #[test]
+    fn received_forwards_and_stickers_become_model_segments() {
+        let m = decode(
+            &json!([
+                {"type":"forward","data":{"id":"7A1B","content":[
+                    {"user_id":20001,"time":5,"sender":{"user_id":20001,"nickname":"Alice","card":"AC"},
+                     "message":[{"type":"text","data":{"text":"inside"}}]}]}},
+                {"type":"mface","data":{"emoji_id":"114","emoji_package_id":1,"summary":"[开心]"}}
+            ]),
+            false,
+        )
+        .expect("decoded");
+        assert_eq!(
+            m.segments,
+            vec![
+                Segment::Forward(vec![ForwardNode {
+                    sender_id: 20001,
+                    time: 5,
+                    sender_name: "AC".into(),
+                    message: vec![Segment::Text("inside".into())],
+                }]),
+                Segment::MarketFace { id: 114, name: "[开心]".into() },
+            ]
+        );
     }
 }
