@@ -187,7 +187,9 @@ fn default_action_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotConfig {
-    /// The account's QQ number.
+    /// The account's QQ number; 0 (absent) for a forward OneBot source: learned from the
+    /// implementation's `get_login_info` at start-up.
+    #[serde(default)]
     pub qq: i64,
     /// Where the account lives.
     pub source: SourceKind,
@@ -780,10 +782,18 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for (i, bot) in self.bots.iter().enumerate() {
+            let learned = bot.qq == 0
+                && bot.source == SourceKind::Onebot
+                && bot.onebot.as_ref().is_some_and(|ob| ob.mode == "forward");
+            if learned {
+                // Learned at start-up from get_login_info.
+                continue;
+            }
             if bot.qq <= 0 {
                 return Err(ConfigError::new(
                     format!("bots[{i}].qq"),
-                    "must be a positive QQ number",
+                    "must be a positive QQ number (only a forward OneBot source may leave it out: \
+                     botgate then asks the implementation)",
                 ));
             }
             if !seen.insert(bot.qq) {

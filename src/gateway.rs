@@ -8,7 +8,7 @@ use actix::prelude::*;
 use botgate_actors::bot::{BotActor, MediaRoot};
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
-use botgate_actors::connection::onebot_upstream::{UpstreamConfig, UpstreamMode};
+use botgate_actors::connection::onebot_upstream::{probe_login, UpstreamConfig, UpstreamMode};
 use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::tls;
@@ -17,7 +17,7 @@ use botgate_actors::secret::Secret;
 use botgate_actors::store::{StoreActor, StoreConfig};
 use log::{info, warn};
 
-use crate::config::{merged, Config, SourceKind, WebhookSetting};
+use crate::config::{merged, Config, OneBotSourceSpec, SourceKind, WebhookSetting};
 use crate::listeners::{self, Listener};
 
 /// How long a created but unbound session lives, as in mirai-api-http.
@@ -79,6 +79,7 @@ pub struct Gateway {
 impl Gateway {
     /// Starts everything the config describes. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        let config = learn_accounts(config).await?;
         let actors = start_actors(&config)?;
         let (listeners, servers) = listeners::start(&config, actors.clone())?;
         for l in &listeners {
@@ -117,6 +118,60 @@ impl Gateway {
     }
 }
 
+/// How a OneBot-sourced bot reaches its implementation.
+fn upstream_config(
+    qq: i64,
+    ob: &OneBotSourceSpec,
+    config: &Config,
+    tls: &Arc<rustls::ClientConfig>,
+) -> UpstreamConfig {
+    UpstreamConfig {
+        label: qq.to_string(),
+        mode: if ob.mode == "reverse" { UpstreamMode::Reverse } else { UpstreamMode::Forward },
+        url: ob.url.clone(),
+        access_token: ob.access_token.clone(),
+        reconnect_interval: Duration::from_millis(ob.reconnect_interval),
+        max_reconnect_interval: Duration::from_millis(ob.max_reconnect_interval),
+        action_timeout: Duration::from_millis(ob.action_timeout),
+        heartbeat_interval: UPSTREAM_HEARTBEAT,
+        max_frame_size: config.server.max_frame_size,
+        tls: Arc::clone(tls),
+    }
+}
+
+/// Fills in the `qq` a forward OneBot bot entry left out, from its implementation's
+/// `get_login_info`; an implementation that cannot be asked stops start-up naming the key.
+async fn learn_accounts(mut config: Config) -> Result<Config, StartError> {
+    let tls = tls::client_config(&[])
+        .map_err(|e| crate::config::ConfigError { key: "bots".into(), message: e })?;
+    for i in 0..config.bots.len() {
+        let b = &config.bots[i];
+        let Some(ob) = b.onebot.as_ref().filter(|_| b.qq == 0) else {
+            continue;
+        };
+        let upstream = upstream_config(0, ob, &config, &tls);
+        let qq = probe_login(&upstream).await.map_err(|why| crate::config::ConfigError {
+            key: format!("bots[{i}].qq"),
+            message: format!(
+                "is left out, and the implementation cannot tell it: {why}; give the \
+                 account's QQ number or start the implementation first"
+            ),
+        })?;
+        info!("bots[{i}]: the implementation at {} is logged in as {qq}", ob.url);
+        if config.bots.iter().any(|other| other.qq == qq) {
+            return Err(crate::config::ConfigError {
+                key: format!("bots[{i}].qq"),
+                message: format!(
+                    "the implementation is logged in as {qq}, which another entry already is"
+                ),
+            }
+            .into());
+        }
+        config.bots[i].qq = qq;
+    }
+    Ok(config)
+}
+
 fn start_actors(config: &Config) -> Result<Actors, StartError> {
     let mirai = &config.mirai;
     let media_root = MediaRoot::new(config.server.media_root.as_deref().map(std::path::Path::new))
@@ -144,22 +199,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         .map(|b| {
             let actor = match (b.source, &b.onebot) {
                 (SourceKind::Onebot, Some(ob)) => {
-                    let upstream = UpstreamConfig {
-                        label: b.qq.to_string(),
-                        mode: if ob.mode == "reverse" {
-                            UpstreamMode::Reverse
-                        } else {
-                            UpstreamMode::Forward
-                        },
-                        url: ob.url.clone(),
-                        access_token: ob.access_token.clone(),
-                        reconnect_interval: Duration::from_millis(ob.reconnect_interval),
-                        max_reconnect_interval: Duration::from_millis(ob.max_reconnect_interval),
-                        action_timeout: Duration::from_millis(ob.action_timeout),
-                        heartbeat_interval: UPSTREAM_HEARTBEAT,
-                        max_frame_size: config.server.max_frame_size,
-                        tls: Arc::clone(&tls),
-                    };
+                    let upstream = upstream_config(b.qq, ob, config, &tls);
                     BotActor::onebot(b.qq, upstream, mirai.cache_size)
                 }
                 _ => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),

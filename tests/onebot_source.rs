@@ -480,3 +480,27 @@ async fn onebot_clients_heartbeats_tell_whether_the_upstream_is_online() {
         assert!(tokio::time::Instant::now() < deadline, "no offline heartbeat");
     }
 }
+
+#[actix_web::test]
+async fn a_left_out_qq_is_learned_from_the_implementation_at_start_up() {
+    let a = chain_upstream().await;
+    let url = format!("ws://{}/", a.addr_of(Mount::OneBotWs).expect("A's onebot ws"));
+    let world = format!("bots:\n  - source: onebot\n    onebot: {{ url: \"{url}\" }}\n");
+    let b = start_gateway(&world, &mirai_http_ws("")).await;
+    assert_eq!(healthz(&b).await["bots"][0]["qq"], 10001);
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    inject(&a, 10001, group_message(30001, 20001, "learned")).await;
+    assert_eq!(mirai.recv_frame().await["data"]["messageChain"][1]["text"], "learned");
+
+    // Nobody to ask: start-up stops, naming the key.
+    let nobody = format!("ws://127.0.0.1:{}/", free_port());
+    let world = format!("bots:\n  - source: onebot\n    onebot: {{ url: \"{nobody}\" }}\n");
+    let yaml = format!(
+        "server: {{ host: 127.0.0.1, port: 0, data_dir: \"\" }}\n{world}\n{}",
+        mirai_http_ws("")
+    );
+    let config = botgate::Config::from_yaml_str(&yaml).expect("valid: qq may be left out");
+    let err = botgate::Gateway::start(config).await.err().expect("refused");
+    assert!(err.to_string().contains("bots[0].qq"), "{err}");
+}

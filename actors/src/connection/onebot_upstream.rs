@@ -184,16 +184,6 @@ impl OneBotUpstream {
         }
     }
 
-    fn url(&self) -> String {
-        if self.config.access_token.is_empty() {
-            return self.config.url.clone();
-        }
-        let sep = if self.config.url.contains('?') { '&' } else { '?' };
-        let query = serde_urlencoded::to_string([("access_token", &self.config.access_token)])
-            .unwrap_or_default();
-        format!("{}{sep}{query}", self.config.url)
-    }
-
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.generation += 1;
         let generation = self.generation;
@@ -202,8 +192,12 @@ impl OneBotUpstream {
             headers
                 .push(("Authorization".to_owned(), format!("Bearer {}", self.config.access_token)));
         }
-        let dial =
-            ws_client::dial(&self.url(), &headers, self.config.max_frame_size, &self.config.tls);
+        let dial = ws_client::dial(
+            &dial_url(&self.config),
+            &headers,
+            self.config.max_frame_size,
+            &self.config.tls,
+        );
         debug!("onebot source {}: dialling {}", self.config.label, self.config.url);
         ctx.spawn(dial.into_actor(self).map(move |result, act, ctx| {
             if generation != act.generation {
@@ -415,6 +409,57 @@ impl OneBotUpstream {
             Pulse::Dead => self.drop_link(ctx, "silent for three heartbeat intervals"),
         }
     }
+}
+
+/// The URL to dial: `url` with `access_token` added to the query.
+fn dial_url(config: &UpstreamConfig) -> String {
+    if config.access_token.is_empty() {
+        return config.url.clone();
+    }
+    let sep = if config.url.contains('?') { '&' } else { '?' };
+    let query =
+        serde_urlencoded::to_string([("access_token", &config.access_token)]).unwrap_or_default();
+    format!("{}{sep}{query}", config.url)
+}
+
+/// Dials the implementation once and asks `get_login_info`: the account it is logged in as.
+/// For start-up, where a bot entry leaves out its `qq` or names one to check.
+pub async fn probe_login(config: &UpstreamConfig) -> Result<i64, String> {
+    use futures_util::{SinkExt, StreamExt};
+    let mut headers = Vec::new();
+    if !config.access_token.is_empty() {
+        headers.push(("Authorization".to_owned(), format!("Bearer {}", config.access_token)));
+    }
+    let ask = async {
+        let (mut sink, mut stream) =
+            ws_client::dial(&dial_url(config), &headers, config.max_frame_size, &config.tls)
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", config.url))?;
+        let request = json!({"action": "get_login_info", "params": {}, "echo": "botgate:probe"});
+        sink.send(Message::Text(request.to_string().into()))
+            .await
+            .map_err(|e| format!("cannot write to {}: {e}", config.url))?;
+        let mut assembler = FrameAssembler::new(config.max_frame_size);
+        while let Some(item) = stream.next().await {
+            let Inbound::Message(data) = assembler.take_item(item) else {
+                continue;
+            };
+            let Ok(frame) = serde_json::from_slice::<Value>(&data) else {
+                continue;
+            };
+            if frame.get("echo").and_then(Value::as_str) == Some("botgate:probe") {
+                let _ = sink.close().await;
+                return frame["data"]
+                    .get("user_id")
+                    .and_then(lenient::int_from_value)
+                    .ok_or_else(|| format!("get_login_info answered without a user_id: {frame}"));
+            }
+        }
+        Err(format!("{} closed the connection before answering", config.url))
+    };
+    tokio::time::timeout(config.action_timeout, ask)
+        .await
+        .map_err(|_| format!("{} did not answer get_login_info in time", config.url))?
 }
 
 fn link_down() -> BotError {
