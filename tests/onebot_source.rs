@@ -107,6 +107,25 @@ async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_upstream() {
     // A's refusal keeps A's words.
     let denied = mirai.call("k", "kick", json!({"target":30002,"memberId":20004})).await;
     assert_eq!(denied["code"], 10, "{denied}");
+
+    // A forward goes as send_group_forward_msg and lands in A's world with its nodes.
+    let node = json!({"senderId":20001,"time":5,"senderName":"Alice",
+                      "messageChain":[{"type":"Plain","text":"forwarded"}]});
+    let fwd = mirai
+        .call(
+            "f",
+            "sendGroupMessage",
+            json!({"target":30001,"messageChain":[{"type":"Forward","nodeList":[node]}]}),
+        )
+        .await;
+    assert_eq!(fwd["code"], 0, "{fwd}");
+    let in_a = on_a
+        .call("fa", "messageFromId", json!({"target":30001,"messageId":fwd["messageId"]}))
+        .await;
+    let forward = &in_a["data"]["messageChain"][1];
+    assert_eq!(forward["type"], "Forward", "{in_a}");
+    assert_eq!(forward["nodeList"][0]["senderId"], 20001);
+    assert_eq!(forward["nodeList"][0]["messageChain"][0]["text"], "forwarded");
 }
 
 /// Plays NapCat's part of a connection: answers the login handshake and the list calls the

@@ -35,6 +35,20 @@ pub fn outgoing_message(message: &[Segment], quote: Option<i32>) -> Value {
     array
 }
 
+/// A forward's nodes for `send_*_forward_msg`, with both spellings of the sender: go-cqhttp
+/// and Lagrange read `uin` (Lagrange only as a string) and `name`, NapCat and LLOneBot
+/// `user_id` and `nickname`.
+pub fn forward_nodes(nodes: &[crate::model::ForwardNode]) -> Vec<Value> {
+    nodes
+        .iter()
+        .map(|n| {
+            let id = n.sender_id.to_string();
+            json!({"type": "node", "data": {"user_id": id, "uin": id, "nickname": n.sender_name,
+                   "name": n.sender_name, "time": n.time, "content": to_array(&n.message)}})
+        })
+        .collect()
+}
+
 /// The flag of a request, which answers need: botgate numbers requests for mirai clients and
 /// keeps the implementation's flag for each.
 pub type RequestFlag = String;
@@ -46,6 +60,27 @@ pub fn action_for(
     flag_of: impl Fn(i64) -> Option<RequestFlag>,
 ) -> Result<UpstreamAction, BotError> {
     match command {
+        Command::SendMessage { target, message, quote: None }
+            if matches!(message.as_slice(), [Segment::Forward(_)]) =>
+        {
+            let [Segment::Forward(nodes)] = message.as_slice() else {
+                unreachable!("matched above");
+            };
+            let messages = forward_nodes(nodes);
+            match *target {
+                MessageTarget::Group(group) => action(
+                    "send_group_forward_msg",
+                    json!({"group_id": group, "messages": messages}),
+                ),
+                MessageTarget::Friend(user) | MessageTarget::Temp { member: user, .. } => action(
+                    "send_private_forward_msg",
+                    json!({"user_id": user, "messages": messages}),
+                ),
+                MessageTarget::OtherClient(_) => Err(BotError::Unsupported(
+                    "OneBot cannot send to the account's other clients".into(),
+                )),
+            }
+        }
         Command::SendMessage { target, message, quote } => {
             let message = outgoing_message(message, *quote);
             match *target {
