@@ -283,8 +283,38 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     napcat_login(&mut peer).await;
     let back = mirai.recv_frame().await;
     assert_eq!(back["data"], json!({"type":"BotReloginEvent","qq":10001}));
+    // A live message arrives while the history is being fetched: it waits for what was missed.
     peer.send(napcat_group_message(5, 20002, "after the restart")).await;
-    assert_eq!(mirai.recv_frame().await["data"]["messageChain"][1]["text"], "after the restart");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut missed_in_group = napcat_group_message(3, 20002, "missed in the group");
+    missed_in_group["time"] = json!(now);
+    let missed_in_private = json!({"self_id":10001,"user_id":20001,"time":now + 1,"message_id":4,
+        "message_type":"private","sub_type":"friend","post_type":"message",
+        "sender":{"user_id":20001,"nickname":"Alice"},"message":[{"type":"text","data":{"text":"missed in private"}}]});
+    for _ in 0..2 {
+        let call = peer.recv_frame().await;
+        let messages = match call["action"].as_str() {
+            Some("get_group_msg_history") => vec![
+                napcat_group_message(-1_234_567, 20002, "from napcat"),
+                missed_in_group.clone(),
+            ],
+            Some("get_friend_msg_history") => vec![missed_in_private.clone()],
+            other => panic!("unexpected backfill call {other:?}"),
+        };
+        peer.send(
+            json!({"status":"ok","retcode":0,"data":{"messages":messages},"echo":call["echo"]}),
+        )
+        .await;
+    }
+    let texts: Vec<String> =
+        [mirai.recv_frame().await, mirai.recv_frame().await, mirai.recv_frame().await]
+            .iter()
+            .map(|f| f["data"]["messageChain"][1]["text"].as_str().unwrap_or("").to_owned())
+            .collect();
+    assert_eq!(texts, ["missed in the group", "missed in private", "after the restart"]);
 }
 
 #[actix_web::test]

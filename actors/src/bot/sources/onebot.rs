@@ -27,6 +27,10 @@ use crate::model::{
 use crate::protocol::lenient;
 use crate::protocol::onebot::{decode, message, upstream};
 
+/// History calls in flight at once during a backfill (an account may have hundreds of
+/// friends and groups).
+const BACKFILL_CONCURRENCY: usize = 8;
+
 /// Recently sent message ids kept to recognise the implementation's echo of them.
 const SENT_MEMORY: usize = 4096;
 
@@ -498,14 +502,25 @@ impl BotActor {
             debug!("bot {}: nothing to backfill", self.bot_id());
             return self.release_held(ctx);
         };
-        let groups: Vec<UserId> =
-            s.groups.as_ref().map(|g| g.keys().copied().collect()).unwrap_or_default();
+        // Every group's history, and every friend's where the implementation has it (NapCat,
+        // LLOneBot; others answer 404 and lose nothing else by being asked).
+        let groups =
+            s.groups.iter().flat_map(|g| g.keys()).map(|id| {
+                ("get_group_msg_history", serde_json::json!({"group_id": id, "count": 100}))
+            });
+        let friends =
+            s.friends.iter().flat_map(|f| f.keys()).map(|id| {
+                ("get_friend_msg_history", serde_json::json!({"user_id": id, "count": 100}))
+            });
+        let calls: Vec<_> = groups.chain(friends).collect();
         let login = s.logins;
-        let calls = groups.into_iter().map(move |group| {
-            let params = serde_json::json!({"group_id": group, "count": 100});
-            link.send(CallUpstream { action: "get_group_msg_history".into(), params })
-        });
-        let fetch = futures_util::future::join_all(calls);
+        use futures_util::StreamExt;
+        let fetch = futures_util::stream::iter(calls)
+            .map(move |(action, params)| {
+                link.send(CallUpstream { action: action.to_owned(), params })
+            })
+            .buffered(BACKFILL_CONCURRENCY)
+            .collect::<Vec<_>>();
         ctx.spawn(fetch.into_actor(self).map(move |replies, act, ctx| {
             if act.ob().logins != login || !act.ob().linked {
                 // The link dropped meanwhile: the next login fetches this history again, and
