@@ -553,3 +553,34 @@ async fn a_left_out_qq_is_learned_from_the_implementation_at_start_up() {
     let err = botgate::Gateway::start(config).await.err().expect("refused");
     assert!(err.to_string().contains("bots[0].qq"), "{err}");
 }
+
+#[actix_web::test]
+async fn a_forward_sent_by_id_is_fetched_and_later_events_wait_for_it() {
+    let mut napcat = FakeServer::start(0).await;
+    let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    let mut onebot = onebot_client(&b).await;
+
+    let mut by_id = napcat_group_message(61, 20002, "");
+    by_id["message"] = json!([{"type":"forward","data":{"id":"F-61"}}]);
+    peer.send(by_id.clone()).await;
+    peer.send(napcat_group_message(62, 20002, "after the forward")).await;
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "get_forward_msg");
+    assert_eq!(call["params"]["id"], "F-61");
+    let node = json!({"user_id":20001,"time":9,"sender":{"user_id":20001,"nickname":"Alice"},
+                      "message":[{"type":"text","data":{"text":"inside the bundle"}}]});
+    peer.send(json!({"status":"ok","retcode":0,"data":{"messages":[node]},"echo":call["echo"]}))
+        .await;
+
+    let first = mirai.recv_frame().await;
+    let forward = &first["data"]["messageChain"][1];
+    assert_eq!(forward["type"], "Forward", "{first}");
+    assert_eq!(forward["nodeList"][0]["messageChain"][0]["text"], "inside the bundle");
+    assert_eq!(mirai.recv_frame().await["data"]["messageChain"][1]["text"], "after the forward");
+    // OneBot clients get the implementation's own frame, id only.
+    assert_eq!(next_event(&mut onebot).await, by_id);
+}

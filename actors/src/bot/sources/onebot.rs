@@ -59,6 +59,8 @@ pub(crate) struct OneBotSource {
     held: Option<Vec<(Value, bytes::Bytes)>>,
     /// Counts logins, so a backfill that outlived its connection is recognised.
     logins: u64,
+    /// Whether a forward's nodes are being fetched (the events after it are held).
+    fetching_forward: bool,
     /// Request flags by the event id botgate gave the request.
     requests: HashMap<i64, String>,
     next_request: i64,
@@ -87,6 +89,7 @@ impl OneBotSource {
             down_since: None,
             held: None,
             logins: 0,
+            fetching_forward: false,
             requests: HashMap::new(),
             next_request: 1,
             sent: HashSet::new(),
@@ -566,12 +569,22 @@ impl BotActor {
     }
 
     fn release_held(&mut self, ctx: &mut Context<Self>) {
+        if self.ob().fetching_forward {
+            // The forward being fetched goes first; its completion releases the rest.
+            return;
+        }
         let held = self.ob().held.take().unwrap_or_default();
         if !held.is_empty() {
-            debug!("bot {}: {} events held during the backfill go out", self.bot_id(), held.len());
+            debug!("bot {}: {} held events go out", self.bot_id(), held.len());
         }
-        for (event, raw) in held {
-            self.deliver(event, raw, ctx);
+        let mut rest = held.into_iter();
+        while let Some((event, raw)) = rest.next() {
+            self.deliver_or_fetch(event, raw, ctx);
+            if let Some(again) = self.ob().held.as_mut() {
+                // A forward is being fetched: what follows waits behind it.
+                again.extend(rest);
+                return;
+            }
         }
     }
 
@@ -580,7 +593,49 @@ impl BotActor {
             held.push((event, raw));
             return;
         }
-        self.deliver(event, raw, ctx);
+        self.deliver_or_fetch(event, raw, ctx);
+    }
+
+    /// Delivers an event, first fetching with `get_forward_msg` the nodes of a forward that
+    /// came with its id only (go-cqhttp sends them so); later events wait meanwhile, so the
+    /// order holds. OneBot clients get the event's own bytes either way.
+    fn deliver_or_fetch(&mut self, event: Value, raw: bytes::Bytes, ctx: &mut Context<Self>) {
+        let forward_id = event.get("message").and_then(Value::as_array).and_then(|segments| {
+            segments.iter().find_map(|seg| {
+                let data = seg.get("data")?;
+                (seg.get("type")?.as_str()? == "forward" && data.get("content").is_none())
+                    .then(|| data.get("id").cloned())
+                    .flatten()
+            })
+        });
+        let (Some(id), Some(link)) = (forward_id, self.ob().link.clone()) else {
+            return self.deliver(event, raw, ctx);
+        };
+        self.ob().held.get_or_insert_with(Vec::new);
+        self.ob().fetching_forward = true;
+        let params = serde_json::json!({"id": id, "message_id": id});
+        let call = link.send(CallUpstream { action: "get_forward_msg".into(), params });
+        ctx.spawn(call.into_actor(self).map(move |reply, act, ctx| {
+            let mut event = event;
+            match reply {
+                Ok(Ok(r)) if upstream::succeeded(&r) => {
+                    let nodes = r["data"]["messages"].clone();
+                    if let Some(segments) = event.get_mut("message").and_then(Value::as_array_mut) {
+                        for seg in segments.iter_mut() {
+                            if seg["type"] == "forward" && seg["data"]["id"] == id {
+                                seg["data"]["content"] = nodes.clone();
+                            }
+                        }
+                    }
+                }
+                other => debug!("bot {}: forward {id} not fetched: {other:?}", act.bot_id()),
+            }
+            act.ob().fetching_forward = false;
+            act.deliver(event, raw, ctx);
+            if act.ob().down_since.is_none() {
+                act.release_held(ctx);
+            }
+        }));
     }
 
     /// Maps one event of the implementation and hands it to the subscribers.
