@@ -146,9 +146,13 @@ async fn learn_accounts(mut config: Config) -> Result<Config, StartError> {
         .map_err(|e| crate::config::ConfigError { key: "bots".into(), message: e })?;
     for i in 0..config.bots.len() {
         let b = &config.bots[i];
-        let Some(ob) = b.onebot.as_ref().filter(|_| b.qq == 0) else {
+        let Some(ob) = b.onebot.as_ref().filter(|ob| ob.mode == "forward") else {
             continue;
         };
+        if b.qq != 0 {
+            check_account(i, b.qq, ob, &config, &tls).await?;
+            continue;
+        }
         let upstream = upstream_config(0, ob, &config, &tls);
         let qq = probe_login(&upstream).await.map_err(|why| crate::config::ConfigError {
             key: format!("bots[{i}].qq"),
@@ -170,6 +174,40 @@ async fn learn_accounts(mut config: Config) -> Result<Config, StartError> {
         config.bots[i].qq = qq;
     }
     Ok(config)
+}
+
+/// How long start-up asks an implementation for the account of an entry that names it.
+const START_UP_PROBE: Duration = Duration::from_secs(3);
+
+/// Asks the implementation of entry `i`, which names account `qq`, which account it is logged
+/// in as: another one stops start-up naming the key; no answer (it is down) does not — the
+/// link checks again at every login.
+async fn check_account(
+    i: usize,
+    qq: i64,
+    ob: &OneBotSourceSpec,
+    config: &Config,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<(), StartError> {
+    let mut upstream = upstream_config(qq, ob, config, tls);
+    upstream.action_timeout = upstream.action_timeout.min(START_UP_PROBE);
+    match probe_login(&upstream).await {
+        Ok(user) if user == qq => Ok(()),
+        Ok(user) => Err(crate::config::ConfigError {
+            key: format!("bots[{i}].qq"),
+            message: format!(
+                "is {qq}, but the implementation at {} is logged in as {user}; fix the entry's \
+                 qq (or leave it out to take the implementation's) or point url at the right \
+                 implementation",
+                ob.url
+            ),
+        }
+        .into()),
+        Err(why) => {
+            warn!("bots[{i}]: account {qq} not checked at start-up ({why}); checked at login");
+            Ok(())
+        }
+    }
 }
 
 fn start_actors(config: &Config) -> Result<Actors, StartError> {

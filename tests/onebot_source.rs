@@ -164,7 +164,7 @@ fn napcat_group_message(id: i64, user: i64, text: &str) -> Value {
 
 #[actix_web::test]
 async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
-    let mut napcat = FakeServer::start(0).await;
+    let mut napcat = FakeServer::napcat(0, 10001).await;
     let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
     let world_extra = "      access_token: \"s3cr3t\"\n";
     let b = chain_downstream(&url, world_extra).await;
@@ -278,7 +278,7 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     assert!(failed["msg"].as_str().unwrap_or("").contains("offline"), "{failed}");
 
     // NapCat is back: the link logs in again and mirai clients hear of it.
-    let mut napcat = FakeServer::start(port).await;
+    let mut napcat = FakeServer::napcat(port, 10001).await;
     let mut peer = napcat.accept().await;
     napcat_login(&mut peer).await;
     let back = mirai.recv_frame().await;
@@ -318,8 +318,24 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
 }
 
 #[actix_web::test]
-async fn an_implementation_logged_in_as_another_account_is_not_bound() {
-    let mut napcat = FakeServer::start(0).await;
+async fn an_implementation_logged_in_as_another_account_stops_start_up() {
+    let napcat = FakeServer::napcat(0, 99999).await;
+    let world = format!(
+        "bots:\n  - qq: 10001\n    source: onebot\n    onebot: {{ url: \"ws://127.0.0.1:{}/\" }}\n",
+        napcat.addr.port()
+    );
+    let yaml = format!(
+        "server: {{ host: 127.0.0.1, port: 0, data_dir: \"\" }}\n{world}\n{}",
+        mirai_http_ws("")
+    );
+    let config = botgate::Config::from_yaml_str(&yaml).expect("config");
+    let err = botgate::Gateway::start(config).await.err().expect("refused").to_string();
+    assert!(err.contains("bots[0].qq") && err.contains("99999"), "{err}");
+}
+
+#[actix_web::test]
+async fn an_implementation_that_logs_in_as_another_account_later_is_not_bound() {
+    let mut napcat = FakeServer::napcat(0, 10001).await;
     let url = format!("ws://127.0.0.1:{}/", napcat.addr.port());
     let b = chain_downstream(&url, "").await;
     let mut peer = napcat.accept().await;
@@ -498,7 +514,7 @@ async fn a_chain_in_reverse_mode_botgate_a_dials_botgate_b() {
 
 #[actix_web::test]
 async fn onebot_clients_heartbeats_tell_whether_the_upstream_is_online() {
-    let mut napcat = FakeServer::start(0).await;
+    let mut napcat = FakeServer::napcat(0, 10001).await;
     let world = format!(
         "bots:\n  - qq: 10001\n    source: onebot\n    onebot: {{ url: \"ws://127.0.0.1:{}/\", reconnect_interval: 100 }}\n",
         napcat.addr.port()
@@ -556,7 +572,7 @@ async fn a_left_out_qq_is_learned_from_the_implementation_at_start_up() {
 
 #[actix_web::test]
 async fn a_forward_sent_by_id_is_fetched_and_later_events_wait_for_it() {
-    let mut napcat = FakeServer::start(0).await;
+    let mut napcat = FakeServer::napcat(0, 10001).await;
     let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
     let mut peer = napcat.accept().await;
     napcat_login(&mut peer).await;

@@ -251,6 +251,21 @@ impl FakeServer {
     }
 
     pub async fn start_with(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeServer {
+        Self::start_full(port, tls, None).await
+    }
+
+    /// A fake OneBot implementation logged in as `user`: it answers botgate's start-up probe
+    /// (`get_login_info` with echo `botgate:probe`) itself and hands the test every other
+    /// connection, its first frame kept for `recv_frame`.
+    pub async fn napcat(port: u16, user: i64) -> FakeServer {
+        Self::start_full(port, None, Some(user)).await
+    }
+
+    async fn start_full(
+        port: u16,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        probe_user: Option<i64>,
+    ) -> FakeServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind fake server");
         let addr = listener.local_addr().expect("addr");
         let (tx, conns) = mpsc::unbounded_channel();
@@ -293,7 +308,18 @@ impl FakeServer {
                         return;
                     };
                     let handshake = seen.lock().expect("lock").clone();
-                    let _ = tx.send(WsPeer { handshake, ws, pending: VecDeque::new() });
+                    let mut peer = WsPeer { handshake, ws, pending: VecDeque::new() };
+                    if let Some(user) = probe_user {
+                        let first = peer.read_frame().await;
+                        if first["echo"] == "botgate:probe" {
+                            peer.send(json!({"status":"ok","retcode":0,"echo":"botgate:probe",
+                                             "data":{"user_id":user,"nickname":"napcat bot"}}))
+                                .await;
+                            return;
+                        }
+                        peer.pending.push_back(first);
+                    }
+                    let _ = tx.send(peer);
                 });
             }
         });
