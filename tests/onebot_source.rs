@@ -186,6 +186,18 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     let raw = next_event(&mut onebot).await;
     assert_eq!(raw, napcat_group_message(-1_234_567, 20002, "from napcat"));
 
+    // A link share: mirai has no share element and gets the structmsg light app QQ uses.
+    let mut share = napcat_group_message(-7, 20002, "");
+    share["message"] = json!([{"type":"share","data":{"url":"https://a.example/x","title":"T",
+                                                      "content":"C","image":""}}]);
+    peer.send(share.clone()).await;
+    let app = mirai.recv_frame().await["data"]["messageChain"][1].clone();
+    assert_eq!(app["type"], "App", "{app}");
+    let card: Value =
+        serde_json::from_str(app["content"].as_str().expect("content")).expect("json");
+    assert_eq!(card["meta"]["news"]["jumpUrl"], "https://a.example/x");
+    assert_eq!(next_event(&mut onebot).await, share);
+
     // An extension event the model has no place for still reaches OneBot clients.
     let emoji = json!({"post_type":"notice","notice_type":"group_msg_emoji_like","group_id":30001,
                        "user_id":20002,"message_id":-1_234_567,"likes":[{"emoji_id":"76","count":1}],

@@ -126,6 +126,17 @@ pub enum Segment {
         /// The text shown in the chat list.
         brief: String,
     },
+    /// A shared link card (OneBot's `share`).
+    Share {
+        /// Where it links to.
+        url: String,
+        /// Its title.
+        title: String,
+        /// Its description line.
+        content: String,
+        /// Its preview picture.
+        image: String,
+    },
     /// A bundle of forwarded messages.
     Forward(Vec<ForwardNode>),
     /// A group or offline file.
@@ -162,6 +173,7 @@ impl Segment {
             Segment::Dice(v) => format!("[骰子:{v}]"),
             Segment::MarketFace { name, .. } => name.clone(),
             Segment::MusicShare { brief, .. } => brief.clone(),
+            Segment::Share { title, .. } => format!("[分享]{title}"),
             Segment::Forward(_) => "[聊天记录]".to_owned(),
             Segment::File { name, .. } => format!("[文件]{name}"),
             Segment::Quote(_) | Segment::Json(_) | Segment::Xml(_) | Segment::App(_) => {

@@ -372,6 +372,17 @@ pub fn encode_segment(s: &Segment) -> Value {
                 "brief": brief,
             })
         }
+        // mirai has no share element: QQ shows a link share as the structmsg light app, which
+        // is how mirai itself receives one.
+        Segment::Share { url, title, content, image } => json!({
+            "type": "App",
+            "content": json!({
+                "app": "com.tencent.structmsg", "view": "news", "ver": "0.0.0.1",
+                "prompt": format!("[分享]{title}"),
+                "meta": {"news": {"title": title, "desc": content, "jumpUrl": url,
+                                  "preview": image, "tag": "", "tagIcon": ""}},
+            }).to_string(),
+        }),
         Segment::Forward(nodes) => json!({
             "type": "Forward",
             "display": null,

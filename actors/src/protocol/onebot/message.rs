@@ -130,6 +130,12 @@ fn segment(
             name: if get("summary").is_empty() { get("name") } else { get("summary") },
         },
         "rps" => Segment::Dice(get("result").parse().unwrap_or(0)),
+        "share" => Segment::Share {
+            url: get("url"),
+            title: get("title"),
+            content: get("content"),
+            image: get("image"),
+        },
         other => {
             debug!("OneBot segment {other:?} has no counterpart; dropped");
             return Ok(None);
@@ -241,6 +247,9 @@ fn encode_segment(seg: &Segment) -> Option<(&'static str, Value)> {
             json!({ "type": "custom", "subtype": kind, "url": jump_url, "audio": music_url,
                     "title": title, "content": summary, "image": picture_url }),
         ),
+        Segment::Share { url, title, content, image } => {
+            ("share", json!({ "url": url, "title": title, "content": content, "image": image }))
+        }
         Segment::Forward(nodes) => (
             "forward",
             json!({ "id": "", "content": nodes.iter().map(|n| json!({
@@ -378,6 +387,23 @@ mod tests {
         assert!(decode(&json!("[CQ:at,qq=abc]"), false).is_err());
         assert!(decode(&json!(5), false).is_err());
     }
+    #[test]
+    fn shares_go_both_ways() {
+        let share = json!([{"type":"share","data":{"url":"https://a.example/x","title":"T",
+                                                   "content":"C","image":"https://a.example/i.png"}}]);
+        let m = decode(&share, false).expect("decoded");
+        assert_eq!(
+            m.segments,
+            vec![Segment::Share {
+                url: "https://a.example/x".into(),
+                title: "T".into(),
+                content: "C".into(),
+                image: "https://a.example/i.png".into(),
+            }]
+        );
+        assert_eq!(to_array(&m.segments), share);
+    }
+
     #[test]
     fn received_forwards_and_stickers_become_model_segments() {
         let m = decode(
