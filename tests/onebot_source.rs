@@ -131,6 +131,18 @@ async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_upstream() {
 /// Plays NapCat's part of a connection: answers the login handshake and the list calls the
 /// source makes, leaving the peer ready for the test.
 async fn napcat_login(peer: &mut WsPeer) {
+    // NapCat greets every connection with a lifecycle event and then sends heartbeats; they
+    // are the link's business and must never reach clients.
+    peer.send(
+        json!({"time":1,"self_id":10001,"post_type":"meta_event","meta_event_type":"lifecycle",
+                     "sub_type":"connect"}),
+    )
+    .await;
+    peer.send(
+        json!({"time":1,"self_id":10001,"post_type":"meta_event","meta_event_type":"heartbeat",
+                     "status":{"online":true,"good":true},"interval":30000}),
+    )
+    .await;
     let mut answered = 0;
     while answered < 4 {
         let call = peer.recv_frame().await;
