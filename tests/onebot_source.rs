@@ -624,3 +624,27 @@ async fn a_forward_sent_by_id_is_fetched_and_later_events_wait_for_it() {
     // OneBot clients get the implementation's own frame, id only.
     assert_eq!(next_event(&mut onebot).await, by_id);
 }
+
+#[actix_web::test]
+async fn a_silent_implementation_is_redialled() {
+    // The implementation stops answering anything (no pong, no FIN): after three silent ping
+    // intervals (10 s each) the link is dropped and redialled.
+    let mut napcat = FakeServer::napcat(0, 10001).await;
+    let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    let mut mirai = mirai_ws_client(&b).await;
+    let silent = peer; // kept open, never read again
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while healthz(&b).await["bots"][0]["online"] == true {
+        assert!(tokio::time::Instant::now() < deadline, "the silent link was never dropped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dropped = mirai.recv_frame().await;
+    assert_eq!(dropped["data"]["type"], "BotOfflineEventDropped", "{dropped}");
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    assert_eq!(mirai.recv_frame().await["data"]["type"], "BotReloginEvent");
+    drop(silent);
+}
