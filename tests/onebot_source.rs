@@ -189,6 +189,22 @@ async fn a_napcat_like_implementation_drops_restarts_and_speaks_its_dialect() {
     let mut mirai = mirai_ws_client(&b).await;
     let mut onebot = onebot_client(&b).await;
 
+    // Two clients asking a cold group's members at once: one call to NapCat answers both.
+    for id in ["m1", "m2"] {
+        mirai.send(json!({"syncId":id,"command":"memberList","content":{"target":30001}})).await;
+    }
+    let call = peer.recv_frame().await;
+    assert_eq!(call["action"], "get_group_member_list");
+    peer.expect_silence(Duration::from_millis(200)).await;
+    let members = json!([{"user_id":10001,"nickname":"napcat bot","role":"owner"},
+                         {"user_id":20002,"nickname":"Bob","card":"","role":"member"}]);
+    peer.send(json!({"status":"ok","retcode":0,"data":members,"echo":call["echo"]})).await;
+    for id in ["m1", "m2"] {
+        let list = mirai.reply(id).await["data"].clone();
+        assert_eq!(list["data"][0]["memberName"], "Bob", "{list}");
+        assert_eq!(list["data"][0]["group"]["permission"], "OWNER");
+    }
+
     // A message with NapCat's extra fields: mirai gets it translated, OneBot untouched.
     peer.send(napcat_group_message(-1_234_567, 20002, "from napcat")).await;
     let f = mirai.recv_frame().await;

@@ -61,6 +61,9 @@ pub(crate) struct OneBotSource {
     logins: u64,
     /// Whether a forward's nodes are being fetched (the events after it are held).
     fetching_forward: bool,
+    /// Member lists being loaded, with who waits for each: a cold group asked for twice
+    /// at once is loaded once.
+    member_loads: HashMap<UserId, Vec<tokio::sync::oneshot::Sender<()>>>,
     /// Request flags by the event id botgate gave the request.
     requests: HashMap<i64, String>,
     next_request: i64,
@@ -90,6 +93,7 @@ impl OneBotSource {
             held: None,
             logins: 0,
             fetching_forward: false,
+            member_loads: HashMap::new(),
             requests: HashMap::new(),
             next_request: 1,
             sent: HashSet::new(),
@@ -304,7 +308,24 @@ impl BotActor {
                     .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
             );
         }
+        let member_group = match &command {
+            Command::MemberList { group, .. } | Command::LatestMemberList { group, .. } => {
+                Some(*group)
+            }
+            _ => None,
+        };
         let s = self.ob();
+        if let Some(waiters) = member_group.and_then(|g| s.member_loads.get_mut(&g)) {
+            // The list is being loaded: answer from it once it is there.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            waiters.push(tx);
+            return Reply::Later(Box::pin(rx.into_actor(self).then(move |_, act, ctx| {
+                match act.run_onebot(command, ctx) {
+                    Reply::Now(result) => Box::pin(fut::ready(result)),
+                    Reply::Later(later) => later,
+                }
+            })));
+        }
         let (Some(link), true) = (s.link.clone(), s.linked) else {
             return Reply::Now(Err(BotError::Internal(format!(
                 "bot {qq} is offline: its OneBot implementation is not connected (botgate is \
@@ -315,17 +336,25 @@ impl BotActor {
             Ok(a) => a,
             Err(e) => return Reply::Now(Err(e)),
         };
+        if let Some(group) = member_group {
+            s.member_loads.insert(group, Vec::new());
+        }
         let call = link.send(CallUpstream { action: action.action, params: action.params });
         Reply::Later(Box::pin(call.into_actor(self).map(move |reply, act, ctx| {
-            let reply = match reply {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(BotError::Internal(format!("OneBot link unavailable: {e}"))),
+            let result = match reply {
+                Ok(Ok(reply)) if upstream::succeeded(&reply) => {
+                    act.onebot_done(command, &reply["data"], ctx)
+                }
+                Ok(Ok(reply)) => Err(upstream::error_from(&reply)),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(BotError::Internal(format!("OneBot link unavailable: {e}"))),
             };
-            if !upstream::succeeded(&reply) {
-                return Err(upstream::error_from(&reply));
+            for waiter in
+                member_group.and_then(|g| act.ob().member_loads.remove(&g)).unwrap_or_default()
+            {
+                let _ = waiter.send(());
             }
-            act.onebot_done(command, &reply["data"], ctx)
+            result
         })))
     }
 
