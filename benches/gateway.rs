@@ -206,6 +206,19 @@ impl Drop for Server {
     }
 }
 
+/// Starts the release binary on `config`, written to a temporary file named after `name`.
+fn spawn_botgate(name: &str, config: &str) -> Child {
+    let path = std::env::temp_dir().join(format!("{name}-{}.yaml", std::process::id()));
+    std::fs::write(&path, config).expect("write the bench config");
+    Command::new(env!("CARGO_BIN_EXE_botgate"))
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start botgate")
+}
+
 impl Server {
     fn botgate() -> Server {
         let (http, ws, onebot) = (free_port(), free_port(), free_port());
@@ -223,15 +236,7 @@ impl Server {
              onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.1\n  ws_port: {onebot}\n  \
              post_message_format: array\n  outbox_size: 65536\n  ws_ping_interval: 0\n"
         );
-        let path = std::env::temp_dir().join(format!("botgate-bench-{}.yaml", std::process::id()));
-        std::fs::write(&path, config).expect("write the bench config");
-        let child = Command::new(env!("CARGO_BIN_EXE_botgate"))
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start botgate");
+        let child = spawn_botgate("botgate-bench", &config);
         Server {
             name: "botgate",
             child,
@@ -258,16 +263,7 @@ impl Server {
              ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n",
             data.display().to_string()
         );
-        let path =
-            std::env::temp_dir().join(format!("botgate-bench-relay-{}.yaml", std::process::id()));
-        std::fs::write(&path, config).expect("write the relay config");
-        let child = Command::new(env!("CARGO_BIN_EXE_botgate"))
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start botgate B");
+        let child = spawn_botgate("botgate-bench-relay", &config);
         let relay = Server {
             name: "botgate B",
             child,

@@ -85,17 +85,17 @@ async fn expect_reply(gw: &botgate::Gateway, bot: &PyBot, who: &str, expected: &
     assert_eq!(text, expected, "{reply}\n{}", bot.output());
 }
 
+/// The command line of a mirai client script: host, port, bot and verifyKey.
+fn mirai_client_args(addr: std::net::SocketAddr) -> [String; 4] {
+    ["127.0.0.1".to_owned(), addr.port().to_string(), "10001".to_owned(), "1234567890".to_owned()]
+}
+
 /// Runs one mirai client against the mirai ws adapter.
 async fn mirai_ping_pong(venv: &str, script: &str, expected: &str) {
     let gw = start_gateway(WORLD, &mirai_http_ws("")).await;
     let addr = gw.addr_of(Mount::MiraiWs).expect("ws");
     let logs = tempfile::tempdir().expect("tempdir");
-    let args = [
-        "127.0.0.1".to_owned(),
-        addr.port().to_string(),
-        "10001".to_owned(),
-        "1234567890".to_owned(),
-    ];
+    let args = mirai_client_args(addr);
     let bot = PyBot::start(venv, script, &args, logs.path());
     wait_for_subscriber(&gw, &bot, venv).await;
     expect_reply(&gw, &bot, venv, expected).await;
@@ -226,12 +226,7 @@ async fn yirimirai_on_a_chained_botgate_replies_into_the_upstream_world() {
     let (a, b) = chain().await;
     let addr = b.addr_of(Mount::MiraiWs).expect("B's mirai ws");
     let logs = tempfile::tempdir().expect("tempdir");
-    let args = [
-        "127.0.0.1".to_owned(),
-        addr.port().to_string(),
-        "10001".to_owned(),
-        "1234567890".to_owned(),
-    ];
+    let args = mirai_client_args(addr);
     let bot = PyBot::start("interop-yiri", "yiri_bot.py", &args, logs.path());
     wait_for_subscriber(&b, &bot, "YiriMirai on B").await;
     // Injected into A, answered by YiriMirai on B, the answer read back in A's world.

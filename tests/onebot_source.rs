@@ -166,6 +166,17 @@ async fn napcat_login(peer: &mut WsPeer) {
     }
 }
 
+/// A fake NapCat logged in as 10001 and botgate B sourced from it, B online; the link's
+/// connection is handed back for the test to play NapCat on.
+async fn napcat_online() -> (FakeServer, botgate::Gateway, WsPeer) {
+    let mut napcat = FakeServer::napcat(0, 10001).await;
+    let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
+    let mut peer = napcat.accept().await;
+    napcat_login(&mut peer).await;
+    wait_online(&b, true).await;
+    (napcat, b, peer)
+}
+
 fn napcat_group_message(id: i64, user: i64, text: &str) -> Value {
     json!({"self_id":10001,"user_id":user,"time":1_764_000_000,"message_id":id,"message_seq":id,
            "real_id":id,"message_type":"group","sub_type":"normal","group_id":30001,
@@ -612,11 +623,7 @@ async fn a_left_out_qq_is_learned_from_the_implementation_at_start_up() {
 
 #[actix_web::test]
 async fn a_forward_sent_by_id_is_fetched_and_later_events_wait_for_it() {
-    let mut napcat = FakeServer::napcat(0, 10001).await;
-    let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
-    let mut peer = napcat.accept().await;
-    napcat_login(&mut peer).await;
-    wait_online(&b, true).await;
+    let (_napcat, b, mut peer) = napcat_online().await;
     let mut mirai = mirai_ws_client(&b).await;
     let mut onebot = onebot_client(&b).await;
 
@@ -645,11 +652,7 @@ async fn a_forward_sent_by_id_is_fetched_and_later_events_wait_for_it() {
 async fn a_silent_implementation_is_redialled() {
     // The implementation stops answering anything (no pong, no FIN): after three silent ping
     // intervals (10 s each) the link is dropped and redialled.
-    let mut napcat = FakeServer::napcat(0, 10001).await;
-    let b = chain_downstream(&format!("ws://127.0.0.1:{}/", napcat.addr.port()), "").await;
-    let mut peer = napcat.accept().await;
-    napcat_login(&mut peer).await;
-    wait_online(&b, true).await;
+    let (mut napcat, b, peer) = napcat_online().await;
     let mut mirai = mirai_ws_client(&b).await;
     let silent = peer; // kept open, never read again
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
