@@ -56,29 +56,30 @@ pub enum MessageKind {
         /// The stranger it was sent to.
         subject: Friend,
     },
-    /// A message in a QQ guild channel (QQ official platform, string ids).
+    /// A message in a channel of a QQ guild (QQ official platform). The channel is shown as a
+    /// group and the author as its member, by the numbers botgate gave their string ids;
+    /// the ids themselves are kept for protocols that carry them (go-cqhttp's guild messages).
     Guild {
+        /// The author as a member of the channel's group.
+        sender: Member,
         /// The guild's id.
         guild_id: String,
         /// The channel's id.
         channel_id: String,
-        /// The author's id.
+        /// The author's guild user id.
         author_id: String,
-        /// The author's name.
-        author_name: String,
-        /// Whether this is a direct (private) message inside a guild.
-        direct: bool,
     },
 }
 
 impl MessageKind {
     /// The id of the contact this message belongs to: the friend, stranger or member for
     /// private messages, the group for group messages. Message ids are unique only within it.
-    /// Guild messages have string ids and no numeric context.
     pub fn context_id(&self) -> Option<UserId> {
         match self {
             MessageKind::Friend { sender } | MessageKind::Stranger { sender } => Some(sender.id),
-            MessageKind::Group { sender } => Some(sender.group.id),
+            MessageKind::Group { sender } | MessageKind::Guild { sender, .. } => {
+                Some(sender.group.id)
+            }
             MessageKind::Temp { sender } => Some(sender.id),
             MessageKind::OtherClient { sender } => Some(sender.id),
             MessageKind::FriendSync { subject } | MessageKind::StrangerSync { subject } => {
@@ -86,14 +87,15 @@ impl MessageKind {
             }
             MessageKind::GroupSync { subject } => Some(subject.id),
             MessageKind::TempSync { subject } => Some(subject.id),
-            MessageKind::Guild { .. } => None,
         }
     }
 
     /// The group a message belongs to, if any.
     pub fn group(&self) -> Option<&Group> {
         match self {
-            MessageKind::Group { sender } | MessageKind::Temp { sender } => Some(&sender.group),
+            MessageKind::Group { sender }
+            | MessageKind::Temp { sender }
+            | MessageKind::Guild { sender, .. } => Some(&sender.group),
             MessageKind::TempSync { subject } => Some(&subject.group),
             MessageKind::GroupSync { subject } => Some(subject),
             _ => None,
@@ -104,13 +106,14 @@ impl MessageKind {
     pub fn sender_id(&self, bot: UserId) -> UserId {
         match self {
             MessageKind::Friend { sender } | MessageKind::Stranger { sender } => sender.id,
-            MessageKind::Group { sender } | MessageKind::Temp { sender } => sender.id,
+            MessageKind::Group { sender }
+            | MessageKind::Temp { sender }
+            | MessageKind::Guild { sender, .. } => sender.id,
             MessageKind::OtherClient { .. }
             | MessageKind::FriendSync { .. }
             | MessageKind::GroupSync { .. }
             | MessageKind::TempSync { .. }
             | MessageKind::StrangerSync { .. } => bot,
-            MessageKind::Guild { .. } => 0,
         }
     }
 }

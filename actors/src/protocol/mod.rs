@@ -4,3 +4,4 @@
 pub mod lenient;
 pub mod mirai;
 pub mod onebot;
+pub mod qqbot;

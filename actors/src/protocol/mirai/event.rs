@@ -21,12 +21,15 @@ fn tagged(kind: &str, fields: Value) -> Value {
 }
 
 /// A message packet: `{"type", "messageChain", "sender"|"subject"}`, the chain starting with
-/// its `Source`. `None` for guild messages, which mirai cannot express.
+/// its `Source`.
 pub fn message_packet(m: &MessageEvent) -> Option<Value> {
     let chain = chain::encode(Some(&m.source), &m.message);
     let (kind, key, contact) = match &m.kind {
         MessageKind::Friend { sender } => ("FriendMessage", "sender", friend(sender)),
-        MessageKind::Group { sender } => ("GroupMessage", "sender", member(sender)),
+        // A guild channel is shown as a group (its number from the id map).
+        MessageKind::Group { sender } | MessageKind::Guild { sender, .. } => {
+            ("GroupMessage", "sender", member(sender))
+        }
         MessageKind::Temp { sender } => ("TempMessage", "sender", member(sender)),
         MessageKind::Stranger { sender } => ("StrangerMessage", "sender", friend(sender)),
         MessageKind::OtherClient { sender } => {
@@ -38,7 +41,6 @@ pub fn message_packet(m: &MessageEvent) -> Option<Value> {
         MessageKind::StrangerSync { subject } => {
             ("StrangerSyncMessage", "subject", friend(subject))
         }
-        MessageKind::Guild { .. } => return None,
     };
     let mut obj = Map::new();
     obj.insert("type".to_owned(), Value::String(kind.to_owned()));

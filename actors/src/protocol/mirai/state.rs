@@ -84,6 +84,20 @@ impl From<&BotError> for StateCode {
     }
 }
 
+impl From<&crate::registry::SessionError> for StateCode {
+    fn from(err: &crate::registry::SessionError) -> Self {
+        use crate::registry::SessionError as E;
+        match err {
+            E::AuthKeyFail => StateCode::auth_key_fail(),
+            E::NoBot => StateCode::no_bot(),
+            E::IllegalSession => StateCode::illegal_session(),
+            E::NotVerified => StateCode::not_verify_session(),
+            E::MissingParameter => StateCode::invalid_parameter(),
+            E::Unsupported => StateCode::no_operate_support(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,20 +118,6 @@ mod tests {
         for (err, code, msg) in cases {
             let sc = StateCode::from(&err);
             assert_eq!(sc.to_json(), json!({"code": code, "msg": msg}), "{err:?}");
-        }
-    }
-}
-
-impl From<&crate::registry::SessionError> for StateCode {
-    fn from(err: &crate::registry::SessionError) -> Self {
-        use crate::registry::SessionError as E;
-        match err {
-            E::AuthKeyFail => StateCode::auth_key_fail(),
-            E::NoBot => StateCode::no_bot(),
-            E::IllegalSession => StateCode::illegal_session(),
-            E::NotVerified => StateCode::not_verify_session(),
-            E::MissingParameter => StateCode::invalid_parameter(),
-            E::Unsupported => StateCode::no_operate_support(),
         }
     }
 }

@@ -94,6 +94,18 @@ fn message(bot: UserId, m: &MessageEvent, format: MessageFormat) -> Option<Value
             merge(&mut f, common(sender.id, s));
             f
         }
+        MessageKind::Guild { sender, guild_id, channel_id, author_id } => {
+            // go-cqhttp's guild message: string ids throughout.
+            return Some(with(
+                b,
+                json!({"message_type": "guild", "sub_type": "channel", "guild_id": guild_id,
+                       "channel_id": channel_id, "user_id": author_id,
+                       "message_id": m.source.id.to_string(), "message": content,
+                       "raw_message": raw,
+                       "sender": {"user_id": author_id, "tiny_id": author_id,
+                                  "nickname": sender.nickname}}),
+            ));
+        }
         _ => {
             log::debug!("OneBot has no event for messages the bot's account sent; not posted");
             return None;
