@@ -35,6 +35,16 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             _ => Value::Null,
         };
         match addr.send(GetStatus).await {
+            Ok(s) if s.problem.is_some() => json!({
+                "qq": qq,
+                "source": format!("{source:?}").to_lowercase(),
+                "nickname": s.nickname,
+                "online": false,
+                "error": s.problem,
+                "subscribers": s.subscribers,
+                "cachedMessages": s.cached_messages,
+                "storedMessages": stored,
+            }),
             Ok(s) => json!({
                 "qq": qq,
                 "source": format!("{source:?}").to_lowercase(),

@@ -149,6 +149,146 @@ pub enum SourceKind {
     Simulated,
     /// A OneBot v11 implementation (NapCat, Lagrange.OneBot, LLOneBot, go-cqhttp).
     Onebot,
+    /// The QQ official bot platform, over its WebSocket gateway or webhook.
+    Qqbot,
+}
+
+/// One entry of `bots[].qqbot.intents`: the platform's name or a number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum IntentItem {
+    /// A bit mask.
+    Number(u64),
+    /// A name (`GUILDS`, `GROUP_AND_C2C_EVENT`…).
+    Name(String),
+}
+
+/// `bots[].qqbot.intents`: a list of names and numbers, or one number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum IntentsSetting {
+    /// A list.
+    List(Vec<IntentItem>),
+    /// One mask or name.
+    One(IntentItem),
+}
+
+/// `bots[].qqbot`: the app on the QQ official bot platform that is this account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QqBotSourceSpec {
+    /// The app's id (a string on the platform: keep the quotes).
+    #[serde(deserialize_with = "string_or_number")]
+    pub app_id: String,
+    /// The app's clientSecret: access tokens and webhook signatures.
+    #[serde(default)]
+    pub secret: String,
+    /// `websocket` (botgate holds a gateway session) or `webhook` (the platform POSTs to
+    /// `/qqbot/webhook` on the `server:` listener).
+    #[serde(default = "default_qqbot_transport")]
+    pub transport: String,
+    /// The events subscribed to (websocket only: webhook events are chosen in the console).
+    #[serde(default)]
+    pub intents: Option<IntentsSetting>,
+    /// The OpenAPI base.
+    #[serde(default = "default_qqbot_api_base")]
+    pub api_base: String,
+    /// The access token endpoint.
+    #[serde(default = "default_qqbot_token_url")]
+    pub token_url: String,
+}
+
+fn default_qqbot_transport() -> String {
+    "websocket".to_owned()
+}
+fn default_qqbot_api_base() -> String {
+    "https://api.sgroup.qq.com".to_owned()
+}
+fn default_qqbot_token_url() -> String {
+    "https://bots.qq.com/app/getAppAccessToken".to_owned()
+}
+
+/// The intents a bot subscribes to when the entry names none: the example's.
+pub const DEFAULT_QQBOT_INTENTS: &[&str] = &[
+    "GUILDS",
+    "GUILD_MEMBERS",
+    "PUBLIC_GUILD_MESSAGES",
+    "DIRECT_MESSAGE",
+    "GROUP_AND_C2C_EVENT",
+    "INTERACTION",
+];
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        S(String),
+        N(u64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::S(s) => s,
+        Either::N(n) => n.to_string(),
+    })
+}
+
+impl QqBotSourceSpec {
+    /// The intents as one mask.
+    pub fn intent_mask(&self) -> Result<u64, String> {
+        use botgate_actors::protocol::qqbot::intents::parse_one;
+        let items: Vec<IntentItem> = match &self.intents {
+            None => {
+                DEFAULT_QQBOT_INTENTS.iter().map(|n| IntentItem::Name((*n).to_owned())).collect()
+            }
+            Some(IntentsSetting::List(list)) => list.clone(),
+            Some(IntentsSetting::One(item)) => vec![item.clone()],
+        };
+        items.iter().try_fold(0u64, |mask, item| match item {
+            IntentItem::Number(n) => Ok(mask | n),
+            IntentItem::Name(name) => parse_one(name).map(|bit| mask | bit),
+        })
+    }
+
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.app_id.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.app_id"),
+                "give the app's AppID from the bot's console (q.qq.com → 开发 → 开发设置)",
+            ));
+        }
+        if self.secret.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.secret"),
+                "give the app's AppSecret (clientSecret) from the bot's console: access tokens \
+                 and webhook signatures need it",
+            ));
+        }
+        if !matches!(self.transport.as_str(), "websocket" | "webhook") {
+            return Err(ConfigError::new(
+                format!("{key}.transport"),
+                format!(
+                    "{:?} is not a transport; use websocket (botgate holds a gateway session) or \
+                     webhook (the platform POSTs to /qqbot/webhook)",
+                    self.transport
+                ),
+            ));
+        }
+        let mask = self.intent_mask().map_err(|e| ConfigError::new(format!("{key}.intents"), e))?;
+        if mask == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.intents"),
+                "subscribe to at least one intent",
+            ));
+        }
+        for (name, url) in [("api_base", &self.api_base), ("token_url", &self.token_url)] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    format!("{key}.{name}"),
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `bots[].onebot`: how to reach the OneBot v11 implementation that holds the account.
@@ -199,6 +339,9 @@ pub struct BotConfig {
     /// The OneBot implementation (for `source: onebot`).
     #[serde(default)]
     pub onebot: Option<OneBotSourceSpec>,
+    /// The QQ official platform's app (for `source: qqbot`).
+    #[serde(default)]
+    pub qqbot: Option<QqBotSourceSpec>,
 }
 
 /// `mirai.adapterSettings.reverse-ws.destinations[]`, keys as in mirai-api-http.
@@ -812,7 +955,7 @@ impl Config {
                         "source: onebot needs an onebot: section with the implementation's url",
                     ))
                 }
-                (SourceKind::Simulated, Some(_)) => {
+                (SourceKind::Simulated | SourceKind::Qqbot, Some(_)) => {
                     return Err(ConfigError::new(
                         format!("bots[{i}].onebot"),
                         "only a bot with source: onebot takes an onebot: section; remove it or \
@@ -820,6 +963,23 @@ impl Config {
                     ))
                 }
                 (SourceKind::Onebot, Some(ob)) => ob.validate(&format!("bots[{i}].onebot"))?,
+                _ => {}
+            }
+            match (bot.source, &bot.qqbot) {
+                (SourceKind::Qqbot, None) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].qqbot"),
+                        "source: qqbot needs a qqbot: section with the app's app_id and secret",
+                    ))
+                }
+                (SourceKind::Qqbot, Some(q)) => q.validate(&format!("bots[{i}].qqbot"))?,
+                (_, Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].qqbot"),
+                        "only a bot with source: qqbot takes a qqbot: section; remove it or \
+                         change source",
+                    ))
+                }
                 _ => {}
             }
         }
@@ -1121,5 +1281,38 @@ mod tests {
             merged(&common, &own),
             vec![("a".into(), "1".into()), ("b".into(), "3".into()), ("c".into(), "4".into())]
         );
+    }
+
+    #[test]
+    fn qqbot_entries_are_checked_key_by_key() {
+        let entry = |qqbot: &str| {
+            format!("bots: [{{qq: 4000000001, source: qqbot, qqbot: {qqbot}}}]\nmirai:\n  verifyKey: k\n")
+        };
+        let c = Config::from_yaml_str(&entry("{app_id: \"1\", secret: s}")).expect("defaults");
+        let q = c.bots[0].qqbot.as_ref().expect("qqbot");
+        assert_eq!(
+            (q.transport.as_str(), q.api_base.as_str()),
+            ("websocket", "https://api.sgroup.qq.com")
+        );
+        assert_eq!(q.intent_mask(), Ok(1 | 2 | (1 << 30) | (1 << 12) | (1 << 25) | (1 << 26)));
+        let c = Config::from_yaml_str(&entry("{app_id: 102, secret: s, intents: [GUILDS, 512]}"))
+            .expect("numbers");
+        let q = c.bots[0].qqbot.as_ref().expect("qqbot");
+        assert_eq!((q.app_id.as_str(), q.intent_mask()), ("102", Ok(513)));
+        for (bad, key) in [
+            ("{app_id: \"1\"}", "bots[0].qqbot.secret"),
+            ("{app_id: \"\", secret: s}", "bots[0].qqbot.app_id"),
+            ("{app_id: \"1\", secret: s, transport: grpc}", "bots[0].qqbot.transport"),
+            ("{app_id: \"1\", secret: s, intents: [GUILD]}", "bots[0].qqbot.intents"),
+            ("{app_id: \"1\", secret: s, api_base: api.sgroup.qq.com}", "bots[0].qqbot.api_base"),
+        ] {
+            let e = Config::from_yaml_str(&entry(bad)).unwrap_err();
+            assert_eq!(e.key, key, "{bad}: {e}");
+        }
+        let e = Config::from_yaml_str(
+            "bots: [{qq: 4000000001, source: qqbot}]\nmirai:\n  verifyKey: k\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "bots[0].qqbot");
     }
 }

@@ -17,11 +17,25 @@ use botgate_actors::secret::Secret;
 use botgate_actors::store::{StoreActor, StoreConfig};
 use log::{info, warn};
 
-use crate::config::{merged, Config, OneBotSourceSpec, SourceKind, WebhookSetting};
+use crate::config::{
+    merged, Config, OneBotSourceSpec, QqBotSourceSpec, SourceKind, WebhookSetting,
+};
 use crate::listeners::{self, Listener};
+use botgate_actors::bot::{QqBotConfig, QqTransport};
+use botgate_actors::connection::qqbot_api::QqApiConfig;
+use botgate_actors::connection::qqbot_gateway::GatewayConfig;
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
+
+/// How long one call to the QQ official platform may take.
+const QQBOT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first redial delay of a QQ official gateway session (faster after a stable session).
+const QQBOT_RECONNECT: Duration = Duration::from_secs(1);
+
+/// The longest redial delay of a QQ official gateway session.
+const QQBOT_MAX_RECONNECT: Duration = Duration::from_secs(60);
 
 /// How often a OneBot source pings its implementation; silent for three intervals, the link
 /// is redialled (NapCat's own heartbeat is every 30 s; a ping is answered at once).
@@ -139,6 +153,41 @@ fn upstream_config(
     }
 }
 
+/// How a QQ official bot reaches the platform.
+fn qqbot_config(
+    qq: i64,
+    q: &QqBotSourceSpec,
+    config: &Config,
+    tls: &Arc<rustls::ClientConfig>,
+) -> QqBotConfig {
+    let label = format!("bot {qq}");
+    QqBotConfig {
+        transport: if q.transport == "webhook" {
+            QqTransport::Webhook
+        } else {
+            QqTransport::WebSocket
+        },
+        api: QqApiConfig {
+            label: label.clone(),
+            app_id: q.app_id.clone(),
+            secret: q.secret.clone(),
+            api_base: q.api_base.clone(),
+            token_url: q.token_url.clone(),
+            timeout: QQBOT_CALL_TIMEOUT,
+            tls: Arc::clone(tls),
+        },
+        gateway: GatewayConfig {
+            label,
+            // Validated at load: a config that got here has a mask.
+            intents: q.intent_mask().unwrap_or(1),
+            reconnect_interval: QQBOT_RECONNECT,
+            max_reconnect_interval: QQBOT_MAX_RECONNECT,
+            max_frame_size: config.server.max_frame_size,
+            tls: Arc::clone(tls),
+        },
+    }
+}
+
 /// Fills in the `qq` a forward OneBot bot entry left out, from its implementation's
 /// `get_login_info`; an implementation that cannot be asked stops start-up naming the key.
 async fn learn_accounts(mut config: Config) -> Result<Config, StartError> {
@@ -235,11 +284,17 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         .bots
         .iter()
         .map(|b| {
-            let actor = match (b.source, &b.onebot) {
-                (SourceKind::Onebot, Some(ob)) => {
+            let actor = match (b.source, &b.onebot, &b.qqbot) {
+                (SourceKind::Onebot, Some(ob), _) => {
                     let upstream = upstream_config(b.qq, ob, config, &tls);
                     BotActor::onebot(b.qq, upstream, mirai.cache_size)
                 }
+                (SourceKind::Qqbot, _, Some(q)) => BotActor::qqbot(
+                    b.qq,
+                    qqbot_config(b.qq, q, config, &tls),
+                    mirai.cache_size,
+                    config.server.store_messages_per_bot,
+                ),
                 _ => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
             }
             .with_media_root(media_root.clone())

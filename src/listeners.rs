@@ -13,7 +13,9 @@ use botgate_actors::secret::Secret;
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
 use crate::limits::{self, ConnectionLimits};
-use crate::{botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws};
+use crate::{
+    botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws, qqbot_webhook,
+};
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,12 @@ pub struct AppState {
     /// and actor, by QQ number.
     pub onebot_upstreams:
         std::collections::HashMap<i64, (Secret, actix::Addr<botgate_actors::bot::BotActor>)>,
+    /// Bots the QQ official platform pushes to (`transport: webhook`): the signing key of
+    /// their secret and their actor, by app id.
+    pub qqbot_webhooks: std::collections::HashMap<
+        String,
+        (ed25519_dalek::SigningKey, actix::Addr<botgate_actors::bot::BotActor>),
+    >,
 }
 
 /// What the OneBot handlers share.
@@ -175,6 +183,16 @@ pub fn start(
             Some((b.qq, (Secret::new(ob.access_token.clone()), bot.clone())))
         })
         .collect();
+    let qqbot_webhooks = config
+        .bots
+        .iter()
+        .filter_map(|b| {
+            let q = b.qqbot.as_ref().filter(|q| q.transport == "webhook")?;
+            let (_, _, bot) = actors.bots.iter().find(|(qq, _, _)| *qq == b.qq)?;
+            let key = botgate_actors::protocol::qqbot::signature::key_of(&q.secret)?;
+            Some((q.app_id.clone(), (key, bot.clone())))
+        })
+        .collect();
     let ws = &config.mirai.adapter_settings.ws;
     let state = web::Data::new(AppState {
         actors,
@@ -194,6 +212,7 @@ pub fn start(
         max_frame_size: config.server.max_frame_size,
         onebot,
         onebot_upstreams,
+        qqbot_webhooks,
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
     let mut listeners = Vec::new();
@@ -220,7 +239,8 @@ pub fn start(
                 app = match mount {
                     Mount::Botgate => app
                         .configure(botgate_endpoints::configure)
-                        .configure(onebot_upstream::configure),
+                        .configure(onebot_upstream::configure)
+                        .configure(qqbot_webhook::configure),
                     Mount::MiraiWs => app.configure(mirai_ws::configure),
                     Mount::MiraiHttp => app.configure(mirai_http::configure),
                     Mount::OneBotHttp => app.configure(onebot_http::configure),

@@ -24,14 +24,6 @@ async fn wait_caught_up(gw: &botgate::Gateway) {
     }
 }
 
-async fn onebot_client(gw: &botgate::Gateway) -> WsPeer {
-    let mut c = ws_client(gw.addr_of(Mount::OneBotWs).expect("onebot ws"), "/", &[])
-        .await
-        .expect("onebot client");
-    assert_eq!(c.recv_frame().await["meta_event_type"], "lifecycle");
-    c
-}
-
 /// The next frame that is not a heartbeat.
 async fn next_event(c: &mut WsPeer) -> Value {
     loop {

@@ -460,6 +460,14 @@ pub async fn mirai_ws_client(gw: &Gateway) -> WsPeer {
     c
 }
 
+/// A OneBot client on the forward WebSocket's `/`, past its lifecycle event.
+pub async fn onebot_client(gw: &Gateway) -> WsPeer {
+    let addr = gw.addr_of(botgate::listeners::Mount::OneBotWs).expect("onebot ws");
+    let mut c = ws_client(addr, "/", &[]).await.expect("onebot client");
+    assert_eq!(c.recv_frame().await["meta_event_type"], "lifecycle");
+    c
+}
+
 /// One delivery to a [`FakeEndpoint`]: headers, raw body, JSON body.
 pub type Delivery = (Vec<(String, String)>, Vec<u8>, Value);
 

@@ -12,6 +12,7 @@ use super::cache::MessageCache;
 use super::media_root::MediaRoot;
 use super::recorder::Recorder;
 use super::sources::onebot::OneBotSource;
+use super::sources::qqbot::{QqBotConfig, QqBotSource};
 use super::sources::Source;
 use super::world::{SimWorld, SimulatedWorldSpec};
 use crate::connection::onebot_upstream::UpstreamConfig;
@@ -77,6 +78,15 @@ impl BotActor {
     /// An account held by a OneBot v11 implementation reached through `upstream`.
     pub fn onebot(qq: UserId, upstream: UpstreamConfig, cache_size: usize) -> Self {
         Self::with_source(qq, Source::OneBot(OneBotSource::new(upstream)), cache_size)
+    }
+
+    /// An account of the QQ official bot platform; `message_bound` message numbers are kept.
+    pub fn qqbot(qq: UserId, config: QqBotConfig, cache_size: usize, message_bound: usize) -> Self {
+        Self::with_source(
+            qq,
+            Source::QqBot(QqBotSource::new(qq, config, message_bound)),
+            cache_size,
+        )
     }
 
     fn with_source(qq: UserId, source: Source, cache_size: usize) -> Self {
@@ -172,8 +182,10 @@ impl Actor for BotActor {
         // waiting on each other under load.
         ctx.set_mailbox_capacity(4096);
         debug!("bot {} started", self.qq);
-        if let Source::OneBot(source) = &mut self.source {
-            source.start_link(ctx.address().recipient());
+        match &mut self.source {
+            Source::OneBot(source) => source.start_link(ctx.address().recipient()),
+            Source::QqBot(_) => self.start_qqbot(ctx),
+            Source::Simulated(_) => {}
         }
         if let Some(store) = self.recorder.store() {
             // New message ids continue after the stored ones, so an id never names two
@@ -251,8 +263,10 @@ fn referenced_message(command: &Command) -> Option<(Option<UserId>, i32)> {
 impl BotActor {
     /// Runs a command whose referenced message (if any) the cache now holds.
     fn run(&mut self, command: Command, ctx: &mut Context<Self>) -> Reply {
-        let Source::Simulated(world) = &mut self.source else {
-            return self.run_onebot(command, ctx);
+        let world = match &mut self.source {
+            Source::Simulated(world) => world,
+            Source::OneBot(_) => return self.run_onebot(command, ctx),
+            Source::QqBot(_) => return self.run_qqbot(command, ctx),
         };
         let mut events = Vec::new();
         let result = world.execute(command, &mut self.cache, &mut events);
@@ -380,6 +394,8 @@ pub struct BotStatus {
     /// Whether a platform source is still fetching what it missed while its link was down
     /// (live events wait meanwhile).
     pub catching_up: bool,
+    /// Why the platform refuses the account for good, if it does (a banned bot).
+    pub problem: Option<String>,
 }
 
 /// Asks a bot for its status.
@@ -398,16 +414,23 @@ impl Handler<GetStatus> for BotActor {
             nickname: match &self.source {
                 Source::Simulated(world) => world.bot_contact().nickname,
                 Source::OneBot(source) => source.nickname().to_owned(),
+                Source::QqBot(source) => source.nickname().to_owned(),
             },
             subscribers: self.subscribers.len(),
             cached_messages: self.cache.len(),
             online: match &self.source {
                 Source::Simulated(_) => true,
                 Source::OneBot(source) => source.online(),
+                Source::QqBot(source) => source.online(),
             },
             catching_up: match &self.source {
                 Source::Simulated(_) => false,
                 Source::OneBot(source) => source.catching_up(),
+                Source::QqBot(_) => false,
+            },
+            problem: match &self.source {
+                Source::QqBot(source) => source.problem().map(str::to_owned),
+                _ => None,
             },
         })
     }

@@ -21,6 +21,7 @@ pub use actor::{
 pub use cache::MessageCache;
 pub use media_root::MediaRoot;
 pub use sources::onebot::{ForwardAction, UpstreamLink};
+pub use sources::qqbot::{QqBotConfig, QqTransport, QqWebhookPush};
 pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};
 pub use world::unix_now;
 pub use world::{

@@ -11,6 +11,8 @@ pub mod onebot_calls;
 pub mod onebot_reverse;
 pub mod onebot_upstream;
 pub mod onebot_ws;
+pub mod qqbot_api;
+pub mod qqbot_gateway;
 pub mod reverse_ws;
 pub mod stats;
 pub mod tls;

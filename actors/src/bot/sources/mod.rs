@@ -1,10 +1,11 @@
 //! Where a bot account lives. The [`crate::bot::BotActor`] owns exactly one source: the
 //! embedded simulated world, which answers commands at once, or a platform connection, which
 //! answers them later — the actor hands the command over and answers with a future, so a slow
-//! platform call never holds up the actor, its events or other commands. Later issues add the
-//! QQ official platform and oicq_webd beside OneBot.
+//! platform call never holds up the actor, its events or other commands. oicq_webd joins
+//! OneBot and the QQ official platform later.
 
 pub(crate) mod onebot;
+pub(crate) mod qqbot;
 
 use super::world::SimWorld;
 
@@ -17,4 +18,6 @@ pub(crate) enum Source {
     Simulated(SimWorld),
     /// A OneBot v11 implementation (NapCat, Lagrange.OneBot, LLOneBot…).
     OneBot(onebot::OneBotSource),
+    /// The QQ official bot platform (seed 003), over its gateway or webhook.
+    QqBot(qqbot::QqBotSource),
 }

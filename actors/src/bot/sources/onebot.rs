@@ -257,7 +257,7 @@ impl BotActor {
     fn ob(&mut self) -> &mut OneBotSource {
         match &mut self.source {
             Source::OneBot(s) => s,
-            Source::Simulated(_) => unreachable!("only called for OneBot-sourced bots"),
+            _ => unreachable!("only called for OneBot-sourced bots"),
         }
     }
 
@@ -739,7 +739,7 @@ impl Handler<UpstreamLink> for BotActor {
     fn handle(&mut self, _: UpstreamLink, _: &mut Self::Context) -> Self::Result {
         match &self.source {
             Source::OneBot(s) => s.link.clone(),
-            Source::Simulated(_) => None,
+            _ => None,
         }
     }
 }
@@ -767,7 +767,7 @@ impl Handler<ForwardAction> for BotActor {
                     "bot {qq} is offline: its OneBot implementation is not connected"
                 )))))
             }
-            Source::Simulated(_) => None,
+            _ => None,
         };
         let Some(link) = link else {
             let unknown = BotError::Unsupported(format!("unknown action {}", msg.action));
