@@ -371,6 +371,14 @@ async fn op_codes_and_close_codes_are_obeyed() {
     assert_eq!(g["op"], 2);
     assert_eq!(g["d"]["token"], format!("QQBot tok-{}", before + 1));
 
+    // 4008: rate-limited. The session waits before it resumes.
+    fake.wait_live().await;
+    let limited = std::time::Instant::now();
+    fake.close(4008);
+    n += 1;
+    assert_eq!(fake.greeting(n).await["op"], 6);
+    assert!(limited.elapsed() >= Duration::from_secs(4), "{:?}", limited.elapsed());
+
     // 4914: delisted. The bot stops with the reason; no redial loop.
     fake.wait_live().await;
     fake.close(4914);
@@ -429,6 +437,33 @@ async fn guild_channels_are_groups_for_mirai_and_guild_messages_for_onebot() {
     assert_eq!(r["code"], 0, "{r}");
     let sent = fake.wait_requests("POST", "/channels/55501/messages", 1).await;
     assert_eq!(sent[0].body, json!({"content": "pong", "msg_id": "GM-1"}));
+    // A OneBot client replies as go-cqhttp's guild API has it, string ids and all.
+    let r = onebot_call(
+        &mut onebot,
+        "send_guild_channel_msg",
+        json!({"guild_id": "77701", "channel_id": "55501", "message": "pong too"}),
+    )
+    .await;
+    assert_eq!(r["retcode"], 0, "{r}");
+    assert!(r["data"]["message_id"].is_string(), "{r}");
+    let sent = fake.wait_requests("POST", "/channels/55501/messages", 2).await;
+    assert_eq!(sent[1].body, json!({"content": "pong too", "msg_id": "GM-1"}));
+    // A recalled channel message is a group recall for mirai and OneBot.
+    fake.dispatch(
+        "PUBLIC_MESSAGE_DELETE",
+        json!({"message": {"id": "GM-1", "channel_id": "55501",
+        "guild_id": "77701", "author": {"id": "8801"}}, "op_user": {"id": "8801"}}),
+    );
+    let recall = next_mirai(&mut mirai, &["GroupRecallEvent"]).await;
+    assert_eq!(
+        (recall["messageId"].clone(), recall["group"]["id"].clone()),
+        (m["messageChain"][0]["id"].clone(), json!(channel))
+    );
+    let o = next_event(&mut onebot).await;
+    assert_eq!(
+        (o["notice_type"].clone(), o["group_id"].clone()),
+        (json!("group_recall"), json!(channel))
+    );
 
     // An interaction is acknowledged so the user's button stops spinning.
     fake.dispatch(
@@ -492,6 +527,15 @@ async fn webhook_pushes_are_verified_validated_and_deduplicated() {
     let mut mirai = mirai_client(&gw).await;
     let now = || botgate_actors::bot::unix_now().to_string();
 
+    // A push for an app botgate does not hold is refused.
+    let r = awc::Client::default()
+        .post(&url)
+        .insert_header(("X-Bot-Appid", "999"))
+        .send_body("{}")
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+
     // op 13: answered with the signature of event_ts + plain_token.
     let validation =
         json!({"op": 13, "d": {"plain_token": "Arq0D5A61EgUu4OxUvOp", "event_ts": "1725442341"}})
@@ -546,4 +590,134 @@ async fn webhook_pushes_are_verified_validated_and_deduplicated() {
     let sent = fake.wait_requests("POST", "/v2/groups/GW/messages", 1).await;
     assert_eq!(sent[0].body["msg_id"], "W-1");
     assert_eq!(fake.lock().connections, 0, "a webhook bot opens no gateway session");
+}
+
+#[actix_web::test]
+async fn robot_and_friend_events_direct_messages_and_media() {
+    let fake = FakeQq::start().await;
+    let gw = start(&fake, "websocket", "").await;
+    wait_bot_online(&gw).await;
+    let mut mirai = mirai_client(&gw).await;
+    let mut onebot = onebot_client(&gw).await;
+
+    // Added to a group: an event mirai and OneBot know, and a reply to it names the event.
+    let added = fake.dispatch(
+        "GROUP_ADD_ROBOT",
+        json!({"timestamp": 1_700_000_000,
+        "group_openid": "GNEW", "op_member_openid": "UOP"}),
+    );
+    let join = next_mirai(&mut mirai, &["BotJoinGroupEvent"]).await;
+    let group = join["group"]["id"].clone();
+    let o = next_event(&mut onebot).await;
+    assert_eq!(
+        (o["notice_type"].clone(), o["group_id"].clone(), o["sub_type"].clone()),
+        (json!("group_increase"), group.clone(), json!("invite"))
+    );
+    let r = mirai
+        .call(
+            "a",
+            "sendGroupMessage",
+            json!({"target": group, "messageChain": [
+        {"type": "Plain", "text": "thanks "},
+        {"type": "Image", "url": "https://example.com/hello.png"}]}),
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    let upload = fake.wait_requests("POST", "/v2/groups/GNEW/files", 1).await;
+    assert_eq!(
+        upload[0].body,
+        json!({"file_type": 1, "srv_send_msg": false, "url": "https://example.com/hello.png"})
+    );
+    let sent = fake.wait_requests("POST", "/v2/groups/GNEW/messages", 1).await;
+    assert_eq!(sent[0].body["msg_type"], 7);
+    assert_eq!(sent[0].body["content"], "thanks ");
+    assert!(
+        sent[0].body["media"]["file_info"].as_str().is_some_and(|f| f.starts_with("FI-")),
+        "{}",
+        sent[0].body
+    );
+    assert_eq!(sent[0].body["event_id"], added.as_str());
+
+    // A friend added: the same.
+    let befriended =
+        fake.dispatch("FRIEND_ADD", json!({"timestamp": 1_700_000_001, "openid": "UFR"}));
+    let f = next_mirai(&mut mirai, &["FriendAddEvent"]).await;
+    let o = next_event(&mut onebot).await;
+    assert_eq!(
+        (o["notice_type"].clone(), o["user_id"].clone()),
+        (json!("friend_add"), f["friend"]["id"].clone())
+    );
+    let r = onebot_call(
+        &mut onebot,
+        "send_private_msg",
+        json!({"user_id": f["friend"]["id"], "message": "hello friend"}),
+    )
+    .await;
+    assert_eq!(r["retcode"], 0, "{r}");
+    let sent = fake.wait_requests("POST", "/v2/users/UFR/messages", 1).await;
+    assert_eq!(sent[0].body["event_id"], befriended.as_str());
+
+    // A guild direct message is a friend message, answered in its DM session.
+    fake.dispatch(
+        "DIRECT_MESSAGE_CREATE",
+        json!({"id": "DM-1", "guild_id": "DMGUILD", "channel_id": "9",
+        "src_guild_id": "77701", "content": "psst", "timestamp": fake_qq::now_rfc3339(),
+        "author": {"id": "8802", "username": "bob"}, "direct_message": true}),
+    );
+    let m = next_mirai(&mut mirai, &["FriendMessage"]).await;
+    assert_eq!(
+        (m["sender"]["nickname"].clone(), m["messageChain"][1]["text"].clone()),
+        (json!("bob"), json!("psst"))
+    );
+    let r = mirai
+        .call(
+            "d",
+            "sendFriendMessage",
+            json!({"target": m["sender"]["id"],
+        "messageChain": [{"type": "Plain", "text": "hush"}]}),
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    let sent = fake.wait_requests("POST", "/dms/DMGUILD/messages", 1).await;
+    assert_eq!(sent[0].body, json!({"content": "hush", "msg_id": "DM-1"}));
+}
+
+#[actix_web::test]
+async fn tokens_are_fetched_once_for_many_callers_and_replaced_before_they_expire() {
+    let fake = FakeQq::start().await;
+    // 51 s: inside the last minute after one second, when a new token is issued.
+    fake.lock().expires_in = json!("51");
+    let gw = start(&fake, "websocket", "").await;
+    wait_bot_online(&gw).await;
+    let mut mirai = mirai_client(&gw).await;
+    fake.dispatch("GROUP_AT_MESSAGE_CREATE", group_at("M-1", "G1", "U1", "go"));
+    let group = next_mirai(&mut mirai, &["GroupMessage"]).await["sender"]["group"]["id"].clone();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = mirai
+        .call(
+            "t",
+            "sendGroupMessage",
+            json!({"target": group, "messageChain": [{"type": "Plain", "text": "1"}]}),
+        )
+        .await;
+    assert_eq!(r["code"], 0, "{r}");
+    assert_eq!(fake.lock().tokens_issued, 2, "replaced before it expired");
+    assert_eq!(
+        fake.requests("POST", "/v2/groups/G1/messages").len(),
+        1,
+        "no refused call on the way"
+    );
+
+    // Four sends at once, all refused: one new token serves them all.
+    fake.lock().expires_in = json!(7200);
+    fake.expire_tokens();
+    for i in 0..4 {
+        mirai.send(json!({"syncId": format!("c{i}"), "command": "sendGroupMessage",
+            "content": {"target": group, "messageChain": [{"type": "Plain", "text": format!("c{i}")}]}})).await;
+    }
+    for i in 0..4 {
+        let r = mirai.reply(&format!("c{i}")).await;
+        assert_eq!(r["data"]["code"], 0, "{r}");
+    }
+    assert_eq!(fake.lock().tokens_issued, 3, "one fetch in flight for every caller");
 }

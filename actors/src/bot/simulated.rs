@@ -202,6 +202,9 @@ impl SimWorld {
                 self.respond(kind, event_id, from_id, group_id, answer, events)
             }
             Command::LatestMemberList { group, members } => self.latest_members(group, &members),
+            Command::SendChannelMessage { .. } => {
+                Err(BotError::Unsupported("a simulated account is in no QQ guild".into()))
+            }
         }
     }
 

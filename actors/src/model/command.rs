@@ -147,6 +147,18 @@ pub enum Command {
         /// The id of a message in the same contact to reply to.
         quote: Option<i32>,
     },
+    /// Send a message to a channel of a QQ guild (go-cqhttp's `send_guild_channel_msg`),
+    /// named by the platform's string ids.
+    SendChannelMessage {
+        /// The guild's id.
+        guild_id: String,
+        /// The channel's id.
+        channel_id: String,
+        /// What.
+        message: Vec<Segment>,
+        /// The id of a message in that channel to reply to.
+        quote: Option<i32>,
+    },
     /// Recall a message.
     Recall {
         /// The contact the message belongs to; `None` searches every contact.

@@ -49,6 +49,8 @@ pub enum Shape {
     Null,
     /// `{"message_id"}`.
     MessageId,
+    /// `{"message_id"}` with the id as a string (guild messages).
+    GuildMessageId,
     /// `{"message_id","forward_id"}`.
     ForwardSent,
     /// `get_msg`'s message object.
@@ -218,6 +220,16 @@ pub fn decode(action: &str, params: &Value) -> Result<OneBotCall, ActionError> {
                 }
             };
             Ok(send(target, p.message("message")?))
+        }
+        "send_guild_channel_msg" => {
+            let m = p.message("message")?;
+            let command = Command::SendChannelMessage {
+                guild_id: p.string("guild_id"),
+                channel_id: p.string("channel_id"),
+                message: m.segments,
+                quote: m.reply_to,
+            };
+            bot(command, Shape::GuildMessageId)
         }
         "send_group_forward_msg" => forward(MessageTarget::Group(p.int("group_id")?), &p),
         "send_private_forward_msg" => forward(MessageTarget::Friend(p.int("user_id")?), &p),
@@ -427,6 +439,10 @@ fn get_msg(bot: UserId, m: &MessageEvent) -> Value {
 pub fn encode_output(bot: UserId, shape: Shape, out: &CommandOutput) -> Value {
     match (shape, out) {
         (Shape::MessageId, CommandOutput::Sent { message_id }) => json!({ "message_id": message_id }),
+        // go-cqhttp's guild message ids are strings.
+        (Shape::GuildMessageId, CommandOutput::Sent { message_id }) => {
+            json!({ "message_id": message_id.to_string() })
+        }
         (Shape::ForwardSent, CommandOutput::Sent { message_id }) => {
             json!({ "message_id": message_id, "forward_id": message_id.to_string() })
         }

@@ -99,6 +99,11 @@ pub fn action_for(
                 )),
             }
         }
+        Command::SendChannelMessage { guild_id, channel_id, message, quote } => action(
+            "send_guild_channel_msg",
+            json!({"guild_id": guild_id, "channel_id": channel_id,
+                   "message": outgoing_message(message, *quote)}),
+        ),
         Command::Recall { message_id, .. } => {
             action("delete_msg", json!({"message_id": message_id}))
         }

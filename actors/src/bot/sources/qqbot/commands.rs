@@ -72,7 +72,9 @@ impl BotActor {
                 .get(*context, *message_id)
                 .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
                 .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
-            Command::SendMessage { .. } | Command::Recall { .. } => {
+            Command::SendMessage { .. }
+            | Command::SendChannelMessage { .. }
+            | Command::Recall { .. } => {
                 return self.qq_remote(command, ctx);
             }
             other => Err(BotError::Unsupported(format!(
@@ -95,6 +97,12 @@ impl BotActor {
         match command {
             Command::SendMessage { target, message, quote } => {
                 self.qq_send(api, target, message, quote, ctx)
+            }
+            Command::SendChannelMessage { channel_id, message, quote, .. } => {
+                // A channel the bot heard from has a number; one it did not gets one now.
+                let number = self.qq().ids.contact(&ContactKey::Channel(channel_id));
+                self.persist_ids();
+                self.qq_send(api, MessageTarget::Group(number), message, quote, ctx)
             }
             Command::Recall { context, message_id } => self.qq_recall(api, context, message_id),
             _ => Reply::Now(Err(BotError::Internal("not a remote command".into()))),
