@@ -493,6 +493,8 @@ async fn ids_survive_a_restart() {
             m["sender"]["id"].clone(),
             m["messageChain"][0]["id"].clone(),
         );
+        wait_online_where(&gw, |b| b["storedMessages"] == 2).await;
+        mirai.close().await;
         gw.stop().await;
         ids
     };
