@@ -879,6 +879,101 @@ pub struct Config {
     /// The OneBot v11 side; absent: no OneBot adapter runs.
     #[serde(default)]
     pub onebot: Option<OneBotConfig>,
+    /// The QQ official bot protocol served to its SDKs; absent: not served.
+    #[serde(default)]
+    pub qqbot: Option<QqBotServeConfig>,
+}
+
+/// `qqbot:`: the QQ official bot protocol served to the platform's SDKs (qq-botpy, nonebot's
+/// QQ adapter, botgo) from botgate's accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QqBotServeConfig {
+    /// Whether the listener runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Its host.
+    #[serde(default = "default_server_host")]
+    pub host: String,
+    /// Its port: token endpoint, `/gateway`, `/gateway/bot`, `/websocket` and the OpenAPI.
+    #[serde(default = "default_qqbot_port")]
+    pub port: u16,
+    /// The apps served, each driving one bot.
+    #[serde(default)]
+    pub apps: Vec<QqServedAppSetting>,
+}
+
+/// `qqbot.apps[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QqServedAppSetting {
+    /// The app id SDKs log in with.
+    #[serde(deserialize_with = "string_or_number")]
+    pub app_id: String,
+    /// The secret they log in with (and webhook pushes are signed with).
+    pub secret: String,
+    /// The bot account the app drives; default: the first under `bots:`.
+    #[serde(default)]
+    pub bot: Option<i64>,
+    /// The SDK's webhook URL: events are POSTed there, signed, instead of only over the gateway.
+    #[serde(default)]
+    pub webhook: String,
+}
+
+fn default_qqbot_port() -> u16 {
+    8090
+}
+
+impl QqBotServeConfig {
+    fn validate(&self, bots: &[BotConfig]) -> Result<(), ConfigError> {
+        if self.apps.is_empty() {
+            return Err(ConfigError::new(
+                "qqbot.apps",
+                "serve at least one app: - { app_id: \"102000001\", secret: some-secret, bot: 10001 }",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let key = format!("qqbot.apps[{i}]");
+            if app.app_id.trim().is_empty() || !seen.insert(app.app_id.clone()) {
+                return Err(ConfigError::new(
+                    format!("{key}.app_id"),
+                    "give each app an app_id of its own (SDKs log in with it)",
+                ));
+            }
+            if app.secret.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{key}.secret"),
+                    "give the app a secret: SDKs fetch tokens with it, and openids and webhook \
+                     signatures derive from it",
+                ));
+            }
+            let bot = app.served_bot(bots);
+            if !bots.iter().any(|b| b.qq == bot) {
+                return Err(ConfigError::new(
+                    format!("{key}.bot"),
+                    format!("bot {bot} is not under bots:; name one of the accounts there"),
+                ));
+            }
+            let url = &app.webhook;
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    format!("{key}.webhook"),
+                    format!(
+                        "{url:?} is not an http(s) URL; give the SDK's webhook address or \"\""
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QqServedAppSetting {
+    /// The bot the app drives: `bot`, else the first under `bots:`.
+    pub fn served_bot(&self, bots: &[BotConfig]) -> i64 {
+        self.bot.or_else(|| bots.first().map(|b| b.qq)).unwrap_or_default()
+    }
 }
 
 impl Config {
@@ -982,6 +1077,9 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if let Some(q) = self.qqbot.as_ref().filter(|q| q.enabled) {
+            q.validate(&self.bots)?;
         }
         let m = &self.mirai;
         for (i, name) in m.adapters.iter().enumerate() {

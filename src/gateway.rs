@@ -24,6 +24,8 @@ use crate::listeners::{self, Listener};
 use botgate_actors::bot::{QqBotConfig, QqTransport};
 use botgate_actors::connection::qqbot_api::QqApiConfig;
 use botgate_actors::connection::qqbot_gateway::GatewayConfig;
+use botgate_actors::connection::qqbot_served::app::{AppTokens, QqApp, QqAppConfig};
+use botgate_actors::connection::qqbot_served::socket::SocketApp;
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
@@ -76,6 +78,8 @@ pub struct Actors {
     pub onebot_reverse: Vec<Addr<OneBotReverseClient>>,
     /// The store.
     pub store: Addr<StoreActor>,
+    /// The apps of the QQ official protocol served to SDKs.
+    pub qqbot_apps: Vec<SocketApp>,
 }
 
 /// A running gateway.
@@ -186,6 +190,36 @@ fn qqbot_config(
             tls: Arc::clone(tls),
         },
     }
+}
+
+/// Starts one app actor per `qqbot.apps` entry.
+fn served_qqbot_apps(
+    config: &Config,
+    bots: &[(i64, SourceKind, Addr<BotActor>)],
+    store: &Addr<StoreActor>,
+) -> Vec<SocketApp> {
+    let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) else {
+        return Vec::new();
+    };
+    q.apps
+        .iter()
+        .filter_map(|a| {
+            let qq = a.served_bot(&config.bots);
+            let (_, _, bot) = bots.iter().find(|(b, _, _)| *b == qq)?;
+            let tokens = AppTokens::default();
+            let app = QqApp::new(QqAppConfig {
+                app_id: a.app_id.clone(),
+                secret: a.secret.clone(),
+                bot: qq,
+                bot_addr: bot.clone(),
+                store: Some(store.clone()),
+                outbox_size: config.mirai.adapter_settings.ws.outbox_size,
+            })
+            .start();
+            info!("qqbot: app {} serves bot {qq}", a.app_id);
+            Some(SocketApp { app, app_id: a.app_id.clone(), secret: a.secret.clone(), tokens })
+        })
+        .collect()
 }
 
 /// Fills in the `qq` a forward OneBot bot entry left out, from its implementation's
@@ -415,7 +449,17 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             }
         }
     }
-    Ok(Actors { registry, bots, destinations, webhooks, onebot_posts, onebot_reverse, store })
+    let qqbot_apps = served_qqbot_apps(config, &bots, &store);
+    Ok(Actors {
+        registry,
+        bots,
+        destinations,
+        webhooks,
+        onebot_posts,
+        onebot_reverse,
+        store,
+        qqbot_apps,
+    })
 }
 
 fn host_for_url(host: &str) -> String {

@@ -11,6 +11,7 @@ pub mod mirai_ws;
 pub mod onebot_http;
 pub mod onebot_upstream;
 pub mod onebot_ws;
+pub mod qqbot_server;
 pub mod qqbot_webhook;
 
 pub use config::{Config, ConfigError};

@@ -14,7 +14,8 @@ use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
 use crate::limits::{self, ConnectionLimits};
 use crate::{
-    botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws, qqbot_webhook,
+    botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws, qqbot_server,
+    qqbot_webhook,
 };
 
 /// What a listener serves.
@@ -30,6 +31,8 @@ pub enum Mount {
     OneBotHttp,
     /// OneBot's forward WebSocket.
     OneBotWs,
+    /// The QQ official protocol served to its SDKs.
+    QqBot,
 }
 
 impl Mount {
@@ -41,6 +44,7 @@ impl Mount {
             Mount::MiraiWs => "mirai ws",
             Mount::OneBotHttp => "onebot http",
             Mount::OneBotWs => "onebot ws",
+            Mount::QqBot => "qqbot",
         }
     }
 }
@@ -68,6 +72,10 @@ pub struct AppState {
     /// and actor, by QQ number.
     pub onebot_upstreams:
         std::collections::HashMap<i64, (Secret, actix::Addr<botgate_actors::bot::BotActor>)>,
+    /// The apps of the QQ official protocol served to SDKs.
+    pub qqbot_apps: Arc<Vec<botgate_actors::connection::qqbot_served::socket::SocketApp>>,
+    /// The served gateway's client counters.
+    pub qqbot_stats: Arc<botgate_actors::connection::stats::ClientStats>,
     /// Bots the QQ official platform pushes to (`transport: webhook`): the signing key of
     /// their secret and their actor, by app id.
     pub qqbot_webhooks: std::collections::HashMap<
@@ -116,6 +124,9 @@ fn plan(config: &Config) -> Result<Plan, ConfigError> {
             wanted.push(((ob.ws_host.clone(), ob.ws_port), Mount::OneBotWs));
         }
     }
+    if let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) {
+        wanted.push(((q.host.clone(), q.port), Mount::QqBot));
+    }
     let mut grouped: Vec<((String, u16), Vec<Mount>)> = Vec::new();
     for (addr, mount) in wanted {
         match grouped.iter_mut().find(|(a, _)| *a == addr) {
@@ -128,6 +139,11 @@ fn plan(config: &Config) -> Result<Plan, ConfigError> {
             Some((
                 "onebot.port",
                 "the OneBot HTTP API answers every path, so it needs a port of its own",
+            ))
+        } else if mounts.contains(&Mount::QqBot) && mounts.len() > 1 {
+            Some((
+                "qqbot.port",
+                "the QQ official OpenAPI answers every path, so it needs a port of its own",
             ))
         } else if mounts.contains(&Mount::OneBotWs) && mounts.contains(&Mount::MiraiWs) {
             Some((
@@ -183,6 +199,7 @@ pub fn start(
             Some((b.qq, (Secret::new(ob.access_token.clone()), bot.clone())))
         })
         .collect();
+    let qqbot_apps = Arc::new(actors.qqbot_apps.clone());
     let qqbot_webhooks = config
         .bots
         .iter()
@@ -213,6 +230,8 @@ pub fn start(
         onebot,
         onebot_upstreams,
         qqbot_webhooks,
+        qqbot_apps,
+        qqbot_stats: Arc::default(),
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
     let mut listeners = Vec::new();
@@ -245,6 +264,7 @@ pub fn start(
                     Mount::MiraiHttp => app.configure(mirai_http::configure),
                     Mount::OneBotHttp => app.configure(onebot_http::configure),
                     Mount::OneBotWs => app.configure(onebot_ws::configure),
+                    Mount::QqBot => app.configure(qqbot_server::configure),
                 };
             }
             app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
@@ -285,5 +305,6 @@ fn key_of(mount: Mount) -> &'static str {
         Mount::MiraiWs => "mirai.adapterSettings.ws.host / port",
         Mount::OneBotHttp => "onebot.host / onebot.port",
         Mount::OneBotWs => "onebot.ws_host / onebot.ws_port",
+        Mount::QqBot => "qqbot.host / qqbot.port",
     }
 }

@@ -442,7 +442,7 @@ fn passive_send(st: &mut State, body: &Value, window_s: u64, v2: bool) -> actix_
             return answer(400, json!({"code": 40034024, "message": "msg_id not found"}));
         };
         if at.elapsed() > Duration::from_secs(window_s) {
-            return answer(400, json!({"code": 40034025, "message": "msg_id expired"}));
+            return answer(400, json!({"code": 40034005, "message": "被动回复已过期"}));
         }
         if v2 {
             let seq = body["msg_seq"].as_u64().unwrap_or(1);
@@ -453,7 +453,7 @@ fn passive_send(st: &mut State, body: &Value, window_s: u64, v2: bool) -> actix_
                 );
             }
             if replies >= 5 {
-                return answer(400, json!({"code": 40034028, "message": "reply limit reached"}));
+                return answer(400, json!({"code": 40034128, "message": "被动回复次数已用完"}));
             }
         }
         st.received.insert(msg_id.to_owned(), (at, replies + 1));
@@ -462,7 +462,7 @@ fn passive_send(st: &mut State, body: &Value, window_s: u64, v2: bool) -> actix_
             return answer(400, json!({"code": 40034026, "message": "event_id not found"}));
         }
     } else {
-        return answer(400, json!({"code": 22009, "message": "主动消息已停止"}));
+        return answer(400, json!({"code": 40034102, "message": "主动消息失败, 无权限"}));
     }
     let n = st.next_sent;
     st.next_sent += 1;

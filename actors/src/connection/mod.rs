@@ -13,6 +13,7 @@ pub mod onebot_upstream;
 pub mod onebot_ws;
 pub mod qqbot_api;
 pub mod qqbot_gateway;
+pub mod qqbot_served;
 pub mod reverse_ws;
 pub mod stats;
 pub mod tls;

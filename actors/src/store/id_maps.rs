@@ -33,6 +33,9 @@ pub enum IdSpace {
     Contact,
     /// Messages.
     Message,
+    /// Openids botgate gave the contacts of a bot it serves to an SDK: the key holds the
+    /// openid and what it names, the number only orders them.
+    Openid,
 }
 
 impl IdSpace {
@@ -40,6 +43,7 @@ impl IdSpace {
         match self {
             IdSpace::Contact => "contact",
             IdSpace::Message => "message",
+            IdSpace::Openid => "openid",
         }
     }
 }
@@ -110,7 +114,11 @@ impl StoreActor {
         let rows = query.query_map(params![bot], |r| {
             let space: String = r.get(0)?;
             Ok(IdMapping {
-                space: if space == "message" { IdSpace::Message } else { IdSpace::Contact },
+                space: match space.as_str() {
+                    "message" => IdSpace::Message,
+                    "openid" => IdSpace::Openid,
+                    _ => IdSpace::Contact,
+                },
                 key: r.get(1)?,
                 id: r.get(2)?,
             })

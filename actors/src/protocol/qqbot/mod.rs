@@ -8,4 +8,5 @@ pub mod dispatch;
 pub mod intents;
 pub mod outgoing;
 pub mod payload;
+pub mod served;
 pub mod signature;

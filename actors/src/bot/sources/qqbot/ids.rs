@@ -57,6 +57,7 @@ impl IdBook {
                     self.by_number.insert(m.id, key.clone());
                     self.contacts.insert(key, m.id);
                 }
+                IdSpace::Openid => {}
                 IdSpace::Message => {
                     let Ok(id) = i32::try_from(m.id) else {
                         continue;

@@ -1,0 +1,583 @@
+//! [`QqApp`]: one app of the QQ official protocol served to SDK bots, driving one bot
+//! account. It subscribes to the bot once, turns each event into the platform's dispatches
+//! (each body serialized once) and hands them to every gateway session whose intents want
+//! them, keeping a bounded log per session so a resume replays what the session missed. It
+//! gives contacts their openids (derived from the app's secret, remembered in the store so
+//! they resolve after a restart), enforces the passive-reply rules on sends and turns them
+//! into commands of the bot.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use log::{debug, info, warn};
+use serde_json::{json, Value};
+
+use super::rules::ReplyRules;
+use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
+use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, UserId};
+use crate::outbox::{Outbox, OverflowPolicy};
+use crate::protocol::qqbot::served::{self, OpenidOf, Refusal, ReplyScope, Upload};
+use crate::store::{IdMapping, IdSpace, LoadIds, RecordIds, StoreActor};
+
+/// Frames a session keeps for resumes.
+const SESSION_LOG: usize = 2048;
+
+/// How long a session whose socket went away waits for a resume.
+const SESSION_LINGER: Duration = Duration::from_secs(300);
+
+/// How long an access token is valid.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
+
+/// How long an uploaded file's `file_info` can be sent.
+const UPLOAD_TTL: Duration = Duration::from_secs(3600);
+
+/// The access tokens issued for one app, shared by its HTTP handlers and gateway sockets.
+#[derive(Debug, Default, Clone)]
+pub struct AppTokens(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl AppTokens {
+    /// Issues a new token.
+    pub fn issue(&self) -> String {
+        use rand::Rng;
+        let token: String =
+            rand::rng().sample_iter(rand::distr::Alphanumeric).take(40).map(char::from).collect();
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        tokens.retain(|_, expiry| *expiry > now);
+        tokens.insert(token.clone(), now + TOKEN_LIFETIME);
+        token
+    }
+
+    /// Whether `token` was issued and has not expired.
+    pub fn valid(&self, token: &str) -> bool {
+        let tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
+    }
+}
+
+/// One served app's settings.
+#[derive(Clone)]
+pub struct QqAppConfig {
+    /// The app id.
+    pub app_id: String,
+    /// The app secret (tokens, openids, webhook signatures).
+    pub secret: String,
+    /// The bot account the app drives.
+    pub bot: UserId,
+    /// Its actor.
+    pub bot_addr: Addr<BotActor>,
+    /// Where openids are remembered.
+    pub store: Option<Addr<StoreActor>>,
+    /// Events queued for the app at most (oldest dropped beyond, counted).
+    pub outbox_size: usize,
+}
+
+/// A frame for a gateway socket to write.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SessionFrame(pub Arc<str>);
+
+struct Session {
+    intents: u64,
+    log: VecDeque<(u64, Arc<str>)>,
+    next_s: u64,
+    conn: Option<(u64, Recipient<SessionFrame>)>,
+    detached_at: Option<Instant>,
+}
+
+/// The served app actor.
+pub struct QqApp {
+    config: QqAppConfig,
+    outbox: EventOutbox,
+    rules: ReplyRules,
+    openids: HashMap<String, OpenidOf>,
+    next_openid_row: i64,
+    uploads: HashMap<String, (Upload, Instant)>,
+    sessions: HashMap<String, Session>,
+    nonce: String,
+    counter: u64,
+    nickname: String,
+}
+
+impl QqApp {
+    /// An app of `config`; it subscribes to its bot once started.
+    pub fn new(config: QqAppConfig) -> Self {
+        use rand::Rng;
+        let outbox = Outbox::new(config.outbox_size, OverflowPolicy::DropOldest);
+        let nonce: String =
+            rand::rng().sample_iter(rand::distr::Alphanumeric).take(6).map(char::from).collect();
+        QqApp {
+            config,
+            outbox,
+            rules: ReplyRules::default(),
+            openids: HashMap::new(),
+            next_openid_row: 1,
+            uploads: HashMap::new(),
+            sessions: HashMap::new(),
+            nonce,
+            counter: 0,
+            nickname: String::new(),
+        }
+    }
+
+    fn next_id(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        format!("{kind}:{}{:x}", self.nonce, self.counter)
+    }
+
+    /// The openid of `of`, remembered for the way back.
+    fn openid(&mut self, of: OpenidOf) -> String {
+        let id = served::openid(&self.config.secret, of);
+        if !self.openids.contains_key(&id) {
+            self.openids.insert(id.clone(), of);
+            if let Some(store) = &self.config.store {
+                let row = self.next_openid_row;
+                self.next_openid_row += 1;
+                let key = format!("{}={}", id, encode_of(of));
+                store.do_send(RecordIds {
+                    bot: self.config.bot,
+                    mappings: vec![IdMapping { space: IdSpace::Openid, key, id: row }],
+                });
+            }
+        }
+        id
+    }
+
+    /// The group or user an openid in a URL names.
+    fn scope_of(&self, kind: ScopeKind, openid: &str) -> Result<ReplyScope, Refusal> {
+        match (kind, self.openids.get(openid)) {
+            (ScopeKind::Group, Some(OpenidOf::Group(g))) => Ok(ReplyScope::Group(*g)),
+            (ScopeKind::User, Some(OpenidOf::User(u))) => Ok(ReplyScope::User(*u)),
+            (ScopeKind::Group, _) => {
+                Err(Refusal { code: 40054003, message: "group_openid 无效".into() })
+            }
+            (ScopeKind::User, _) => {
+                Err(Refusal { code: 40054004, message: "openid 无效".into() })
+            }
+        }
+    }
+
+    fn on_events(&mut self) {
+        loop {
+            let (batch, more) = self.outbox.drain(256);
+            for shared in batch {
+                let bot = self.config.bot;
+                let mut fresh = Vec::new();
+                let list = served::dispatches(&shared.event, bot, shared.time, |of| {
+                    fresh.push(of);
+                    served::openid(&self.config.secret, of)
+                });
+                for of in fresh {
+                    self.openid(of);
+                }
+                for dispatch in list {
+                    self.deliver(dispatch);
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, dispatch: served::Dispatch) {
+        let event_id = self.next_id(dispatch.t);
+        let now = Instant::now();
+        match &dispatch.reply {
+            Some((scope, Some(msg_id))) => self.rules.received(msg_id, *scope, now),
+            Some((scope, None)) => self.rules.event(&event_id, *scope, now),
+            None => {}
+        }
+        // The body is serialized once; each session's frame only adds its own `s`.
+        let body = dispatch.d.to_string();
+        for session in self.sessions.values_mut() {
+            if session.intents & dispatch.intent == 0 {
+                continue;
+            }
+            let s = session.next_s;
+            session.next_s += 1;
+            let frame: Arc<str> = format!(
+                "{{\"op\":0,\"s\":{s},\"t\":\"{}\",\"id\":\"{event_id}\",\"d\":{body}}}",
+                dispatch.t
+            )
+            .into();
+            session.log.push_back((s, Arc::clone(&frame)));
+            while session.log.len() > SESSION_LOG {
+                session.log.pop_front();
+            }
+            if let Some((_, conn)) = &session.conn {
+                conn.do_send(SessionFrame(frame));
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        let now = Instant::now();
+        self.sessions.retain(|id, s| {
+            let keep = s.detached_at.is_none_or(|t| now.duration_since(t) < SESSION_LINGER);
+            if !keep {
+                debug!("qqbot app: session {id} expired without a resume");
+            }
+            keep
+        });
+        self.uploads.retain(|_, (_, at)| now.duration_since(*at) < UPLOAD_TTL);
+    }
+}
+
+fn encode_of(of: OpenidOf) -> String {
+    match of {
+        OpenidOf::Group(g) => format!("group:{g}"),
+        OpenidOf::Member { group, member } => format!("member:{group}:{member}"),
+        OpenidOf::User(u) => format!("user:{u}"),
+    }
+}
+
+fn decode_of(s: &str) -> Option<OpenidOf> {
+    let mut parts = s.split(':');
+    let kind = parts.next()?;
+    let a: UserId = parts.next()?.parse().ok()?;
+    Some(match kind {
+        "group" => OpenidOf::Group(a),
+        "user" => OpenidOf::User(a),
+        "member" => OpenidOf::Member { group: a, member: parts.next()?.parse().ok()? },
+        _ => return None,
+    })
+}
+
+/// Which kind of openid a URL holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// `/v2/groups/{group_openid}`.
+    Group,
+    /// `/v2/users/{openid}`.
+    User,
+}
+
+/// Wakes the app to take the bot's queued events.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Pump;
+
+impl Actor for QqApp {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(Pump));
+        let subscribe = Subscribe {
+            outbox: self.outbox.clone(),
+            filter: EventFilter::All,
+            label: format!("qqbot app {}", self.config.app_id),
+        };
+        self.config.bot_addr.do_send(subscribe);
+        if let Some(store) = self.config.store.clone() {
+            let load = store.send(LoadIds { bot: self.config.bot });
+            ctx.wait(load.into_actor(self).map(|result, act, _| match result {
+                Ok(Ok(rows)) => {
+                    for row in rows.into_iter().filter(|r| r.space == IdSpace::Openid) {
+                        act.next_openid_row = act.next_openid_row.max(row.id + 1);
+                        if let Some((openid, of)) = row.key.split_once('=') {
+                            if let Some(of) = decode_of(of) {
+                                act.openids.insert(openid.to_owned(), of);
+                            }
+                        }
+                    }
+                }
+                Ok(Err(e)) => warn!("qqbot app: reading openids failed: {e}"),
+                Err(e) => warn!("qqbot app: the store is unavailable: {e}"),
+            }));
+        }
+        let name = self.config.bot_addr.send(Execute(Command::BotInfo));
+        ctx.spawn(name.into_actor(self).map(|result, act, _| {
+            if let Ok(Ok(CommandOutput::Friend(me))) = result {
+                act.nickname = me.nickname;
+            }
+        }));
+        ctx.run_interval(Duration::from_secs(30), |act, _| act.prune());
+        info!("qqbot app {} drives bot {}", self.config.app_id, self.config.bot);
+    }
+}
+
+impl Handler<Pump> for QqApp {
+    type Result = ();
+
+    fn handle(&mut self, _: Pump, _: &mut Self::Context) {
+        self.on_events();
+    }
+}
+
+/// Starts a session (op 2): answers its id and the READY frame.
+#[derive(Message)]
+#[rtype(result = "(String, Arc<str>)")]
+pub struct Identify {
+    /// The intents identified with.
+    pub intents: u64,
+    /// The shard asked for.
+    pub shard: Value,
+    /// The socket's number.
+    pub conn_id: u64,
+    /// Where its frames go.
+    pub conn: Recipient<SessionFrame>,
+}
+
+impl Handler<Identify> for QqApp {
+    type Result = MessageResult<Identify>;
+
+    fn handle(&mut self, msg: Identify, _: &mut Self::Context) -> Self::Result {
+        let session_id = self.next_id("session");
+        let shard = if msg.shard.as_array().is_some_and(|a| a.len() == 2) {
+            msg.shard
+        } else {
+            json!([0, 1])
+        };
+        let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+            "version": 1, "session_id": session_id,
+            "user": {"id": self.config.bot.to_string(), "username": self.nickname, "bot": true,
+                     "status": 1},
+            "shard": shard}});
+        self.sessions.insert(
+            session_id.clone(),
+            Session {
+                intents: msg.intents,
+                log: VecDeque::new(),
+                next_s: 2,
+                conn: Some((msg.conn_id, msg.conn)),
+                detached_at: None,
+            },
+        );
+        debug!("qqbot app {}: session {session_id} identified", self.config.app_id);
+        MessageResult((session_id, ready.to_string().into()))
+    }
+}
+
+/// Resumes a session (op 6): answers what it missed after `seq` and RESUMED, or `None`
+/// when it cannot be resumed (unknown, expired, or more missed than its log holds).
+#[derive(Message)]
+#[rtype(result = "Option<Vec<Arc<str>>>")]
+pub struct Resume {
+    /// The session.
+    pub session_id: String,
+    /// The last `s` the client saw.
+    pub seq: u64,
+    /// The socket's number.
+    pub conn_id: u64,
+    /// Where its frames go.
+    pub conn: Recipient<SessionFrame>,
+}
+
+impl Handler<Resume> for QqApp {
+    type Result = Option<Vec<Arc<str>>>;
+
+    fn handle(&mut self, msg: Resume, _: &mut Self::Context) -> Self::Result {
+        let session = self.sessions.get_mut(&msg.session_id)?;
+        let oldest = session.log.front().map_or(session.next_s, |(s, _)| *s);
+        if msg.seq + 1 < oldest || msg.seq >= session.next_s {
+            return None;
+        }
+        let mut frames: Vec<Arc<str>> =
+            session.log.iter().filter(|(s, _)| *s > msg.seq).map(|(_, f)| Arc::clone(f)).collect();
+        let s = session.next_s;
+        session.next_s += 1;
+        frames.push(format!("{{\"op\":0,\"s\":{s},\"t\":\"RESUMED\",\"d\":\"\"}}").into());
+        session.conn = Some((msg.conn_id, msg.conn));
+        session.detached_at = None;
+        Some(frames)
+    }
+}
+
+/// A session's socket went away; the session waits for a resume.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Detach {
+    /// The session.
+    pub session_id: String,
+    /// The socket's number (a newer socket may already have resumed it).
+    pub conn_id: u64,
+}
+
+impl Handler<Detach> for QqApp {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detach, _: &mut Self::Context) {
+        if let Some(s) = self.sessions.get_mut(&msg.session_id) {
+            if s.conn.as_ref().is_some_and(|(id, _)| *id == msg.conn_id) {
+                s.conn = None;
+                s.detached_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// The bot as `/users/@me` shows it.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct Me;
+
+impl Handler<Me> for QqApp {
+    type Result = MessageResult<Me>;
+
+    fn handle(&mut self, _: Me, _: &mut Self::Context) -> Self::Result {
+        MessageResult(json!({"id": self.config.bot.to_string(), "username": self.nickname,
+                             "avatar": "", "bot": true, "union_openid": "", "union_user_account": ""}))
+    }
+}
+
+/// A message an SDK posts to a group or user.
+#[derive(Message)]
+#[rtype(result = "Result<Value, Refusal>")]
+pub struct PostMessage {
+    /// Group or user.
+    pub kind: ScopeKind,
+    /// The openid in the URL.
+    pub openid: String,
+    /// The body.
+    pub body: Value,
+}
+
+impl Handler<PostMessage> for QqApp {
+    type Result = ResponseActFuture<Self, Result<Value, Refusal>>;
+
+    fn handle(&mut self, msg: PostMessage, _: &mut Self::Context) -> Self::Result {
+        let ready = (|| {
+            let scope = self.scope_of(msg.kind, &msg.openid)?;
+            let uploads = &self.uploads;
+            let openids = &self.openids;
+            let segments = served::message_of_body(
+                &msg.body,
+                |info| uploads.get(info).map(|(u, _)| u.clone()),
+                |openid| match openids.get(openid) {
+                    Some(OpenidOf::Member { member, .. }) => Some(*member),
+                    _ => None,
+                },
+            )?;
+            let passive = self.rules.check(scope, &msg.body, Instant::now())?;
+            Ok::<_, Refusal>((scope, segments, passive))
+        })();
+        let (scope, segments, passive) = match ready {
+            Ok(r) => r,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        let target = match scope {
+            ReplyScope::Group(g) => MessageTarget::Group(g),
+            ReplyScope::User(u) => MessageTarget::Friend(u),
+        };
+        let send = self.config.bot_addr.send(Execute(Command::SendMessage {
+            target,
+            message: segments,
+            quote: None,
+        }));
+        Box::pin(send.into_actor(self).map(move |result, act, _| {
+            let message_id = match result {
+                Ok(Ok(CommandOutput::Sent { message_id })) => message_id,
+                Ok(Ok(other)) => return Err(refusal_of(&BotError::Internal(format!("{other:?}")))),
+                Ok(Err(e)) => return Err(refusal_of(&e)),
+                Err(e) => return Err(refusal_of(&BotError::Internal(e.to_string()))),
+            };
+            act.rules.replied(&passive);
+            Ok(json!({"id": served::message_id(message_id),
+                      "timestamp": served::rfc3339(crate::bot::unix_now())}))
+        }))
+    }
+}
+
+fn refusal_of(e: &BotError) -> Refusal {
+    let code = match e {
+        BotError::NoSuchElement(_) => 40054003,
+        BotError::BotMuted => 40054002,
+        BotError::PermissionDenied(_) => 40054001,
+        BotError::MessageTooLarge => 40054007,
+        BotError::InvalidParameter(_) => 40034001,
+        _ => 50000,
+    };
+    Refusal { code, message: e.to_string() }
+}
+
+/// A file an SDK uploads (`/v2/{groups|users}/{openid}/files`).
+#[derive(Message)]
+#[rtype(result = "Result<Value, Refusal>")]
+pub struct UploadFile {
+    /// Group or user.
+    pub kind: ScopeKind,
+    /// The openid in the URL.
+    pub openid: String,
+    /// The body: `file_type`, `url` or `file_data`, `srv_send_msg`.
+    pub body: Value,
+}
+
+impl Handler<UploadFile> for QqApp {
+    type Result = Result<Value, Refusal>;
+
+    fn handle(&mut self, msg: UploadFile, _: &mut Self::Context) -> Self::Result {
+        self.scope_of(msg.kind, &msg.openid)?;
+        let body = &msg.body;
+        let file_type = body.get("file_type").and_then(crate::protocol::lenient::int_from_value);
+        let Some(file_type @ 1..=4) = file_type else {
+            return Err(Refusal { code: 40034001, message: "file_type 不合法".into() });
+        };
+        if body.get("srv_send_msg").and_then(Value::as_bool) == Some(true) {
+            return Err(Refusal {
+                code: 40034102, message: "主动消息失败, 无权限".into()
+            });
+        }
+        let text = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let media = match (text("url"), text("file_data")) {
+            (Some(url), _) => Media { url: Some(url.to_owned()), ..Media::default() },
+            (None, Some(data)) => Media { base64: Some(data.to_owned()), ..Media::default() },
+            (None, None) => {
+                return Err(Refusal { code: 40034001, message: "需要 url 或 file_data".into() })
+            }
+        };
+        let info = self.next_id("file");
+        let info = base64_of(&info);
+        self.uploads.insert(info.clone(), (Upload { file_type, media }, Instant::now()));
+        Ok(json!({"file_uuid": info, "file_info": info, "ttl": UPLOAD_TTL.as_secs()}))
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(s)
+}
+
+/// Recalls a message an SDK sent (`DELETE /v2/{groups|users}/{openid}/messages/{id}`).
+#[derive(Message)]
+#[rtype(result = "Result<(), Refusal>")]
+pub struct RecallMessage {
+    /// Group or user.
+    pub kind: ScopeKind,
+    /// The openid in the URL.
+    pub openid: String,
+    /// The message id.
+    pub message_id: String,
+}
+
+impl Handler<RecallMessage> for QqApp {
+    type Result = ResponseFuture<Result<(), Refusal>>;
+
+    fn handle(&mut self, msg: RecallMessage, _: &mut Self::Context) -> Self::Result {
+        let scope = match self.scope_of(msg.kind, &msg.openid) {
+            Ok(s) => s,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let Some(id) = served::message_number(&msg.message_id) else {
+            let e = Refusal { code: 40034024, message: "message_id 不存在".into() };
+            return Box::pin(std::future::ready(Err(e)));
+        };
+        let context = match scope {
+            ReplyScope::Group(g) | ReplyScope::User(g) => g,
+        };
+        let recall = self
+            .config
+            .bot_addr
+            .send(Execute(Command::Recall { context: Some(context), message_id: id }));
+        Box::pin(async move {
+            match recall.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(refusal_of(&e)),
+                Err(e) => Err(refusal_of(&BotError::Internal(e.to_string()))),
+            }
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! The QQ official bot protocol served to the platform's SDKs (qq-botpy, nonebot's QQ
+//! adapter, botgo): one [`app::QqApp`] per configured app drives one bot account; each
+//! gateway socket is a [`socket::QqGatewaySocket`]; the passive-reply rules live in
+//! [`rules`].
+
+pub mod app;
+pub mod rules;
+pub mod socket;
