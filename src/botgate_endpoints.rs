@@ -5,6 +5,7 @@ use actix::Addr;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::{BotActor, GenerateTraffic, GetStatus, Inject};
+use botgate_actors::connection::qqbot_served::app::LiveSessions;
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::{mirai, onebot};
@@ -98,6 +99,11 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         })
         .unwrap_or_default();
     let connected = destinations.iter().filter(|d| d["connected"] == Value::Bool(true)).count();
+    let qqbot_apps = join_all(state.qqbot_apps.iter().map(|a| async move {
+        let sessions = a.app.send(LiveSessions).await.ok();
+        json!({"appId": a.app_id, "sessions": sessions})
+    }))
+    .await;
     HttpResponse::Ok().json(json!({
         "status": "ok",
         "bots": bots,
@@ -106,7 +112,9 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "clients": {
             "miraiWs": state.mirai_ws.stats.to_json(),
             "onebotWs": state.onebot.as_ref().map(|o| o.settings.stats.to_json()),
+            "qqbotGateway": state.qqbot_stats.to_json(),
         },
+        "qqbotApps": qqbot_apps,
         "miraiHttpSessions": state.mirai_http.len(),
         "destinations": destinations,
         "destinationsConnected": connected,

@@ -33,6 +33,8 @@ impl PyBot {
             .arg(root.join("tests/interop").join(script))
             .args(args)
             .env("PYTHONUNBUFFERED", "1")
+            // Some SDKs write files where they run (botpy its botpy.log): the test's folder.
+            .current_dir(log_dir)
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .stdin(Stdio::null())
@@ -243,4 +245,71 @@ async fn nonebot_onebot_adapter_on_a_chained_botgate_replies_into_the_upstream_w
     let bot = PyBot::start("interop-nonebot", "nonebot_onebot_bot.py", &args, logs.path());
     wait_for_subscriber(&b, &bot, "nonebot onebot on B").await;
     expect_reply(&a, &bot, "nonebot onebot on B", "pong from nonebot forward to AliceCard").await;
+}
+
+/// Botgate serving the QQ official protocol for bot 10001 (app 102000001), with mirai http to
+/// read replies back; and the SDK bot `script` pointed at it, its session identified.
+async fn official_sdk(script: &str) -> (botgate::Gateway, PyBot, tempfile::TempDir) {
+    let qqbot = "qqbot:\n  host: 127.0.0.4\n  port: 0\n  apps:\n    - { app_id: \"102000001\", secret: botgate-dev-secret, bot: 10001 }\n";
+    let gw = start_gateway(WORLD, &format!("{}{qqbot}", mirai_http_ws(""))).await;
+    let addr = gw.addr_of(Mount::QqBot).expect("qqbot listener");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        "102000001".to_owned(),
+        "botgate-dev-secret".to_owned(),
+    ];
+    let bot = PyBot::start("interop-qq", script, &args, logs.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while healthz(&gw).await["qqbotApps"][0]["sessions"] != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{script} never identified:\n{}",
+            bot.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (gw, bot, logs)
+}
+
+/// Injects "ping" at the bot in group 30001 and privately from Alice; each gets its reply.
+async fn official_ping_pong(
+    gw: &botgate::Gateway,
+    bot: &PyBot,
+    group_reply: &str,
+    c2c_reply: &str,
+) {
+    let base = format!("http://{}", gw.addr_of(Mount::MiraiHttp).expect("http"));
+    let key = http_session(&base, 10001).await;
+    let at = serde_json::json!({"type": "GroupMessage", "sender": {"id": 20001, "group": {"id": 30001}},
+        "messageChain": [{"type": "At", "target": 10001}, {"type": "Plain", "text": " ping"}]});
+    let friend = serde_json::json!({"type": "FriendMessage", "sender": {"id": 20001},
+        "messageChain": [{"type": "Plain", "text": "ping"}]});
+    for (event, context, expected) in [(at, 30001, group_reply), (friend, 20001, c2c_reply)] {
+        let injected = inject(gw, 10001, event).await["messageId"].as_i64().expect("id");
+        let reply = wait_for_message(&base, &key, context, injected + 1, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("no reply to {context}:\n{}", bot.output()));
+        let text: String = reply["messageChain"]
+            .as_array()
+            .expect("chain")
+            .iter()
+            .filter_map(|e| e["text"].as_str())
+            .collect();
+        assert_eq!(text, expected, "{reply}\n{}", bot.output());
+    }
+}
+
+#[actix_web::test]
+async fn qq_botpy_runs_unchanged_against_the_simulated_world() {
+    let (gw, bot, _logs) = official_sdk("botpy_bot.py").await;
+    official_ping_pong(&gw, &bot, "pong from botpy", "pong from botpy c2c").await;
+}
+
+#[actix_web::test]
+async fn nonebot_qq_adapter_runs_unchanged_against_the_simulated_world() {
+    let (gw, bot, _logs) = official_sdk("nonebot_qq_bot.py").await;
+    official_ping_pong(&gw, &bot, "pong from nonebot qq group", "pong from nonebot qq c2c").await;
 }

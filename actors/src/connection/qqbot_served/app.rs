@@ -410,6 +410,19 @@ impl Handler<Detach> for QqApp {
     }
 }
 
+/// How many sessions have a socket now (for `/healthz`).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct LiveSessions;
+
+impl Handler<LiveSessions> for QqApp {
+    type Result = usize;
+
+    fn handle(&mut self, _: LiveSessions, _: &mut Self::Context) -> usize {
+        self.sessions.values().filter(|s| s.conn.is_some()).count()
+    }
+}
+
 /// The bot as `/users/@me` shows it.
 #[derive(Message)]
 #[rtype(result = "Value")]

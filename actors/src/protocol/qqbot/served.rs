@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 
 use super::content;
-use crate::model::{Event, Media, MessageEvent, MessageKind, Segment, UserId};
+use crate::model::{Event, Media, MessageEvent, MessageKind, Permission, Segment, UserId};
 
 /// What an openid names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,13 +155,19 @@ fn message_dispatches(
                 m.message.iter().any(|s| matches!(s, Segment::At { target, .. } if *target == bot));
             let mut mention = |n: UserId| openid_of(OpenidOf::Member { group, member: n });
             let (content, attachments) = render(&m.message, bot, &mut mention);
+            let role = match sender.permission {
+                Permission::Owner => "owner",
+                Permission::Administrator => "admin",
+                Permission::Member => "member",
+            };
             let d = |content: String| {
                 json!({"id": id, "content": content, "timestamp": timestamp,
                        "group_id": group_openid, "group_openid": group_openid,
                        "author": {"id": member_openid, "member_openid": member_openid,
-                                  "union_openid": member_openid},
-                       "attachments": attachments,
-                       "message_scene": {"source": "default"}})
+                                  "union_openid": member_openid, "bot": false,
+                                  "member_role": role},
+                       "attachments": attachments, "message_type": 0,
+                       "message_scene": {"source": "default", "ext": []}})
             };
             let reply = Some((ReplyScope::Group(group), Some(id.clone())));
             let mut out = Vec::new();
@@ -192,8 +198,8 @@ fn message_dispatches(
                 d: json!({"id": id, "content": content, "timestamp": timestamp,
                           "author": {"id": user_openid, "user_openid": user_openid,
                                      "union_openid": user_openid},
-                          "attachments": attachments,
-                          "message_scene": {"source": "default"}}),
+                          "attachments": attachments, "message_type": 0,
+                          "message_scene": {"source": "default", "ext": []}}),
                 intent: GROUP_AND_C2C,
                 reply: Some((ReplyScope::User(sender.id), Some(id))),
             }]
@@ -336,7 +342,7 @@ pub fn rfc3339(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Friend, Group, Member, MessageSource, Permission};
+    use crate::model::{Friend, Group, Member, MessageSource};
 
     fn member(id: UserId) -> Member {
         Member {
