@@ -26,6 +26,7 @@ use botgate_actors::connection::qqbot_api::QqApiConfig;
 use botgate_actors::connection::qqbot_gateway::GatewayConfig;
 use botgate_actors::connection::qqbot_served::app::{AppTokens, QqApp, QqAppConfig};
 use botgate_actors::connection::qqbot_served::socket::SocketApp;
+use botgate_actors::connection::qqbot_served::webhook::WebhookConfig;
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
@@ -197,6 +198,7 @@ fn served_qqbot_apps(
     config: &Config,
     bots: &[(i64, SourceKind, Addr<BotActor>)],
     store: &Addr<StoreActor>,
+    tls: &Arc<rustls::ClientConfig>,
 ) -> Vec<SocketApp> {
     let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) else {
         return Vec::new();
@@ -214,6 +216,15 @@ fn served_qqbot_apps(
                 bot_addr: bot.clone(),
                 store: Some(store.clone()),
                 outbox_size: config.mirai.adapter_settings.ws.outbox_size,
+                webhook: (!a.webhook.is_empty()).then(|| WebhookConfig {
+                    app_id: a.app_id.clone(),
+                    secret: a.secret.clone(),
+                    url: a.webhook.clone(),
+                    buffer_size: config.mirai.adapter_settings.ws.outbox_size,
+                    retry_interval: QQBOT_RECONNECT,
+                    max_retry_interval: QQBOT_MAX_RECONNECT,
+                    tls: Arc::clone(tls),
+                }),
             })
             .start();
             info!("qqbot: app {} serves bot {qq}", a.app_id);
@@ -449,7 +460,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             }
         }
     }
-    let qqbot_apps = served_qqbot_apps(config, &bots, &store);
+    let qqbot_apps = served_qqbot_apps(config, &bots, &store, &tls);
     Ok(Actors {
         registry,
         bots,

@@ -248,18 +248,23 @@ async fn nonebot_onebot_adapter_on_a_chained_botgate_replies_into_the_upstream_w
 }
 
 /// Botgate serving the QQ official protocol for bot 10001 (app 102000001), with mirai http to
-/// read replies back; and the SDK bot `script` pointed at it, its session identified.
-async fn official_sdk(script: &str) -> (botgate::Gateway, PyBot, tempfile::TempDir) {
+/// read replies back; and the SDK bot `script` (with `mode` first when given) pointed at it,
+/// its session identified.
+async fn official_sdk(
+    script: &str,
+    mode: Option<&str>,
+) -> (botgate::Gateway, PyBot, tempfile::TempDir) {
     let qqbot = "qqbot:\n  host: 127.0.0.4\n  port: 0\n  apps:\n    - { app_id: \"102000001\", secret: botgate-dev-secret, bot: 10001 }\n";
     let gw = start_gateway(WORLD, &format!("{}{qqbot}", mirai_http_ws(""))).await;
     let addr = gw.addr_of(Mount::QqBot).expect("qqbot listener");
     let logs = tempfile::tempdir().expect("tempdir");
-    let args = [
+    let mut args: Vec<String> = mode.into_iter().map(str::to_owned).collect();
+    args.extend([
         addr.ip().to_string(),
         addr.port().to_string(),
         "102000001".to_owned(),
         "botgate-dev-secret".to_owned(),
-    ];
+    ]);
     let bot = PyBot::start("interop-qq", script, &args, logs.path());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while healthz(&gw).await["qqbotApps"][0]["sessions"] != 1 {
@@ -304,12 +309,82 @@ async fn official_ping_pong(
 
 #[actix_web::test]
 async fn qq_botpy_runs_unchanged_against_the_simulated_world() {
-    let (gw, bot, _logs) = official_sdk("botpy_bot.py").await;
+    let (gw, bot, _logs) = official_sdk("botpy_bot.py", None).await;
     official_ping_pong(&gw, &bot, "pong from botpy", "pong from botpy c2c").await;
 }
 
 #[actix_web::test]
 async fn nonebot_qq_adapter_runs_unchanged_against_the_simulated_world() {
-    let (gw, bot, _logs) = official_sdk("nonebot_qq_bot.py").await;
+    let (gw, bot, _logs) = official_sdk("nonebot_qq_bot.py", Some("websocket")).await;
     official_ping_pong(&gw, &bot, "pong from nonebot qq group", "pong from nonebot qq c2c").await;
+}
+
+#[actix_web::test]
+async fn nonebot_qq_adapter_runs_unchanged_over_a_signed_webhook() {
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let qq_port = std::net::TcpListener::bind("127.0.0.4:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "webhook".to_owned(),
+        "127.0.0.4".to_owned(),
+        qq_port.to_string(),
+        "102000001".to_owned(),
+        "botgate-dev-secret".to_owned(),
+        listen.to_string(),
+    ];
+    let bot = PyBot::start("interop-qq", "nonebot_qq_bot.py", &args, logs.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while tokio::net::TcpStream::connect(("127.0.0.1", listen)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nonebot never listened:\n{}",
+            bot.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let qqbot = format!(
+        "qqbot:\n  host: 127.0.0.4\n  port: {qq_port}\n  apps:\n    - {{ app_id: \"102000001\", secret: botgate-dev-secret, bot: 10001, webhook: \"http://127.0.0.1:{listen}/qq/webhook\" }}\n"
+    );
+    let gw = start_gateway(WORLD, &format!("{}{qqbot}", mirai_http_ws(""))).await;
+    official_ping_pong(&gw, &bot, "pong from nonebot qq group", "pong from nonebot qq c2c").await;
+}
+
+#[actix_web::test]
+async fn qq_botpy_drives_a_onebot_sourced_account_through_a_chain() {
+    // A: the simulated world, serving OneBot. B: bot 10001 held through A's OneBot, served to
+    // the SDK as the QQ official protocol. The reply lands in A's world.
+    let a = chain_upstream().await;
+    let url = format!("ws://{}/", a.addr_of(Mount::OneBotWs).expect("A's onebot ws"));
+    let world = format!(
+        "bots:\n  - qq: 10001\n    source: onebot\n    onebot:\n      url: {url}\n      reconnect_interval: 100\n"
+    );
+    let qqbot = "qqbot:\n  host: 127.0.0.4\n  port: 0\n  apps:\n    - { app_id: \"102000001\", secret: botgate-dev-secret, bot: 10001 }\n";
+    let b = start_gateway(&world, &format!("{}{qqbot}", mirai_http_ws(""))).await;
+    wait_online(&b, true).await;
+    let addr = b.addr_of(Mount::QqBot).expect("B's qqbot listener");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let args = [
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        "102000001".to_owned(),
+        "botgate-dev-secret".to_owned(),
+    ];
+    let bot = PyBot::start("interop-qq", "botpy_bot.py", &args, logs.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while healthz(&b).await["qqbotApps"][0]["sessions"] != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "botpy never identified:\n{}",
+            bot.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    official_ping_pong(&a, &bot, "pong from botpy", "pong from botpy c2c").await;
 }

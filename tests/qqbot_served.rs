@@ -3,6 +3,7 @@
 //! checked over raw HTTP and a raw gateway socket.
 
 mod common;
+mod fake_qq;
 
 use std::time::Duration;
 
@@ -361,4 +362,119 @@ async fn a_chained_botgate_consumes_the_served_protocol() {
             .any(|m| m["messageChain"][1]["text"] == text);
         assert!(found, "{text} not in A's history of {target}: {roaming}");
     }
+}
+
+/// An SDK's webhook for the tests: it signs op 13 with `secret`, records every push with its
+/// headers, and answers dispatches from a script (default `{"op":12,"d":0}`).
+#[derive(Default)]
+struct Sdk {
+    secret: String,
+    pushes: std::sync::Mutex<Vec<(std::collections::HashMap<String, String>, String)>>,
+    answers: std::sync::Mutex<std::collections::VecDeque<u16>>,
+}
+
+async fn sdk_hook(
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    sdk: actix_web::web::Data<Sdk>,
+) -> actix_web::HttpResponse {
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    sdk.pushes.lock().expect("lock").push((headers, text.clone()));
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if v["op"] == 13 {
+        let (token, ts) = (
+            v["d"]["plain_token"].as_str().unwrap_or(""),
+            v["d"]["event_ts"].as_str().unwrap_or(""),
+        );
+        let signature = fake_qq::sign(&sdk.secret, ts, token);
+        return actix_web::HttpResponse::Ok()
+            .json(json!({"plain_token": token, "signature": signature}));
+    }
+    match sdk.answers.lock().expect("lock").pop_front() {
+        Some(status) => actix_web::HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status).expect("status"),
+        )
+        .finish(),
+        None => actix_web::HttpResponse::Ok().json(json!({"op": 12, "d": 0})),
+    }
+}
+
+fn start_sdk(sdk: std::sync::Arc<Sdk>) -> std::net::SocketAddr {
+    use actix_web::{web, App, HttpServer};
+    let data = web::Data::from(sdk);
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route("/qq/webhook", web::post().to(sdk_hook))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("bind");
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    addr
+}
+
+async fn served_with_webhook(url: &str) -> botgate::Gateway {
+    let qqbot = format!(
+        "qqbot:\n  host: 127.0.0.4\n  port: 0\n  apps:\n    - {{ app_id: \"{APP}\", secret: {SECRET}, bot: 10001, webhook: \"{url}\" }}\n"
+    );
+    start_gateway(WORLD, &format!("{}{qqbot}", mirai_http_ws(""))).await
+}
+
+#[actix_web::test]
+async fn webhook_delivery_validates_first_then_signs_and_redelivers_in_order() {
+    let sdk = std::sync::Arc::new(Sdk { secret: SECRET.to_owned(), ..Sdk::default() });
+    sdk.answers.lock().expect("lock").push_back(503);
+    let addr = start_sdk(sdk.clone());
+    let gw = served_with_webhook(&format!("http://{addr}/qq/webhook")).await;
+    let wait = |n: usize| {
+        let sdk = sdk.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                let pushes = sdk.pushes.lock().expect("lock").clone();
+                if pushes.len() >= n {
+                    return pushes;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "only {} pushes", pushes.len());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let first = wait(1).await;
+    assert!(first[0].1.contains("\"op\":13"), "validation comes first: {:?}", first[0]);
+    inject(&gw, 10001, at_bot(30001, 20001, " one")).await;
+    inject(&gw, 10001, json!({"type": "FriendMessage", "sender": {"id": 20001}, "messageChain": [{"type": "Plain", "text": "two"}]})).await;
+    // The first dispatch is refused once (503) and sent again before the second.
+    let pushes = wait(4).await;
+    let bodies: Vec<Value> =
+        pushes[1..].iter().map(|(_, b)| serde_json::from_str(b).expect("json")).collect();
+    assert_eq!(bodies[0], bodies[1], "redelivered as it was");
+    assert_eq!(bodies[0]["t"], "GROUP_AT_MESSAGE_CREATE");
+    assert_eq!(bodies[2]["t"], "C2C_MESSAGE_CREATE");
+    for (headers, body) in &pushes {
+        assert_eq!(headers["x-bot-appid"], APP);
+        assert_eq!(headers["user-agent"], "QQBot-Callback");
+        let signed = format!("{}{body}", headers["x-signature-timestamp"]);
+        assert!(
+            fake_qq::verify(SECRET, signed.as_bytes(), &headers["x-signature-ed25519"]),
+            "signed as the platform signs"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_webhook_that_cannot_sign_the_validation_gets_no_dispatch() {
+    let sdk = std::sync::Arc::new(Sdk { secret: "another secret".to_owned(), ..Sdk::default() });
+    let addr = start_sdk(sdk.clone());
+    let gw = served_with_webhook(&format!("http://{addr}/qq/webhook")).await;
+    inject(&gw, 10001, at_bot(30001, 20001, " secret")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pushes = sdk.pushes.lock().expect("lock").clone();
+    assert!(!pushes.is_empty());
+    assert!(pushes.iter().all(|(_, b)| b.contains("\"op\":13")), "{pushes:?}");
 }

@@ -15,6 +15,7 @@ use log::{debug, info, warn};
 use serde_json::{json, Value};
 
 use super::rules::ReplyRules;
+use super::webhook::{QqWebhookSender, WebhookConfig, WebhookDispatch};
 use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
 use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -72,7 +73,14 @@ pub struct QqAppConfig {
     pub store: Option<Addr<StoreActor>>,
     /// Events queued for the app at most (oldest dropped beyond, counted).
     pub outbox_size: usize,
+    /// The SDK's webhook, when dispatches are also POSTed there.
+    pub webhook: Option<WebhookConfig>,
 }
+
+/// The events a webhook gets: those of the group, C2C and interaction intents (a webhook's
+/// events are chosen in the platform's console, not by intents; the all-group-messages
+/// opt-in is not among the defaults).
+const WEBHOOK_INTENTS: u64 = (1 << 25) | (1 << 26);
 
 /// A frame for a gateway socket to write.
 #[derive(Message, Debug, Clone)]
@@ -99,6 +107,8 @@ pub struct QqApp {
     nonce: String,
     counter: u64,
     nickname: String,
+    webhook: Option<Addr<QqWebhookSender>>,
+    webhook_s: u64,
 }
 
 impl QqApp {
@@ -119,6 +129,8 @@ impl QqApp {
             nonce,
             counter: 0,
             nickname: String::new(),
+            webhook: None,
+            webhook_s: 1,
         }
     }
 
@@ -192,6 +204,17 @@ impl QqApp {
         }
         // The body is serialized once; each session's frame only adds its own `s`.
         let body = dispatch.d.to_string();
+        if let Some(webhook) =
+            self.webhook.as_ref().filter(|_| dispatch.intent & WEBHOOK_INTENTS != 0)
+        {
+            let s = self.webhook_s;
+            self.webhook_s += 1;
+            let frame = format!(
+                "{{\"op\":0,\"s\":{s},\"t\":\"{}\",\"id\":\"{event_id}\",\"d\":{body}}}",
+                dispatch.t
+            );
+            webhook.do_send(WebhookDispatch(frame.into()));
+        }
         for session in self.sessions.values_mut() {
             if session.intents & dispatch.intent == 0 {
                 continue;
@@ -296,6 +319,10 @@ impl Actor for QqApp {
             }
         }));
         ctx.run_interval(Duration::from_secs(30), |act, _| act.prune());
+        if let Some(webhook) = self.config.webhook.clone() {
+            info!("qqbot app {}: dispatches go to {}", self.config.app_id, webhook.url);
+            self.webhook = Some(QqWebhookSender::new(webhook).start());
+        }
         info!("qqbot app {} drives bot {}", self.config.app_id, self.config.bot);
     }
 }

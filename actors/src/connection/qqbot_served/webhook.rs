@@ -1,0 +1,236 @@
+//! [`QqWebhookSender`]: an app's dispatches POSTed to the SDK's webhook as the platform posts
+//! them. First the address is validated (op 13 with a fresh `plain_token` and `event_ts`; the
+//! answer's signature must be the app key's, as the platform checks); then every dispatch is
+//! sent signed — ed25519 over `X-Signature-Timestamp` + the exact body, `X-Bot-Appid`,
+//! `User-Agent: QQBot-Callback` — one at a time, in order, and sent again after a backoff
+//! until the SDK acknowledges it: a 2xx answer whose body is not `{"op":12,"d":1}` (SDKs
+//! answer `{"op":12,"d":0}` or an empty 200). While the SDK is away dispatches wait in a
+//! bounded queue; the oldest are dropped beyond it, counted and logged.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use log::{info, warn};
+use serde_json::{json, Value};
+
+use crate::connection::backoff::Backoff;
+use crate::protocol::qqbot::signature;
+
+/// The sender's settings.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// The app id (`X-Bot-Appid`).
+    pub app_id: String,
+    /// The app secret: the signing key.
+    pub secret: String,
+    /// The SDK's webhook URL.
+    pub url: String,
+    /// Dispatches kept while the SDK is away.
+    pub buffer_size: usize,
+    /// First retry delay.
+    pub retry_interval: Duration,
+    /// Longest retry delay.
+    pub max_retry_interval: Duration,
+    /// TLS for `https`.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+/// A dispatch frame to POST (the whole `{"op":0,…}` body).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WebhookDispatch(pub Arc<str>);
+
+/// The sender actor.
+pub struct QqWebhookSender {
+    config: WebhookConfig,
+    client: awc::Client,
+    queue: VecDeque<Arc<str>>,
+    validated: bool,
+    busy: bool,
+    healthy: bool,
+    dropped: u64,
+    backoff: Backoff,
+}
+
+enum Outcome {
+    Acknowledged(bytes::Bytes),
+    Failed(String),
+}
+
+impl QqWebhookSender {
+    /// A sender to `config.url`.
+    pub fn new(config: WebhookConfig) -> Self {
+        let client = awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(Arc::clone(&config.tls)))
+            .timeout(Duration::from_secs(10))
+            .finish();
+        let backoff = Backoff::new(config.retry_interval, config.max_retry_interval);
+        QqWebhookSender {
+            config,
+            client,
+            queue: VecDeque::new(),
+            validated: false,
+            busy: false,
+            healthy: true,
+            dropped: 0,
+            backoff,
+        }
+    }
+
+    fn post(&self, body: String) -> impl std::future::Future<Output = Outcome> + 'static {
+        let timestamp = crate::bot::unix_now().to_string();
+        let request = self.config.key().map(|key| {
+            let sig = signature::sign(&key, timestamp.as_bytes(), body.as_bytes());
+            self.client
+                .post(&self.config.url)
+                .insert_header(("Content-Type", "application/json"))
+                .insert_header(("User-Agent", "QQBot-Callback"))
+                .insert_header(("X-Bot-Appid", self.config.app_id.as_str()))
+                .insert_header(("X-Signature-Timestamp", timestamp.as_str()))
+                .insert_header(("X-Signature-Ed25519", sig))
+        });
+        async move {
+            let Some(request) = request else {
+                return Outcome::Failed("the app has no secret to sign with".into());
+            };
+            match request.send_body(body).await {
+                Ok(mut r) if r.status().is_success() => {
+                    Outcome::Acknowledged(r.body().limit(1 << 20).await.unwrap_or_default())
+                }
+                Ok(r) => Outcome::Failed(format!("HTTP {}", r.status())),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }
+        }
+    }
+
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        if !self.validated {
+            return self.validate(ctx);
+        }
+        let Some(frame) = self.queue.front().cloned() else {
+            return;
+        };
+        self.busy = true;
+        let post = self.post(frame.to_string());
+        ctx.spawn(post.into_actor(self).map(|outcome, act, ctx| {
+            act.busy = false;
+            let failure = match outcome {
+                Outcome::Acknowledged(body) => match serde_json::from_slice::<Value>(&body) {
+                    Ok(v)
+                        if v.get("op").and_then(Value::as_u64) == Some(12)
+                            && v.get("d").and_then(Value::as_u64) == Some(1) =>
+                    {
+                        Some("the SDK answered op 12 with d: 1 (retry)".to_owned())
+                    }
+                    _ => None,
+                },
+                Outcome::Failed(why) => Some(why),
+            };
+            match failure {
+                None => {
+                    act.queue.pop_front();
+                    act.backoff.reset();
+                    if !act.healthy {
+                        info!("qqbot webhook {}: delivering again", act.config.url);
+                    }
+                    act.healthy = true;
+                    act.pump(ctx);
+                }
+                Some(why) => act.retry(&why, ctx),
+            }
+        }));
+    }
+
+    fn retry(&mut self, why: &str, ctx: &mut Context<Self>) {
+        if self.healthy {
+            warn!(
+                "qqbot webhook {}: {why}; retrying with backoff, {} dispatches wait",
+                self.config.url,
+                self.queue.len()
+            );
+        }
+        self.healthy = false;
+        self.busy = true;
+        ctx.run_later(self.backoff.next_delay(), |act, ctx| {
+            act.busy = false;
+            act.pump(ctx);
+        });
+    }
+
+    /// op 13 first: the SDK proves it holds the secret by signing a fresh token.
+    fn validate(&mut self, ctx: &mut Context<Self>) {
+        use rand::Rng;
+        let plain_token: String =
+            rand::rng().sample_iter(rand::distr::Alphanumeric).take(20).map(char::from).collect();
+        let event_ts = crate::bot::unix_now().to_string();
+        let body = json!({"op": 13, "d": {"plain_token": plain_token, "event_ts": event_ts}});
+        self.busy = true;
+        let post = self.post(body.to_string());
+        ctx.spawn(post.into_actor(self).map(move |outcome, act, ctx| {
+            act.busy = false;
+            let answer = match outcome {
+                Outcome::Acknowledged(b) => serde_json::from_slice::<Value>(&b).ok(),
+                Outcome::Failed(why) => return act.retry(&format!("validation: {why}"), ctx),
+            };
+            let signed = answer.as_ref().and_then(|a| a.get("signature")).and_then(Value::as_str);
+            let good = match (act.config.key(), signed) {
+                (Some(key), Some(sig)) => {
+                    answer.as_ref().is_some_and(|a| {
+                        a.get("plain_token").and_then(Value::as_str) == Some(&plain_token)
+                    }) && signature::verify(&key, event_ts.as_bytes(), plain_token.as_bytes(), sig)
+                }
+                _ => false,
+            };
+            if !good {
+                return act
+                    .retry("the validation answer (op 13) is not signed with the app secret", ctx);
+            }
+            info!("qqbot webhook {}: address validated", act.config.url);
+            act.validated = true;
+            act.backoff.reset();
+            act.pump(ctx);
+        }));
+    }
+}
+
+impl WebhookConfig {
+    fn key(&self) -> Option<ed25519_dalek::SigningKey> {
+        signature::key_of(&self.secret)
+    }
+}
+
+impl Actor for QqWebhookSender {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.pump(ctx);
+    }
+}
+
+impl Handler<WebhookDispatch> for QqWebhookSender {
+    type Result = ();
+
+    fn handle(&mut self, msg: WebhookDispatch, ctx: &mut Self::Context) {
+        self.queue.push_back(msg.0);
+        while self.queue.len() > self.config.buffer_size.max(1) {
+            // The one in flight (the front) stays; the next oldest goes.
+            let at = usize::from(self.busy && self.validated);
+            if self.queue.remove(at).is_some() {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    warn!(
+                        "qqbot webhook {}: the SDK is away and the queue is full; {} oldest \
+                         dispatches dropped so far",
+                        self.config.url, self.dropped
+                    );
+                }
+            }
+        }
+        self.pump(ctx);
+    }
+}
