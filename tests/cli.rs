@@ -52,7 +52,9 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
     let mut server = FakeServer::start(0).await;
     let http_port = free_port();
     let mirai_port = free_port();
+    let qqbot_port = free_port();
     let config = bundled_config()
+        .replace("port: 8090", &format!("port: {qqbot_port}"))
         .replace("port: 9000", &format!("port: {http_port}"))
         .replace("port: 8080", &format!("port: {mirai_port}"))
         .replace("port: 8081", &format!("port: {}", server.addr.port()))
@@ -84,4 +86,15 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
         )
         .await;
     assert_eq!(reply["code"], 0);
+
+    // The bundled config serves the QQ official protocol: its dev app gets a token.
+    let token: Value = client
+        .post(format!("http://127.0.0.1:{qqbot_port}/app/getAppAccessToken"))
+        .send_json(&json!({"appId": "102000001", "clientSecret": "botgate-dev-secret"}))
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(token["expires_in"], "7200", "{token}");
 }
