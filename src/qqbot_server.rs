@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::connection::qqbot_served::app::{
-    Me, PostMessage, RecallMessage, ScopeKind, UploadFile,
+    Me, PostMessage, QqApp, RecallMessage, ScopeKind, UploadFile,
 };
 use botgate_actors::connection::qqbot_served::socket::{
     QqGatewaySocket, SocketApp, HEARTBEAT_INTERVAL,
@@ -136,12 +136,19 @@ fn scope_kind(kind: &str) -> Option<ScopeKind> {
     }
 }
 
-async fn post_message(
+/// A POST to `/v2/{groups|users}/{openid}/…` with a JSON body, handed to the app as the
+/// message `make` builds; answers the app's JSON or the platform's error.
+async fn scoped_post<M>(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
+    make: impl FnOnce(ScopeKind, String, Value) -> M,
+) -> HttpResponse
+where
+    M: actix::Message<Result = Result<Value, Refusal>> + Send + 'static,
+    QqApp: actix::Handler<M>,
+{
     let Some(app) = app_of(&req, &state) else {
         return unauthorized();
     };
@@ -152,11 +159,21 @@ async fn post_message(
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return platform_error(StatusCode::BAD_REQUEST, 40034001, "body is not JSON");
     };
-    match app.app.send(PostMessage { kind, openid, body }).await {
+    match app.app.send(make(kind, openid, body)).await {
         Ok(Ok(answer)) => HttpResponse::Ok().json(answer),
         Ok(Err(r)) => refused(r),
         Err(_) => platform_error(StatusCode::INTERNAL_SERVER_ERROR, 50000, "app unavailable"),
     }
+}
+
+async fn post_message(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    scoped_post(req, path, body, state, |kind, openid, body| PostMessage { kind, openid, body })
+        .await
 }
 
 async fn upload(
@@ -165,21 +182,8 @@ async fn upload(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(app) = app_of(&req, &state) else {
-        return unauthorized();
-    };
-    let (kind, openid) = path.into_inner();
-    let Some(kind) = scope_kind(&kind) else {
-        return unknown().await;
-    };
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return platform_error(StatusCode::BAD_REQUEST, 40034001, "body is not JSON");
-    };
-    match app.app.send(UploadFile { kind, openid, body }).await {
-        Ok(Ok(answer)) => HttpResponse::Ok().json(answer),
-        Ok(Err(r)) => refused(r),
-        Err(_) => platform_error(StatusCode::INTERNAL_SERVER_ERROR, 50000, "app unavailable"),
-    }
+    scoped_post(req, path, body, state, |kind, openid, body| UploadFile { kind, openid, body })
+        .await
 }
 
 async fn recall(

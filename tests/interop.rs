@@ -266,17 +266,23 @@ async fn official_sdk(
         "botgate-dev-secret".to_owned(),
     ]);
     let bot = PyBot::start("interop-qq", script, &args, logs.path());
+    wait_for_qq_session(&gw, &bot, script).await;
+    (gw, bot, logs)
+}
+
+/// Waits until the SDK bot identified on `gw`'s served gateway.
+async fn wait_for_qq_session(gw: &botgate::Gateway, bot: &PyBot, who: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while healthz(&gw).await["qqbotApps"][0]["sessions"] != 1 {
+    while healthz(gw).await["qqbotApps"][0]["sessions"] != 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{script} never identified:\n{}",
+            "{who} never identified:\n{}",
             bot.output()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Let the SDK finish its own start-up before the event.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    (gw, bot, logs)
 }
 
 /// Injects "ping" at the bot in group 30001 and privately from Alice; each gets its reply.
@@ -376,15 +382,6 @@ async fn qq_botpy_drives_a_onebot_sourced_account_through_a_chain() {
         "botgate-dev-secret".to_owned(),
     ];
     let bot = PyBot::start("interop-qq", "botpy_bot.py", &args, logs.path());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while healthz(&b).await["qqbotApps"][0]["sessions"] != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "botpy never identified:\n{}",
-            bot.output()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_qq_session(&b, &bot, "botpy").await;
     official_ping_pong(&a, &bot, "pong from botpy", "pong from botpy c2c").await;
 }
