@@ -187,6 +187,19 @@ async fn sends_follow_the_platforms_passive_reply_rules() {
     assert_eq!(http(&gw, "GET", "/users/@me", Some("forged"), None).await.1["code"], 11244);
     let (_, me) = http(&gw, "GET", "/users/@me", Some(&token), None).await;
     assert_eq!(me["username"], "botgate");
+    // The legacy scheme `Bot appid.token` is accepted; the guild listing SDKs call is empty.
+    let legacy = awc::Client::default()
+        .get(format!("{}/users/@me/guilds", base(&gw)))
+        .insert_header(("Authorization", format!("Bot {APP}.{token}")))
+        .send()
+        .await
+        .expect("guilds")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(legacy, json!([]));
+    let (_, g) = http(&gw, "GET", "/gateway", Some(&token), None).await;
+    assert!(g["url"].as_str().is_some_and(|u| u.starts_with("ws://")), "{g}");
     let (_, g) = http(&gw, "GET", "/gateway/bot", Some(&token), None).await;
     assert!(g["url"].as_str().is_some_and(|u| u.ends_with("/websocket")), "{g}");
     assert_eq!(g["session_start_limit"]["max_concurrency"], 1);
