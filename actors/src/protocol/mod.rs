@@ -3,5 +3,6 @@
 
 pub mod lenient;
 pub mod mirai;
+pub mod oicq;
 pub mod onebot;
 pub mod qqbot;
