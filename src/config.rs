@@ -882,6 +882,39 @@ pub struct Config {
     /// The QQ official bot protocol served to its SDKs; absent: not served.
     #[serde(default)]
     pub qqbot: Option<QqBotServeConfig>,
+    /// oicq_webd's push WebSocket and HTTP API, served from one bot; absent: not served.
+    #[serde(default)]
+    pub oicq_webd: Option<OicqServeConfig>,
+}
+
+/// `oicq_webd:`: the daemon's format served from one of botgate's accounts, so clients
+/// written for oicq_webd drive it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OicqServeConfig {
+    /// Whether the listener runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Its host.
+    #[serde(default = "default_server_host")]
+    pub host: String,
+    /// Its port: the WebSocket on any path, the HTTP API beside it.
+    #[serde(default = "default_oicq_port")]
+    pub port: u16,
+    /// The account served; default: the first under `bots:`.
+    #[serde(default)]
+    pub bot: Option<i64>,
+}
+
+fn default_oicq_port() -> u16 {
+    8888
+}
+
+impl OicqServeConfig {
+    /// The account served.
+    pub fn served_bot(&self, bots: &[BotConfig]) -> i64 {
+        self.bot.or_else(|| bots.first().map(|b| b.qq)).unwrap_or_default()
+    }
 }
 
 /// `qqbot:`: the QQ official bot protocol served to the platform's SDKs (qq-botpy, nonebot's
@@ -1080,6 +1113,15 @@ impl Config {
         }
         if let Some(q) = self.qqbot.as_ref().filter(|q| q.enabled) {
             q.validate(&self.bots)?;
+        }
+        if let Some(o) = self.oicq_webd.as_ref().filter(|o| o.enabled) {
+            let bot = o.served_bot(&self.bots);
+            if !self.bots.iter().any(|b| b.qq == bot) {
+                return Err(ConfigError::new(
+                    "oicq_webd.bot",
+                    format!("bot {bot} is not under bots:; name one of the accounts there"),
+                ));
+            }
         }
         let m = &self.mirai;
         for (i, name) in m.adapters.iter().enumerate() {

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod listeners;
 pub mod mirai_http;
 pub mod mirai_ws;
+pub mod oicq_server;
 pub mod onebot_http;
 pub mod onebot_upstream;
 pub mod onebot_ws;

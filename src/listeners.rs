@@ -14,8 +14,8 @@ use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
 use crate::limits::{self, ConnectionLimits};
 use crate::{
-    botgate_endpoints, mirai_http, mirai_ws, onebot_http, onebot_upstream, onebot_ws, qqbot_server,
-    qqbot_webhook,
+    botgate_endpoints, mirai_http, mirai_ws, oicq_server, onebot_http, onebot_upstream, onebot_ws,
+    qqbot_server, qqbot_webhook,
 };
 
 /// What a listener serves.
@@ -33,6 +33,8 @@ pub enum Mount {
     OneBotWs,
     /// The QQ official protocol served to its SDKs.
     QqBot,
+    /// oicq_webd's push WebSocket and HTTP API.
+    Oicq,
 }
 
 impl Mount {
@@ -45,6 +47,7 @@ impl Mount {
             Mount::OneBotHttp => "onebot http",
             Mount::OneBotWs => "onebot ws",
             Mount::QqBot => "qqbot",
+            Mount::Oicq => "oicq_webd",
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct AppState {
         std::collections::HashMap<i64, (Secret, actix::Addr<botgate_actors::bot::BotActor>)>,
     /// The apps of the QQ official protocol served to SDKs.
     pub qqbot_apps: Arc<Vec<botgate_actors::connection::qqbot_served::socket::SocketApp>>,
+    /// What oicq_webd's push clients share, when the format is served.
+    pub oicq: Option<Arc<botgate_actors::connection::oicq_push::OicqPushSettings>>,
     /// The served gateway's client counters.
     pub qqbot_stats: Arc<botgate_actors::connection::stats::ClientStats>,
     /// Bots the QQ official platform pushes to (`transport: webhook`): the signing key of
@@ -127,6 +132,9 @@ fn plan(config: &Config) -> Result<Plan, ConfigError> {
     if let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) {
         wanted.push(((q.host.clone(), q.port), Mount::QqBot));
     }
+    if let Some(o) = config.oicq_webd.as_ref().filter(|o| o.enabled) {
+        wanted.push(((o.host.clone(), o.port), Mount::Oicq));
+    }
     let mut grouped: Vec<((String, u16), Vec<Mount>)> = Vec::new();
     for (addr, mount) in wanted {
         match grouped.iter_mut().find(|(a, _)| *a == addr) {
@@ -139,6 +147,11 @@ fn plan(config: &Config) -> Result<Plan, ConfigError> {
             Some((
                 "onebot.port",
                 "the OneBot HTTP API answers every path, so it needs a port of its own",
+            ))
+        } else if mounts.contains(&Mount::Oicq) && mounts.len() > 1 {
+            Some((
+                "oicq_webd.port",
+                "oicq_webd's WebSocket answers every path, so it needs a port of its own",
             ))
         } else if mounts.contains(&Mount::QqBot) && mounts.len() > 1 {
             Some((
@@ -200,6 +213,16 @@ pub fn start(
         })
         .collect();
     let qqbot_apps = Arc::new(actors.qqbot_apps.clone());
+    let oicq = config.oicq_webd.as_ref().filter(|o| o.enabled).and_then(|o| {
+        let qq = o.served_bot(&config.bots);
+        let (_, _, bot) = actors.bots.iter().find(|(b, _, _)| *b == qq)?;
+        Some(Arc::new(botgate_actors::connection::oicq_push::OicqPushSettings {
+            bot: bot.clone(),
+            qq,
+            outbox_size: config.mirai.adapter_settings.ws.outbox_size,
+            stats: Arc::default(),
+        }))
+    });
     let qqbot_webhooks = config
         .bots
         .iter()
@@ -232,6 +255,7 @@ pub fn start(
         qqbot_webhooks,
         qqbot_apps,
         qqbot_stats: Arc::default(),
+        oicq,
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
     let mut listeners = Vec::new();
@@ -265,6 +289,7 @@ pub fn start(
                     Mount::OneBotHttp => app.configure(onebot_http::configure),
                     Mount::OneBotWs => app.configure(onebot_ws::configure),
                     Mount::QqBot => app.configure(qqbot_server::configure),
+                    Mount::Oicq => app.configure(oicq_server::configure),
                 };
             }
             app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
@@ -306,5 +331,6 @@ fn key_of(mount: Mount) -> &'static str {
         Mount::OneBotHttp => "onebot.host / onebot.port",
         Mount::OneBotWs => "onebot.ws_host / onebot.ws_port",
         Mount::QqBot => "qqbot.host / qqbot.port",
+        Mount::Oicq => "oicq_webd.host / oicq_webd.port",
     }
 }

@@ -356,9 +356,11 @@ pub enum WireFormat {
     OneBotArray = 2,
     /// A OneBot event with messages as CQ-code strings.
     OneBotString = 3,
+    /// An oicq_webd push packet.
+    Oicq = 4,
 }
 
-const WIRE_FORMATS: usize = 4;
+const WIRE_FORMATS: usize = 5;
 
 /// An event of one bot, shared by every subscriber through an `Arc`, carrying its encodings
 /// so that the first connection to need a format pays for it and the rest reuse the bytes.

@@ -4,6 +4,7 @@
 //! the later `data.time`, `reply.summary`, `eventID`, names); botgate writes the seed's shape
 //! plus the later fields. Shared by the `oicq-webd` source and the served format.
 
+pub mod api;
 pub mod content;
 pub mod ids;
 pub mod packet;

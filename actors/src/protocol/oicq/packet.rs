@@ -10,6 +10,14 @@ use crate::model::{
     Event, GroupChange, MessageEvent, MessageKind, Permission, RequestKind, Segment, UserId,
 };
 
+/// The packet of a shared event, serialized once for every oicq_webd client; `None` when the
+/// daemon has no packet for it.
+pub fn encoded(event: &crate::model::SharedEvent) -> Option<&bytes::Bytes> {
+    event.encoded(crate::model::WireFormat::Oicq, |e| {
+        packet(e, event.bot, event.time).map(|v| bytes::Bytes::from(v.to_string()))
+    })
+}
+
 /// The `msgID` botgate gives message `id` of `context` (the id travels as oicq's `seq`, the
 /// context as its `rand`, so a client's `msgID` leads back to both).
 pub fn msg_id(context: UserId, id: i32) -> String {
@@ -29,7 +37,7 @@ fn wrap(kind: &str, time: i64, mut data: Value) -> Value {
 /// The packet of an event of bot `bot` at `time`.
 pub fn packet(event: &Event, bot: UserId, time: i64) -> Option<Value> {
     let v = match event {
-        Event::Message(m) => return message(m, time),
+        Event::Message(m) => return message(m, bot, time, false),
         Event::GroupRecall { author_id, message_id, group, operator, .. } => wrap(
             "revoke",
             time,
@@ -164,7 +172,9 @@ fn admin(group: UserId, who: UserId, status: bool, time: i64) -> Value {
     wrap("group", time, json!({"type": "admin", "who": who, "group": group, "status": status}))
 }
 
-fn message(m: &MessageEvent, time: i64) -> Option<Value> {
+/// A message's packet; `own` includes the bot's own messages (the daemon does not push them,
+/// but `mesg/queryMsg` finds them).
+pub fn message(m: &MessageEvent, bot: UserId, time: i64, own: bool) -> Option<Value> {
     let context = m.kind.context_id()?;
     let (kind, known, channel, sender, nick, channel_name, ref_channel) = match &m.kind {
         MessageKind::Group { sender } => (
@@ -191,6 +201,12 @@ fn message(m: &MessageEvent, time: i64) -> Option<Value> {
             sender.group.name.clone(),
             sender.group.id,
         ),
+        MessageKind::GroupSync { subject } if own => {
+            ("group", true, subject.id, bot, String::new(), subject.name.clone(), 0)
+        }
+        MessageKind::FriendSync { subject } | MessageKind::StrangerSync { subject } if own => {
+            ("private", true, subject.id, bot, String::new(), String::new(), 0)
+        }
         _ => return None,
     };
     let mut data = json!({"type": kind, "known": known, "channel": channel, "sender": sender,
