@@ -151,6 +151,50 @@ pub enum SourceKind {
     Onebot,
     /// The QQ official bot platform, over its WebSocket gateway or webhook.
     Qqbot,
+    /// An oicq_webd daemon: its push WebSocket and HTTP API.
+    OicqWebd,
+}
+
+/// `bots[].oicq_webd`: the daemon that holds the account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OicqSourceSpec {
+    /// The HTTP API base; the push WebSocket is the same host and port.
+    pub url: String,
+    /// First redial delay, ms; doubles with jitter up to a minute.
+    #[serde(default = "default_oicq_reconnect")]
+    pub reconnect_interval: u64,
+    /// How long one API call may take, ms.
+    #[serde(default = "default_action_timeout")]
+    pub action_timeout: u64,
+}
+
+fn default_oicq_reconnect() -> u64 {
+    3000
+}
+
+impl OicqSourceSpec {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                format!("{key}.url"),
+                format!(
+                    "{:?} is not the daemon's HTTP address; give e.g. http://127.0.0.1:8888 (the \
+                     WebSocket is the same host and port)",
+                    self.url
+                ),
+            ));
+        }
+        for (name, value) in [
+            ("reconnect_interval", self.reconnect_interval),
+            ("action_timeout", self.action_timeout),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("{key}.{name}"), "must be at least 1 ms"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One entry of `bots[].qqbot.intents`: the platform's name or a number.
@@ -342,6 +386,9 @@ pub struct BotConfig {
     /// The QQ official platform's app (for `source: qqbot`).
     #[serde(default)]
     pub qqbot: Option<QqBotSourceSpec>,
+    /// The oicq_webd daemon (for `source: oicq-webd`).
+    #[serde(default)]
+    pub oicq_webd: Option<OicqSourceSpec>,
 }
 
 /// `mirai.adapterSettings.reverse-ws.destinations[]`, keys as in mirai-api-http.
@@ -1083,7 +1130,7 @@ impl Config {
                         "source: onebot needs an onebot: section with the implementation's url",
                     ))
                 }
-                (SourceKind::Simulated | SourceKind::Qqbot, Some(_)) => {
+                (SourceKind::Simulated | SourceKind::Qqbot | SourceKind::OicqWebd, Some(_)) => {
                     return Err(ConfigError::new(
                         format!("bots[{i}].onebot"),
                         "only a bot with source: onebot takes an onebot: section; remove it or \
@@ -1091,6 +1138,23 @@ impl Config {
                     ))
                 }
                 (SourceKind::Onebot, Some(ob)) => ob.validate(&format!("bots[{i}].onebot"))?,
+                _ => {}
+            }
+            match (bot.source, &bot.oicq_webd) {
+                (SourceKind::OicqWebd, None) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].oicq_webd"),
+                        "source: oicq-webd needs an oicq_webd: section with the daemon's url",
+                    ))
+                }
+                (SourceKind::OicqWebd, Some(o)) => o.validate(&format!("bots[{i}].oicq_webd"))?,
+                (_, Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("bots[{i}].oicq_webd"),
+                        "only a bot with source: oicq-webd takes an oicq_webd: section; remove it \
+                         or change source",
+                    ))
+                }
                 _ => {}
             }
             match (bot.source, &bot.qqbot) {

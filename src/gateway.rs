@@ -22,6 +22,7 @@ use crate::config::{
 };
 use crate::listeners::{self, Listener};
 use botgate_actors::bot::{QqBotConfig, QqTransport};
+use botgate_actors::connection::oicq_link::OicqConfig;
 use botgate_actors::connection::qqbot_api::QqApiConfig;
 use botgate_actors::connection::qqbot_gateway::GatewayConfig;
 use botgate_actors::connection::qqbot_served::app::{AppTokens, QqApp, QqAppConfig};
@@ -329,12 +330,29 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         .bots
         .iter()
         .map(|b| {
-            let actor = match (b.source, &b.onebot, &b.qqbot) {
-                (SourceKind::Onebot, Some(ob), _) => {
+            let actor = match (b.source, &b.onebot, &b.qqbot, &b.oicq_webd) {
+                (SourceKind::Onebot, Some(ob), _, _) => {
                     let upstream = upstream_config(b.qq, ob, config, &tls);
                     BotActor::onebot(b.qq, upstream, mirai.cache_size)
                 }
-                (SourceKind::Qqbot, _, Some(q)) => BotActor::qqbot(
+                (SourceKind::OicqWebd, _, _, Some(o)) => {
+                    let oicq = OicqConfig {
+                        label: b.qq.to_string(),
+                        url: o.url.clone(),
+                        reconnect_interval: Duration::from_millis(o.reconnect_interval),
+                        max_reconnect_interval: QQBOT_MAX_RECONNECT,
+                        action_timeout: Duration::from_millis(o.action_timeout),
+                        max_frame_size: config.server.max_frame_size,
+                        tls: Arc::clone(&tls),
+                    };
+                    BotActor::oicq(
+                        b.qq,
+                        oicq,
+                        mirai.cache_size,
+                        config.server.store_messages_per_bot,
+                    )
+                }
+                (SourceKind::Qqbot, _, Some(q), _) => BotActor::qqbot(
                     b.qq,
                     qqbot_config(b.qq, q, config, &tls),
                     mirai.cache_size,

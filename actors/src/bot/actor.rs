@@ -11,10 +11,12 @@ use log::{debug, warn};
 use super::cache::MessageCache;
 use super::media_root::MediaRoot;
 use super::recorder::Recorder;
+use super::sources::oicq::OicqSource;
 use super::sources::onebot::OneBotSource;
 use super::sources::qqbot::{QqBotConfig, QqBotSource};
 use super::sources::Source;
 use super::world::{SimWorld, SimulatedWorldSpec};
+use crate::connection::oicq_link::OicqConfig;
 use crate::connection::onebot_upstream::UpstreamConfig;
 use crate::model::{
     BotError, Command, CommandOutput, Event, MessageTarget, SharedEvent, SimulatedInput, UserId,
@@ -87,6 +89,11 @@ impl BotActor {
             Source::QqBot(QqBotSource::new(qq, config, message_bound)),
             cache_size,
         )
+    }
+
+    /// An account held by an oicq_webd daemon; `message_bound` msgID numbers are kept.
+    pub fn oicq(qq: UserId, config: OicqConfig, cache_size: usize, message_bound: usize) -> Self {
+        Self::with_source(qq, Source::Oicq(OicqSource::new(qq, config, message_bound)), cache_size)
     }
 
     fn with_source(qq: UserId, source: Source, cache_size: usize) -> Self {
@@ -185,6 +192,7 @@ impl Actor for BotActor {
         match &mut self.source {
             Source::OneBot(source) => source.start_link(ctx.address().recipient()),
             Source::QqBot(_) => self.start_qqbot(ctx),
+            Source::Oicq(_) => self.start_oicq(ctx),
             Source::Simulated(_) => {}
         }
         if let Some(store) = self.recorder.store() {
@@ -267,6 +275,7 @@ impl BotActor {
             Source::Simulated(world) => world,
             Source::OneBot(_) => return self.run_onebot(command, ctx),
             Source::QqBot(_) => return self.run_qqbot(command, ctx),
+            Source::Oicq(_) => return self.run_oicq(command, ctx),
         };
         let mut events = Vec::new();
         let result = world.execute(command, &mut self.cache, &mut events);
@@ -415,6 +424,7 @@ impl Handler<GetStatus> for BotActor {
                 Source::Simulated(world) => world.bot_contact().nickname,
                 Source::OneBot(source) => source.nickname().to_owned(),
                 Source::QqBot(source) => source.nickname().to_owned(),
+                Source::Oicq(source) => source.nickname().to_owned(),
             },
             subscribers: self.subscribers.len(),
             cached_messages: self.cache.len(),
@@ -422,11 +432,12 @@ impl Handler<GetStatus> for BotActor {
                 Source::Simulated(_) => true,
                 Source::OneBot(source) => source.online(),
                 Source::QqBot(source) => source.online(),
+                Source::Oicq(source) => source.online(),
             },
             catching_up: match &self.source {
                 Source::Simulated(_) => false,
                 Source::OneBot(source) => source.catching_up(),
-                Source::QqBot(_) => false,
+                Source::QqBot(_) | Source::Oicq(_) => false,
             },
             problem: match &self.source {
                 Source::QqBot(source) => source.problem().map(str::to_owned),

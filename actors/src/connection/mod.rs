@@ -7,6 +7,7 @@ pub mod http_post;
 pub mod in_flight;
 pub mod mirai_calls;
 pub mod mirai_ws;
+pub mod oicq_link;
 pub mod oicq_push;
 pub mod onebot_calls;
 pub mod onebot_reverse;

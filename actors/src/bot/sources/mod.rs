@@ -1,9 +1,9 @@
 //! Where a bot account lives. The [`crate::bot::BotActor`] owns exactly one source: the
 //! embedded simulated world, which answers commands at once, or a platform connection, which
 //! answers them later — the actor hands the command over and answers with a future, so a slow
-//! platform call never holds up the actor, its events or other commands. oicq_webd joins
-//! OneBot and the QQ official platform later.
+//! platform call never holds up the actor, its events or other commands.
 
+pub(crate) mod oicq;
 pub(crate) mod onebot;
 pub(crate) mod qqbot;
 
@@ -20,4 +20,6 @@ pub(crate) enum Source {
     OneBot(onebot::OneBotSource),
     /// The QQ official bot platform (seed 003), over its gateway or webhook.
     QqBot(qqbot::QqBotSource),
+    /// An oicq_webd daemon (seed 001).
+    Oicq(oicq::OicqSource),
 }
