@@ -66,6 +66,23 @@ async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_daemon_forma
     );
     assert_eq!(o["message_id"], m["messageChain"][0]["id"], "one id in both protocols");
 
+    // A forwarded bundle travels as an id; B expands it through A's mesg/parseForwardedMsg,
+    // and what follows waits behind it.
+    inject(&a, 10001, json!({"type": "GroupMessage", "sender": {"id": 20001, "group": {"id": 30001}},
+        "messageChain": [{"type": "Forward", "nodeList": [
+            {"senderId": 20003, "time": 1_700_000_000, "senderName": "Carol", "messageChain": [{"type": "Plain", "text": "node one"}]},
+            {"senderId": 20001, "time": 1_700_000_001, "senderName": "Alice", "messageChain": [{"type": "Plain", "text": "node two"}]}]}]})).await;
+    inject(&a, 10001, group_message(30001, 20001, "after the bundle")).await;
+    let f = next_of(&mut mirai, "mirai", &["GroupMessage"]).await["data"].clone();
+    let nodes = f["messageChain"][1]["nodeList"].as_array().cloned().unwrap_or_default();
+    assert_eq!(nodes.len(), 2, "{f}");
+    assert_eq!(
+        (nodes[0]["senderName"].clone(), nodes[1]["messageChain"][0]["text"].clone()),
+        (json!("Carol"), json!("node two"))
+    );
+    let after = next_of(&mut mirai, "mirai", &["GroupMessage"]).await["data"].clone();
+    assert_eq!(after["messageChain"][1]["text"], "after the bundle");
+
     let r = mirai
         .call(
             "s",

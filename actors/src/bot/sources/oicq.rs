@@ -5,7 +5,7 @@
 //! mapped to errors. While the push link is down mirai clients get `BotOfflineEventDropped`
 //! and, when it is back, `BotReloginEvent`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -18,8 +18,9 @@ use crate::bot::actor::{BotActor, Reply};
 use crate::bot::world::unix_now;
 use crate::connection::oicq_link::{OicqApi, OicqConfig, OicqLink, OicqNotice};
 use crate::model::{
-    BotError, BotOfflineReason, Command, CommandOutput, Event, Friend, Group, MessageEvent,
-    MessageKind, MessageSource, MessageTarget, Permission, RequestAnswer, SharedEvent, UserId,
+    BotError, BotOfflineReason, Command, CommandOutput, Event, ForwardNode, Friend, Group,
+    MessageEvent, MessageKind, MessageSource, MessageTarget, Permission, RequestAnswer, Segment,
+    SharedEvent, UserId,
 };
 use crate::protocol::lenient;
 use crate::protocol::oicq::{content, read};
@@ -39,6 +40,8 @@ pub(crate) struct OicqSource {
     requests: HashMap<i64, Option<String>>,
     next_request: i64,
     groups: BTreeMap<UserId, Group>,
+    /// Packets held while a forwarded bundle is expanded, so everything stays in order.
+    held: Option<VecDeque<Value>>,
 }
 
 impl OicqSource {
@@ -55,6 +58,7 @@ impl OicqSource {
             requests: HashMap::new(),
             next_request: 1,
             groups: BTreeMap::new(),
+            held: None,
         }
     }
 
@@ -102,7 +106,58 @@ impl BotActor {
         }
     }
 
-    fn on_packet(&mut self, packet: Value, ctx: &mut Context<Self>) {
+    /// Takes a packet in arrival order: behind an expansion under way, or now.
+    fn on_packet_in_order(&mut self, packet: Value, ctx: &mut Context<Self>) {
+        if let Some(held) = self.oicq_source().held.as_mut() {
+            held.push_back(packet);
+            return;
+        }
+        self.deliver_or_expand(packet, ctx);
+    }
+
+    /// Delivers a packet, first expanding its forwarded bundles through the API
+    /// (`mesg/parseForwardedMsg`); later packets wait meanwhile.
+    fn deliver_or_expand(&mut self, packet: Value, ctx: &mut Context<Self>) {
+        let ids = content::forward_ids(&packet["data"]["msgContent"]);
+        let api = self.oicq_source().api.clone();
+        let (false, Some(api)) = (ids.is_empty() || packet["type"] != "msg", api) else {
+            return self.on_packet(packet, Vec::new(), ctx);
+        };
+        self.oicq_source().held = Some(VecDeque::new());
+        let fetch = async move {
+            let mut bundles = Vec::new();
+            for id in ids {
+                let answer = api.call("mesg/parseForwardedMsg", &[("id", id.clone())], None).await;
+                match answer {
+                    Ok(a) => bundles.push(content::forward_nodes(&a["msgs"])),
+                    Err(e) => {
+                        debug!("forwarded bundle {id} not expanded: {e}");
+                        bundles.push(Vec::new());
+                    }
+                }
+            }
+            bundles
+        };
+        ctx.spawn(fetch.into_actor(self).map(move |bundles, act, ctx| {
+            act.on_packet(packet, bundles, ctx);
+            let mut rest = act.oicq_source().held.take().unwrap_or_default();
+            while let Some(next) = rest.pop_front() {
+                act.deliver_or_expand(next, ctx);
+                if let Some(again) = act.oicq_source().held.as_mut() {
+                    // Another bundle is being expanded: the rest waits behind it.
+                    again.extend(rest);
+                    return;
+                }
+            }
+        }));
+    }
+
+    fn on_packet(
+        &mut self,
+        packet: Value,
+        bundles: Vec<Vec<ForwardNode>>,
+        ctx: &mut Context<Self>,
+    ) {
         let qq = self.bot_id();
         let s = self.oicq_source();
         let decoded = read::read(&packet, qq, |id| s.ids.message(id));
@@ -128,6 +183,12 @@ impl BotActor {
                 s.requests.insert(req.event_id, r.request.clone());
             }
             Event::Message(m) => {
+                let mut bundles = bundles.into_iter();
+                for segment in m.message.iter_mut() {
+                    if let Segment::Forward(nodes) = segment {
+                        *nodes = bundles.next().unwrap_or_default();
+                    }
+                }
                 if let MessageKind::Group { sender } = &m.kind {
                     self.oicq_source()
                         .groups
@@ -426,7 +487,7 @@ impl Handler<OicqNotice> for BotActor {
                     self.fan_out(vec![Event::BotOffline(BotOfflineReason::Dropped)]);
                 }
             }
-            OicqNotice::Packet(packet) => self.on_packet(packet, ctx),
+            OicqNotice::Packet(packet) => self.on_packet_in_order(packet, ctx),
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum Shape {
     MemberDetail,
     /// `{data:<msg packet data>}`.
     Message,
+    /// `{msgs:[{id,time,nickname,msgContent}]}` of a forwarded bundle.
+    Forwarded,
 }
 
 /// A request the API refuses before reaching the bot: the HTTP status and the code.
@@ -161,6 +163,18 @@ pub fn command(
             };
             (command, Shape::Message)
         }
+        ("GET", "mesg/parseForwardedMsg" | "misc/parseForwardedMsg") => {
+            // botgate's bundle ids are the msgIDs of the messages that carry them.
+            let id = params.get("id").and_then(Value::as_str).and_then(ids::parse_msg_id);
+            let Some((_, seq, context)) = id else {
+                return Err(missing("id"));
+            };
+            let command = Command::MessageFromId {
+                context: Some(i64::from(context)),
+                message_id: seq as i32,
+            };
+            (command, Shape::Forwarded)
+        }
         _ => return Err(Refused { http: 404, why: format!("no route {method} /{path}") }),
     })
 }
@@ -203,6 +217,16 @@ pub fn answer(bot: UserId, shape: Shape, result: Result<CommandOutput, BotError>
             v["info"] = json!({"join_time": m.join_timestamp, "last_active_time": m.last_speak_timestamp,
                 "tag": m.special_title, "isOwner": m.permission == Permission::Owner,
                 "isAdmin": m.permission == Permission::Administrator});
+        }
+        (Shape::Forwarded, CommandOutput::Message(m)) => {
+            let nodes = m.message.iter().find_map(|s| match s {
+                crate::model::Segment::Forward(nodes) => Some(nodes.as_slice()),
+                _ => None,
+            });
+            match nodes {
+                Some(nodes) => v["msgs"] = content::forward_msgs(nodes),
+                None => return json!({"status": {"code": -1}}),
+            }
         }
         (Shape::Message, CommandOutput::Message(m)) => {
             let p = packet::message(&m, bot, m.source.time, true);

@@ -89,6 +89,50 @@ pub fn encode(segments: &[Segment], forward_id: Option<&str>) -> Value {
     Value::Array(items)
 }
 
+/// The ids of the `forwarded` segments of a `msgContent`, in order (the HTTP API expands
+/// them with `mesg/parseForwardedMsg`).
+pub fn forward_ids(content: &Value) -> Vec<String> {
+    content
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i.get("type").and_then(Value::as_str) == Some("forwarded"))
+                .filter_map(|i| i.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The nodes of `mesg/parseForwardedMsg`'s `msgs`.
+pub fn forward_nodes(msgs: &Value) -> Vec<crate::model::ForwardNode> {
+    msgs.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|m| crate::model::ForwardNode {
+                    sender_id: m.get("id").and_then(lenient::int_from_value).unwrap_or(0),
+                    time: m.get("time").and_then(lenient::int_from_value).unwrap_or(0),
+                    sender_name: m.get("nickname").and_then(Value::as_str).unwrap_or("").to_owned(),
+                    message: decode(m.get("msgContent").unwrap_or(&Value::Null))
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `mesg/parseForwardedMsg`'s `msgs` of a bundle's nodes.
+pub fn forward_msgs(nodes: &[crate::model::ForwardNode]) -> Value {
+    nodes
+        .iter()
+        .map(|n| {
+            json!({"id": n.sender_id, "time": n.time, "nickname": n.sender_name,
+                        "msgContent": encode(&n.message, None)})
+        })
+        .collect()
+}
+
 /// Concatenated `text` segments (the daemon's later `msgString`).
 pub fn plain(segments: &[Segment]) -> String {
     segments.iter().map(Segment::plain_text).collect()
