@@ -55,6 +55,7 @@ async fn the_binary_on_the_bundled_config_serves_the_readme_walkthrough() {
     let qqbot_port = free_port();
     let config = bundled_config()
         .replace("port: 8090", &format!("port: {qqbot_port}"))
+        .replace("port: 8888", &format!("port: {}", free_port()))
         .replace("port: 9000", &format!("port: {http_port}"))
         .replace("port: 8080", &format!("port: {mirai_port}"))
         .replace("port: 8081", &format!("port: {}", server.addr.port()))
