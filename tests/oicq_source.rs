@@ -297,4 +297,15 @@ async fn the_seed_generation_of_the_daemon_is_understood() {
     assert_eq!(call["msgContent"][0], json!({"type": "text", "text": "hey "}));
     assert_eq!(call["msgContent"][1]["type"], "emoji");
     assert_eq!(call["msgContent"][1]["id"], 14);
+
+    // The daemon drops the socket: clients hear the bot went offline; it is redialled and
+    // comes back as a relogin.
+    let dialled = daemon.pushers.lock().expect("lock").len();
+    for w in daemon.pushers.lock().expect("lock").drain(..) {
+        w.close(None);
+    }
+    next_of(&mut mirai, "mirai", &["BotOfflineEventDropped"]).await;
+    next_of(&mut mirai, "mirai", &["BotReloginEvent"]).await;
+    assert!(dialled >= 1);
+    assert!(!daemon.pushers.lock().expect("lock").is_empty(), "redialled");
 }
