@@ -169,6 +169,14 @@ pub struct OicqSourceSpec {
     pub action_timeout: u64,
 }
 
+/// Fails naming the first of `settings` (under `key`) that is 0 ms.
+fn at_least_one_ms(key: &str, settings: &[(&str, u64)]) -> Result<(), ConfigError> {
+    match settings.iter().find(|(_, value)| *value == 0) {
+        Some((name, _)) => Err(ConfigError::new(format!("{key}.{name}"), "must be at least 1 ms")),
+        None => Ok(()),
+    }
+}
+
 fn default_oicq_reconnect() -> u64 {
     3000
 }
@@ -185,15 +193,13 @@ impl OicqSourceSpec {
                 ),
             ));
         }
-        for (name, value) in [
-            ("reconnect_interval", self.reconnect_interval),
-            ("action_timeout", self.action_timeout),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(format!("{key}.{name}"), "must be at least 1 ms"));
-            }
-        }
-        Ok(())
+        at_least_one_ms(
+            key,
+            &[
+                ("reconnect_interval", self.reconnect_interval),
+                ("action_timeout", self.action_timeout),
+            ],
+        )
     }
 }
 
@@ -852,15 +858,13 @@ impl OneBotSourceSpec {
                 ),
             ));
         }
-        for (name, value) in [
-            ("reconnect_interval", self.reconnect_interval),
-            ("action_timeout", self.action_timeout),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(format!("{key}.{name}"), "must be at least 1 ms"));
-            }
-        }
-        Ok(())
+        at_least_one_ms(
+            key,
+            &[
+                ("reconnect_interval", self.reconnect_interval),
+                ("action_timeout", self.action_timeout),
+            ],
+        )
     }
 }
 

@@ -321,6 +321,19 @@ impl Handler<Execute> for BotActor {
     }
 }
 
+impl BotActor {
+    /// A message from the cache (which the store refilled if it had to): platform sources
+    /// answer `MessageFromId` from here, as their platforms forget sooner.
+    pub(crate) fn cached_message(&self, context: Option<UserId>, id: i32) -> Reply {
+        Reply::Now(
+            self.cache
+                .get(context, id)
+                .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
+                .ok_or_else(|| BotError::NoSuchElement(format!("message {id}"))),
+        )
+    }
+}
+
 /// The error of a simulated-only operation on another kind of bot.
 fn not_simulated() -> BotError {
     BotError::Unsupported("only a simulated bot takes injected traffic".into())

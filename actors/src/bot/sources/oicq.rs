@@ -25,7 +25,6 @@ use crate::model::{
 use crate::protocol::lenient;
 use crate::protocol::oicq::{content, read};
 use crate::protocol::qqbot::dispatch::IdMap;
-use crate::store::{LoadIds, RecordIds};
 
 /// The account's state as the daemon told it.
 pub(crate) struct OicqSource {
@@ -83,27 +82,15 @@ impl BotActor {
 
     /// Loads the msgID numbers, then opens the push link.
     pub(crate) fn start_oicq(&mut self, ctx: &mut Context<Self>) {
-        let bot = self.bot_id();
         let s = self.oicq_source();
         s.api = Some(OicqApi::new(&s.config));
-        if let Some(store) = self.recorder.store().cloned() {
-            let load = store.send(LoadIds { bot });
-            ctx.wait(load.into_actor(self).map(move |result, act, _| match result {
-                Ok(Ok(stored)) => act.oicq_source().ids.load(stored),
-                Ok(Err(e)) => warn!("bot {bot}: reading the id maps failed: {e}"),
-                Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
-            }));
-        }
+        self.load_id_book(ctx, |act| &mut act.oicq_source().ids);
         let config = self.oicq_source().config.clone();
         self.oicq_source().link = Some(OicqLink::new(config, ctx.address().recipient()).start());
     }
 
     fn persist_oicq_ids(&mut self) {
-        let bot = self.bot_id();
-        let mappings = self.oicq_source().ids.take_new();
-        if let (false, Some(store)) = (mappings.is_empty(), self.recorder.store()) {
-            store.do_send(RecordIds { bot, mappings });
-        }
+        self.persist_id_book(|act| &mut act.oicq_source().ids);
     }
 
     /// Takes a packet in arrival order: behind an expansion under way, or now.
@@ -216,12 +203,7 @@ impl BotActor {
     pub(crate) fn run_oicq(&mut self, command: Command, _: &mut Context<Self>) -> Reply {
         let qq = self.bot_id();
         if let Command::MessageFromId { context, message_id } = &command {
-            return Reply::Now(
-                self.cache
-                    .get(*context, *message_id)
-                    .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
-                    .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
-            );
+            return self.cached_message(*context, *message_id);
         }
         let s = self.oicq_source();
         if let Command::BotInfo = command {

@@ -301,12 +301,7 @@ impl BotActor {
         }
         if let Command::MessageFromId { context, message_id } = &command {
             // The cache, then the store, were asked first; the implementation forgets sooner.
-            return Reply::Now(
-                self.cache
-                    .get(*context, *message_id)
-                    .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
-                    .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
-            );
+            return self.cached_message(*context, *message_id);
         }
         let member_group = match &command {
             Command::MemberList { group, .. } | Command::LatestMemberList { group, .. } => {

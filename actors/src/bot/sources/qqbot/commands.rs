@@ -67,11 +67,9 @@ impl BotActor {
                 Ok(CommandOutput::GroupInfo(s.group(*group), 0))
             }
             Command::GroupInfo { group } => Err(BotError::NoSuchElement(format!("group {group}"))),
-            Command::MessageFromId { context, message_id } => self
-                .cache
-                .get(*context, *message_id)
-                .map(|(_, m)| CommandOutput::Message(Arc::clone(m)))
-                .ok_or_else(|| BotError::NoSuchElement(format!("message {message_id}"))),
+            Command::MessageFromId { context, message_id } => {
+                return self.cached_message(*context, *message_id);
+            }
             Command::SendMessage { .. }
             | Command::SendChannelMessage { .. }
             | Command::Recall { .. } => {

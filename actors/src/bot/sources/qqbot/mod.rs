@@ -175,20 +175,9 @@ impl BotActor {
     /// Loads the id maps, then opens the gateway session (or, for webhook bots, checks the
     /// app's credentials): nothing is mapped before every stored number is known.
     pub(crate) fn start_qqbot(&mut self, ctx: &mut Context<Self>) {
-        let bot = self.bot_id();
         let api = QqApi::new(self.qq().config.api.clone());
         self.qq().api = Some(api);
-        if let Some(store) = self.recorder.store().cloned() {
-            let load = store.send(LoadIds { bot });
-            ctx.wait(load.into_actor(self).map(move |result, act, _| match result {
-                Ok(Ok(stored)) => {
-                    debug!("bot {bot}: {} id mappings in the store", stored.len());
-                    act.qq().ids.load(stored);
-                }
-                Ok(Err(e)) => warn!("bot {bot}: reading the id maps failed: {e}"),
-                Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
-            }));
-        }
+        self.load_id_book(ctx, |act| &mut act.qq().ids);
         match self.qq().config.transport {
             QqTransport::WebSocket => {
                 let s = self.qq();
@@ -323,12 +312,36 @@ impl BotActor {
 
     /// Writes the numbers given since last time to the store.
     fn persist_ids(&mut self) {
+        self.persist_id_book(|act| &mut act.qq().ids);
+    }
+
+    /// Loads a source's id book from the store before anything else runs: nothing is
+    /// mapped before every stored number is known.
+    pub(crate) fn load_id_book(
+        &mut self,
+        ctx: &mut Context<Self>,
+        book: fn(&mut BotActor) -> &mut IdBook,
+    ) {
         let bot = self.bot_id();
-        let mappings = self.qq().ids.take_new();
-        if mappings.is_empty() {
+        let Some(store) = self.recorder.store().cloned() else {
             return;
-        }
-        if let Some(store) = self.recorder.store() {
+        };
+        let load = store.send(LoadIds { bot });
+        ctx.wait(load.into_actor(self).map(move |result, act, _| match result {
+            Ok(Ok(stored)) => {
+                debug!("bot {bot}: {} id mappings in the store", stored.len());
+                book(act).load(stored);
+            }
+            Ok(Err(e)) => warn!("bot {bot}: reading the id maps failed: {e}"),
+            Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
+        }));
+    }
+
+    /// Writes the numbers a source's id book gave since last time to the store.
+    pub(crate) fn persist_id_book(&mut self, book: fn(&mut BotActor) -> &mut IdBook) {
+        let bot = self.bot_id();
+        let mappings = book(self).take_new();
+        if let (false, Some(store)) = (mappings.is_empty(), self.recorder.store()) {
             store.do_send(RecordIds { bot, mappings });
         }
     }
