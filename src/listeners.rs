@@ -221,6 +221,7 @@ pub fn start(
             qq,
             outbox_size: config.mirai.adapter_settings.ws.outbox_size,
             stats: Arc::default(),
+            bundles: Default::default(),
         }))
     });
     let qqbot_webhooks = config

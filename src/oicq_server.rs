@@ -1,14 +1,16 @@
 //! The `oicq_webd:` listener: the daemon's format served from one of botgate's accounts. A
 //! WebSocket upgrade on any path is a push client; every other request is the HTTP API
 //! (`protocol::oicq::api`): POST bodies must be JSON (415 otherwise), missing keys get 400,
-//! answers are `{"status":{"code":N}, ...}`. `GET /` fingerprints the daemon.
+//! answers are `{"status":{"code":N}, ...}`. `GET /` fingerprints the daemon. Bundles built
+//! with `mesg/genForwardedMsg` are kept here for the sends (and parses) that name them.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::Execute;
 use botgate_actors::connection::oicq_push::OicqPushClient;
 use botgate_actors::connection::ws_server;
-use botgate_actors::protocol::oicq::api;
+use botgate_actors::model::{Command, Segment};
+use botgate_actors::protocol::oicq::{api, content};
 use serde_json::{json, Map, Value};
 
 use crate::listeners::AppState;
@@ -72,7 +74,25 @@ async fn serve(
             .map(|(k, v)| (k, Value::String(v)))
             .collect()
     };
-    let (command, shape) = match api::command(&method, &path, &params) {
+    if method == "POST" && matches!(path.as_str(), "mesg/genForwardedMsg" | "misc/genForwardedMsg")
+    {
+        let Some(msgs) = params.get("msgs").filter(|m| m.is_array()) else {
+            return Ok(status(StatusCode::BAD_REQUEST, -1, "msgs is required"));
+        };
+        let id = settings.bundles.add(content::forward_nodes(msgs));
+        return Ok(HttpResponse::Ok().json(json!({"status": {"code": 0}, "id": id})));
+    }
+    if method == "GET"
+        && matches!(path.as_str(), "mesg/parseForwardedMsg" | "misc/parseForwardedMsg")
+    {
+        let built =
+            params.get("id").and_then(Value::as_str).and_then(|id| settings.bundles.get(id));
+        if let Some(nodes) = built {
+            let msgs = content::forward_msgs(&nodes);
+            return Ok(HttpResponse::Ok().json(json!({"status": {"code": 0}, "msgs": msgs})));
+        }
+    }
+    let (mut command, shape) = match api::command(&method, &path, &params) {
         Ok(c) => c,
         Err(refused) => {
             log::warn!("oicq_webd: {method} /{path} refused: {}", refused.why);
@@ -80,6 +100,19 @@ async fn serve(
             return Ok(status(http, -1, &refused.why));
         }
     };
+    if let Command::SendMessage { message, .. } = &mut command {
+        // A `forwarded` segment names a bundle built with genForwardedMsg.
+        let mut ids =
+            content::forward_ids(params.get("msgContent").unwrap_or(&Value::Null)).into_iter();
+        for segment in message.iter_mut() {
+            if let Segment::Forward(nodes) = segment {
+                match ids.next().and_then(|id| settings.bundles.get(&id)) {
+                    Some(built) => *nodes = built,
+                    None => return Ok(status(StatusCode::BAD_REQUEST, -1, "unknown forwarded id")),
+                }
+            }
+        }
+    }
     let result = match settings.bot.send(Execute(command)).await {
         Ok(r) => r,
         Err(_) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE, -2, "the bot is unavailable")),

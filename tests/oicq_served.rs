@@ -101,6 +101,40 @@ async fn the_http_api_answers_as_the_daemon() {
     assert_eq!(v["status"]["code"], -1, "{v}");
 }
 
+#[actix_web::test]
+async fn forwarded_bundles_are_built_sent_and_parsed() {
+    let gw = served().await;
+    let msgs = json!([{"id": 20001, "time": 1_700_000_000, "nickname": "Alice",
+                       "msgContent": [{"type": "text", "text": "node"}]}]);
+    let (_, v) = api(&gw, "POST", "mesg/genForwardedMsg", Some(json!({"msgs": msgs}))).await;
+    let id = v["id"].as_str().expect("id").to_owned();
+    let (_, parsed) = api(&gw, "GET", &format!("mesg/parseForwardedMsg?id={id}"), None).await;
+    assert_eq!(parsed["msgs"], msgs);
+    let (_, sent) = api(
+        &gw,
+        "POST",
+        "sendMsg/group",
+        Some(json!({"dest": 30001,
+        "msgContent": [{"type": "forwarded", "id": id}]})),
+    )
+    .await;
+    assert_eq!(sent["status"]["code"], 0, "{sent}");
+    let msg_id = sent["msgID"].as_str().expect("msgID").to_owned();
+    // The sent bundle resolves by its message's msgID, as pushed bundles do.
+    let (_, parsed) =
+        api(&gw, "GET", &format!("mesg/parseForwardedMsg?id={}", urlencode(&msg_id)), None).await;
+    assert_eq!(parsed["msgs"][0]["nickname"], "Alice", "{parsed}");
+    let (status, _) = api(
+        &gw,
+        "POST",
+        "sendMsg/group",
+        Some(json!({"dest": 30001,
+        "msgContent": [{"type": "forwarded", "id": "nope"}]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).expect("encode").trim_start_matches("x=").to_owned()
 }

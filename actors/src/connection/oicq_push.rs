@@ -31,6 +31,41 @@ pub struct OicqPushSettings {
     pub outbox_size: usize,
     /// Client counters.
     pub stats: Arc<ClientStats>,
+    /// Bundles clients built with `mesg/genForwardedMsg`, by the id they were given.
+    pub bundles: ForwardBundles,
+}
+
+/// Forwarded bundles built through the HTTP API, kept for the sends that name them (the
+/// newest [`BUNDLES_KEPT`]).
+#[derive(Default)]
+pub struct ForwardBundles {
+    inner: std::sync::Mutex<(
+        u64,
+        std::collections::VecDeque<(String, Vec<crate::model::ForwardNode>)>,
+    )>,
+}
+
+/// How many built bundles are kept.
+pub const BUNDLES_KEPT: usize = 1024;
+
+impl ForwardBundles {
+    /// Keeps `nodes`; answers the id to send them by.
+    pub fn add(&self, nodes: Vec<crate::model::ForwardNode>) -> String {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0 += 1;
+        let id = format!("botgate-forward-{}", inner.0);
+        inner.1.push_back((id.clone(), nodes));
+        while inner.1.len() > BUNDLES_KEPT {
+            inner.1.pop_front();
+        }
+        id
+    }
+
+    /// The nodes of bundle `id`.
+    pub fn get(&self, id: &str) -> Option<Vec<crate::model::ForwardNode>> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.1.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone())
+    }
 }
 
 /// One push client.
