@@ -35,14 +35,14 @@ pub struct OicqPushSettings {
     pub bundles: ForwardBundles,
 }
 
+/// The bundles kept, oldest first, with the count of all ever built (for ids).
+type Kept = (u64, std::collections::VecDeque<(String, Vec<crate::model::ForwardNode>)>);
+
 /// Forwarded bundles built through the HTTP API, kept for the sends that name them (the
 /// newest [`BUNDLES_KEPT`]).
 #[derive(Default)]
 pub struct ForwardBundles {
-    inner: std::sync::Mutex<(
-        u64,
-        std::collections::VecDeque<(String, Vec<crate::model::ForwardNode>)>,
-    )>,
+    inner: std::sync::Mutex<Kept>,
 }
 
 /// How many built bundles are kept.
