@@ -404,6 +404,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                 buffer_size: wh.buffer_size,
                 tls: Arc::clone(&tls),
                 protocol: PostProtocol::MiraiWebhook,
+                store: Some(store.clone()),
             };
             info!("mirai webhook: destination {}", config.url);
             webhooks
@@ -433,6 +434,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                 secret: Secret::new(ob.secret.clone()),
                 format: ob.message_format(),
             },
+            store: Some(store.clone()),
         };
         info!("onebot http post: {}", config.url);
         onebot_posts.push(HttpPostDestination::new(config, registry.clone(), served).start());

@@ -68,12 +68,24 @@ async fn wait_released(port: u16, pid: u32, baseline: usize, within: Duration) -
         let h = healthz_at(port).await;
         let live = h["clients"]["miraiWs"]["connected"].as_u64().unwrap_or(u64::MAX)
             + h["clients"]["onebotWs"]["connected"].as_u64().unwrap_or(u64::MAX);
-        if live == 0 && fds(pid) <= baseline + 2 {
+        // A listener gives its place back when actix has closed the socket, a moment after
+        // the client's actor stopped: wait for both.
+        let places: u64 = h["listeners"]
+            .as_array()
+            .map(|ls| {
+                ls.iter()
+                    .filter(|l| l["serves"] != "botgate")
+                    .map(|l| l["connections"].as_u64().unwrap_or(u64::MAX))
+                    .sum()
+            })
+            .unwrap_or(u64::MAX);
+        if live == 0 && places == 0 && fds(pid) <= baseline + 2 {
             return h;
         }
         assert!(
             Instant::now() < deadline,
-            "not released: {live} clients connected, {} fds (baseline {baseline})",
+            "not released: {live} clients connected, {places} listener places held, {} fds \
+             (baseline {baseline})",
             fds(pid)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

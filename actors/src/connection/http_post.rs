@@ -3,10 +3,14 @@
 //!
 //! Events are POSTed one at a time and in order. A destination that is down, times out or
 //! answers 5xx gets the same event again after a backoff; events produced meanwhile wait in a
-//! bounded buffer. What differs per protocol is the body, the headers (`qq`/`bot` for mirai;
+//! bounded buffer. That buffer is durable: each event's exact body is appended to the store's
+//! `outbound` table before it is posted and deleted once the destination has it, and after a
+//! restart what is left is delivered first, in order — a crash loses at most events that had
+//! not reached the destination's actor yet. What differs per protocol is the body, the headers (`qq`/`bot` for mirai;
 //! `X-Self-ID` and an HMAC-SHA1 `X-Signature` for OneBot) and what a response body means (a
 //! mirai command; a OneBot quick operation).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +34,7 @@ use crate::protocol::onebot::event::{self as onebot_event, MessageFormat};
 use crate::protocol::onebot::quick;
 use crate::registry::{BoundSession, SessionRegistry};
 use crate::secret::Secret;
+use crate::store::{AckOutbound, AppendOutbound, LoadOutbound, StoreActor};
 
 /// The commands a webhook response may carry (mirai-api-http's list; no queries).
 const ALLOWED_COMMANDS: &[&str] = &[
@@ -92,6 +97,28 @@ pub struct HttpPostConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// The protocol.
     pub protocol: PostProtocol,
+    /// Where accepted events wait durably (the store's `outbound` table).
+    pub store: Option<Addr<StoreActor>>,
+}
+
+impl HttpPostConfig {
+    /// The destination's key in the store: its protocol and URL.
+    fn durable_key(&self) -> String {
+        let kind = match self.protocol {
+            PostProtocol::MiraiWebhook => "mirai-webhook",
+            PostProtocol::OneBot { .. } => "onebot-post",
+        };
+        format!("{kind} {}", self.url)
+    }
+}
+
+/// An accepted event waiting for the destination: its store row, bot, body and (while it
+/// is in memory) the event itself, for the reply's quick operation.
+struct Queued {
+    seq: Option<i64>,
+    bot: UserId,
+    body: Bytes,
+    event: Option<Arc<SharedEvent>>,
 }
 
 /// How a POST went.
@@ -111,10 +138,15 @@ pub struct HttpPostDestination {
     registry: Addr<SessionRegistry>,
     bots: Vec<(UserId, Addr<BotActor>)>,
     outbox: EventOutbox,
-    in_flight: Option<Arc<SharedEvent>>,
+    /// Accepted events, oldest first; the front is being posted.
+    queue: VecDeque<Queued>,
+    /// An append to the store is under way (the outbox waits meanwhile).
+    appending: bool,
     posting: bool,
     healthy: bool,
     backoff: Backoff,
+    /// Events the durable buffer's bound dropped.
+    dropped: u64,
 }
 
 /// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
@@ -152,34 +184,75 @@ impl HttpPostDestination {
             registry,
             bots,
             outbox,
-            in_flight: None,
+            queue: VecDeque::new(),
+            appending: false,
             posting: false,
             healthy: true,
             backoff,
+            dropped: 0,
         }
     }
 
-    /// Posts the next event, unless a POST (or a retry wait) is under way.
+    /// The body of an event in this destination's protocol, if it has one.
+    fn encode(&self, event: &SharedEvent) -> Option<Bytes> {
+        match &self.config.protocol {
+            PostProtocol::MiraiWebhook => mirai_event::encoded(event).cloned(),
+            PostProtocol::OneBot { format, .. } => onebot_event::encoded(event, *format).cloned(),
+        }
+    }
+
+    /// Takes what the bots queued into the durable queue (appending it to the store first),
+    /// then posts the front of the queue, unless a POST (or a retry wait) is under way.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if !self.appending && !self.outbox.is_empty() {
+            let (events, _) = self.outbox.drain(256);
+            let fresh: Vec<Queued> = events
+                .into_iter()
+                .filter_map(|e| {
+                    let body = self.encode(&e)?;
+                    Some(Queued { seq: None, bot: e.bot, body, event: Some(e) })
+                })
+                .collect();
+            if let (false, Some(store)) = (fresh.is_empty(), self.config.store.clone()) {
+                self.appending = true;
+                let append = AppendOutbound {
+                    dest: self.config.durable_key(),
+                    bound: self.config.buffer_size,
+                    items: fresh.iter().map(|q| (q.bot, q.body.clone())).collect(),
+                };
+                ctx.spawn(store.send(append).into_actor(self).map(move |result, act, ctx| {
+                    act.appending = false;
+                    let mut fresh = fresh;
+                    match result {
+                        Ok(Ok((seqs, dropped))) => {
+                            for (q, seq) in fresh.iter_mut().zip(seqs) {
+                                q.seq = Some(seq);
+                            }
+                            act.note_dropped(dropped);
+                        }
+                        Ok(Err(e)) => {
+                            warn!("http post {}: not stored durably: {e}", act.config.url)
+                        }
+                        Err(e) => {
+                            warn!("http post {}: the store is unavailable: {e}", act.config.url)
+                        }
+                    }
+                    act.enqueue(fresh);
+                    act.pump(ctx);
+                }));
+            } else {
+                self.enqueue(fresh);
+            }
+        }
         if self.posting {
             return;
         }
-        if self.in_flight.is_none() {
-            self.in_flight = self.outbox.drain(1).0.pop();
-        }
-        let Some(event) = self.in_flight.clone() else {
+        let Some(front) = self.queue.front() else {
             return;
         };
-        let body = match &self.config.protocol {
-            PostProtocol::MiraiWebhook => mirai_event::encoded(&event).cloned(),
-            PostProtocol::OneBot { format, .. } => onebot_event::encoded(&event, *format).cloned(),
-        };
-        let Some(body) = body else {
-            self.in_flight = None;
-            return self.pump(ctx);
-        };
+        let (bot_id, body) = (front.bot, front.body.clone());
         self.posting = true;
-        let bot = event.bot.to_string();
+        let bot = bot_id.to_string();
         let mut request = self.client.post(self.config.url.as_str());
         request = match &self.config.protocol {
             PostProtocol::MiraiWebhook => request
@@ -225,17 +298,18 @@ impl HttpPostDestination {
                     }
                     act.healthy = true;
                     act.backoff.reset();
-                    act.in_flight = None;
-                    act.run_reply(&event, &body, ctx);
+                    if let Some(done) = act.delivered() {
+                        act.run_reply(&done, &body, ctx);
+                    }
                     act.pump(ctx);
                 }
                 Outcome::Refused(status) => {
+                    let kind = act.queue.front().map(Queued::kind).unwrap_or_default();
                     warn!(
-                        "webhook {}: HTTP {status} for a {} event; not retried",
-                        act.config.url,
-                        event_kind(&event)
+                        "webhook {}: HTTP {status} for a {kind} event; not retried",
+                        act.config.url
                     );
-                    act.in_flight = None;
+                    act.delivered();
                     act.pump(ctx);
                 }
                 Outcome::Failed(why) => {
@@ -243,7 +317,7 @@ impl HttpPostDestination {
                         warn!(
                             "webhook {}: {why}; retrying with backoff, {} events wait",
                             act.config.url,
-                            act.outbox.len() + 1
+                            act.outbox.len() + act.queue.len()
                         );
                     }
                     act.healthy = false;
@@ -259,7 +333,7 @@ impl HttpPostDestination {
 
     /// Acts on a response body: a mirai command, or a OneBot quick operation, run as the
     /// event's bot; results are not reported back.
-    fn run_reply(&mut self, event: &SharedEvent, body: &[u8], ctx: &mut Context<Self>) {
+    fn run_reply(&mut self, done: &Queued, body: &[u8], ctx: &mut Context<Self>) {
         if body.iter().all(u8::is_ascii_whitespace) {
             return;
         }
@@ -267,26 +341,31 @@ impl HttpPostDestination {
             debug!("http post {}: response is not JSON; ignored", self.config.url);
             return;
         };
-        let Some((_, bot)) = self.bots.iter().find(|(id, _)| *id == event.bot) else {
+        let Some((_, bot)) = self.bots.iter().find(|(id, _)| *id == done.bot) else {
             return;
         };
         let bot = bot.clone();
         let url = self.config.url.clone();
         match &self.config.protocol {
-            PostProtocol::MiraiWebhook => self.run_mirai_reply(event.bot, bot, &reply, ctx),
-            PostProtocol::OneBot { .. } => match quick::commands(&event.event, &reply) {
-                Ok(commands) => {
-                    for command in commands {
-                        let url = url.clone();
-                        ctx.spawn(bot.send(Execute(command)).into_actor(self).map(
-                            move |r, _, _| {
-                                debug!("http post {url}: quick operation answered {r:?}");
-                            },
-                        ));
-                    }
+            PostProtocol::MiraiWebhook => self.run_mirai_reply(done.bot, bot, &reply, ctx),
+            PostProtocol::OneBot { .. } => {
+                match done.model().map(|e| quick::commands(&e, &reply)) {
+                    None => debug!("http post {url}: the event of a quick operation is unreadable"),
+                    Some(commands) => match commands {
+                        Ok(commands) => {
+                            for command in commands {
+                                let url = url.clone();
+                                ctx.spawn(bot.send(Execute(command)).into_actor(self).map(
+                                    move |r, _, _| {
+                                        debug!("http post {url}: quick operation answered {r:?}");
+                                    },
+                                ));
+                            }
+                        }
+                        Err(e) => warn!("http post {url}: {e}"),
+                    },
                 }
-                Err(e) => warn!("http post {url}: {e}"),
-            },
+            }
         }
     }
 
@@ -331,16 +410,93 @@ impl HttpPostDestination {
     }
 }
 
-fn event_kind(event: &SharedEvent) -> String {
-    mirai_event::encode(&event.event)
-        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default()
+impl Queued {
+    /// The event in the model: in memory, or read back from the stored body (after a
+    /// restart), for a quick operation's reply.
+    fn model(&self) -> Option<crate::model::Event> {
+        if let Some(e) = &self.event {
+            return Some(e.event.clone());
+        }
+        let v: Value = serde_json::from_slice(&self.body).ok()?;
+        crate::protocol::onebot::decode::decode_event(&v).ok()
+    }
+
+    /// What kind of event it is, for logs.
+    fn kind(&self) -> String {
+        let v: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
+        let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        [field("type"), field("post_type")]
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+impl HttpPostDestination {
+    fn enqueue(&mut self, fresh: Vec<Queued>) {
+        self.queue.extend(fresh);
+        // Without the store the memory queue keeps the same bound.
+        while self.queue.len() > self.config.buffer_size.max(1) + 1 {
+            if self.queue.remove(1).is_some() {
+                self.note_dropped(1);
+            }
+        }
+    }
+
+    fn note_dropped(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.dropped;
+        self.dropped += n as u64;
+        if before == 0 || (before.leading_zeros() != self.dropped.leading_zeros()) {
+            warn!(
+                "http post {}: the endpoint is away and the buffer is full; {} oldest events \
+                 dropped so far",
+                self.config.url, self.dropped
+            );
+        }
+    }
+
+    /// The front is delivered (or refused for good): it leaves the queue and the store.
+    fn delivered(&mut self) -> Option<Queued> {
+        let done = self.queue.pop_front()?;
+        if let (Some(seq), Some(store)) = (done.seq, self.config.store.as_ref()) {
+            store.do_send(AckOutbound { seq });
+        }
+        Some(done)
+    }
 }
 
 impl Actor for HttpPostDestination {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(store) = self.config.store.clone() {
+            // What an earlier run accepted and did not deliver goes first.
+            let load = store.send(LoadOutbound { dest: self.config.durable_key() });
+            ctx.wait(load.into_actor(self).map(|result, act, _| match result {
+                Ok(Ok(items)) => {
+                    if !items.is_empty() {
+                        info!(
+                            "http post {}: {} events left by the last run are delivered first",
+                            act.config.url,
+                            items.len()
+                        );
+                    }
+                    act.queue.extend(items.into_iter().map(|i| Queued {
+                        seq: Some(i.seq),
+                        bot: i.bot,
+                        body: i.body,
+                        event: None,
+                    }));
+                }
+                Ok(Err(e)) => warn!("http post {}: reading the buffer failed: {e}", act.config.url),
+                Err(e) => warn!("http post {}: the store is unavailable: {e}", act.config.url),
+            }));
+            ctx.run_later(std::time::Duration::ZERO, |act, ctx| act.pump(ctx));
+        }
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Pump));
         for (qq, bot) in &self.bots {
@@ -380,8 +536,8 @@ impl Handler<GetDestinationStatus> for HttpPostDestination {
             name: self.config.url.clone(),
             connected: self.healthy,
             verified_qq: None,
-            buffered: self.outbox.len() + usize::from(self.in_flight.is_some()),
-            dropped: self.outbox.dropped(),
+            buffered: self.outbox.len() + self.queue.len(),
+            dropped: self.outbox.dropped() + self.dropped,
         })
     }
 }

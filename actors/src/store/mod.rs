@@ -1,14 +1,15 @@
 //! The store: one embedded SQLite database (bundled SQLite, WAL) under `server.data_dir`,
 //! written and read by one [`StoreActor`] on a `SyncArbiter` thread — never on a thread that
 //! carries events. It keeps every message a bot saw or sent, so ids resolve after a platform
-//! (or the message cache) forgot them and across restarts, and the id maps of platforms whose
-//! ids are not integers; later, the durable buffers of outbound destinations.
+//! (or the message cache) forgot them and across restarts, the id maps of platforms whose ids
+//! are not integers, and what outbound destinations accepted and have not delivered.
 //!
 //! The file is an ordinary SQLite database: `sqlite3 data/botgate.sqlite 'select * from
 //! messages where id = 42'` looks a message up.
 
 mod id_maps;
 mod messages;
+mod outbound;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,6 +19,7 @@ use rusqlite::Connection;
 
 pub use id_maps::{IdMapping, IdSpace, LoadIds, RecordIds};
 pub use messages::{FindMessage, MessageChange, RecordMessages, StoredCount, StoredMessage};
+pub use outbound::{AckOutbound, AppendOutbound, LoadOutbound, OutboundItem};
 
 /// The file name of the database inside `server.data_dir`.
 pub const DATABASE_FILE: &str = "botgate.sqlite";
@@ -103,7 +105,8 @@ fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         messages::create(&db)?;
-        id_maps::create(&db)
+        id_maps::create(&db)?;
+        outbound::create(&db)
     };
     setup().map_err(|source| StoreError::Database { path: shown, source })?;
     Ok(db)

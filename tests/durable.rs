@@ -1,0 +1,127 @@
+//! Durable delivery: an event a destination accepted survives the process. The OneBot HTTP
+//! POST destination's endpoint is down while events are accepted; botgate is killed (`kill
+//! -9`), started again, stopped with SIGTERM, started again — and the endpoint, once up, gets
+//! every event once, in order.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn config(server: u16, post: u16, data_dir: &std::path::Path) -> String {
+    format!(
+        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\nmirai:\n  adapters: []\n  \
+         enableVerify: false\nonebot:\n  use_http: false\n  use_ws: false\n  \
+         enable_heartbeat: false\n  post_url: http://127.0.0.1:{post}/\n  \
+         post_retry_interval: 100\n  post_max_retry_interval: 200\n",
+        data_dir.display().to_string()
+    )
+}
+
+async fn buffered(server: u16) -> Value {
+    healthz_at(server).await["destinations"][0]["buffered"].clone()
+}
+
+async fn wait_buffered(server: u16, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while buffered(server).await != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {n} buffered: {}",
+            healthz_at(server).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn say(server: u16, text: &str) {
+    let r = awc::Client::default()
+        .post(format!("http://127.0.0.1:{server}/sim/10001/inject"))
+        .send_json(&group_message(30001, 20001, text))
+        .await
+        .expect("inject");
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn accepted_events_survive_kill_9_and_sigterm_in_order_once() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, post) = (free_port(), free_port());
+    let config = config(server, post, data.path());
+    {
+        let _gw = Running::start(&config, server).await;
+        for text in ["one", "two", "three"] {
+            say(server, text).await;
+        }
+        wait_buffered(server, 3).await;
+        // Dropped: kill -9.
+    }
+    {
+        let gw = Running::start(&config, server).await;
+        wait_buffered(server, 3).await;
+        say(server, "four").await;
+        wait_buffered(server, 4).await;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &gw.pid().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", server)).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "SIGTERM did not stop botgate");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // The endpoint comes up; botgate starts once more and delivers what was left, first.
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let recorded = got.clone();
+    let endpoint = actix_web::HttpServer::new(move || {
+        let recorded = recorded.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |body: actix_web::web::Bytes| {
+                let recorded = recorded.clone();
+                async move {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                        recorded.lock().expect("lock").push(v);
+                    }
+                    actix_web::HttpResponse::NoContent().finish()
+                }
+            },
+        ))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", post))
+    .expect("bind the endpoint");
+    actix_web::rt::spawn(endpoint.run());
+    let _gw = Running::start(&config, server).await;
+    say(server, "five").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let texts = loop {
+        let texts: Vec<Value> = got
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|e| e["post_type"] == "message")
+            .map(|e| e["raw_message"].clone())
+            .collect();
+        if texts.len() >= 5 {
+            break texts;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {texts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        texts,
+        vec![json!("one"), json!("two"), json!("three"), json!("four"), json!("five")]
+    );
+    assert_eq!(
+        got.lock().expect("lock").iter().filter(|e| e["post_type"] == "message").count(),
+        5,
+        "none twice"
+    );
+    wait_buffered(server, 0).await;
+}
