@@ -380,8 +380,9 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
     .start();
     let mut destinations = Vec::new();
     if mirai.adapters.iter().any(|a| a == "reverse-ws") {
-        for cfg in destination_configs(config)? {
+        for mut cfg in destination_configs(config)? {
             info!("mirai reverse-ws: destination {}", cfg.display_name);
+            cfg.store = Some(store.clone());
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
@@ -545,6 +546,8 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
             heartbeat_interval: Duration::from_millis(rws.heartbeat_interval),
             max_in_flight: config.server.max_in_flight,
             tls: Arc::clone(&tls),
+            // Set by start_actors, which owns the store.
+            store: None,
         });
     }
     Ok(out)

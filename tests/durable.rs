@@ -1,7 +1,8 @@
-//! Durable delivery: an event a destination accepted survives the process. The OneBot HTTP
-//! POST destination's endpoint is down while events are accepted; botgate is killed (`kill
-//! -9`), started again, stopped with SIGTERM, started again — and the endpoint, once up, gets
-//! every event once, in order.
+//! Durable delivery: an event a destination accepted survives the process. A OneBot HTTP
+//! POST endpoint is down while events are accepted; botgate is killed (`kill -9`), started
+//! again, stopped with SIGTERM, started again — and the endpoint, once up, gets every event
+//! once, in order. A mirai reverse-ws server away while events come gets them after a `kill
+//! -9` and a restart, in order, before new ones.
 
 mod common;
 
@@ -123,5 +124,47 @@ async fn accepted_events_survive_kill_9_and_sigterm_in_order_once() {
         5,
         "none twice"
     );
+    wait_buffered(server, 0).await;
+}
+
+#[actix_web::test]
+async fn events_kept_for_an_absent_reverse_ws_server_survive_kill_9() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, ws) = (free_port(), free_port());
+    let config = format!(
+        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\n{}",
+        data.path().display().to_string(),
+        mirai_reverse_ws(&[dest(ws)], "")
+    );
+    {
+        let mut business = FakeServer::start(ws).await;
+        let _gw = Running::start(&config, server).await;
+        let mut conn = business.accept().await;
+        conn.verify(10001).await;
+        // The business server goes away; events wait for it.
+        business.kill();
+        drop(conn);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while healthz_at(server).await["destinations"][0]["connected"] != false {
+            assert!(tokio::time::Instant::now() < deadline, "never noticed the server left");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for text in ["one", "two", "three"] {
+            say(server, text).await;
+        }
+        wait_buffered(server, 3).await;
+        // Dropped: kill -9.
+    }
+    let _gw = Running::start(&config, server).await;
+    wait_buffered(server, 3).await;
+    let mut business = FakeServer::start(ws).await;
+    let mut conn = business.accept().await;
+    conn.verify(10001).await;
+    for text in ["one", "two", "three"] {
+        assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], text);
+    }
+    say(server, "four").await;
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "four");
+    conn.expect_silence(Duration::from_millis(200)).await;
     wait_buffered(server, 0).await;
 }

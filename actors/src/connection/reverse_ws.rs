@@ -30,6 +30,7 @@ use crate::protocol::mirai::envelope::{self, Request};
 use crate::protocol::mirai::event as mirai_event;
 use crate::protocol::mirai::state::StateCode;
 use crate::registry::{Authenticate, BoundSession, Release, SessionRegistry};
+use crate::store::{AckOutbound, AppendOutbound, LoadOutbound, StoreActor};
 use crate::warn_throttled;
 
 /// Events written to the socket per drain; a burst larger than this is written in several
@@ -62,6 +63,8 @@ pub struct DestinationConfig {
     pub heartbeat_interval: Duration,
     /// TLS settings for `wss`.
     pub tls: Arc<rustls::ClientConfig>,
+    /// Where events wait durably while the server is away (the store's `outbound` table).
+    pub store: Option<Addr<StoreActor>>,
 }
 
 /// Warnings about refused commands: a flood is counted, not written.
@@ -106,6 +109,17 @@ pub struct ReverseWsDestination {
     generation: u64,
     backoff: Backoff,
     in_flight: InFlight,
+    /// Events waiting in the store (written there while the server is away).
+    stored: usize,
+    /// An append to the store is under way.
+    persisting: bool,
+    /// Events in the append under way.
+    appending: usize,
+    /// Events the store's bound dropped (counted when the append is made: its result
+    /// follows shortly).
+    store_dropped: u64,
+    /// What the store holds is being written to a newly verified server.
+    replaying: bool,
 }
 
 impl ReverseWsDestination {
@@ -123,7 +137,115 @@ impl ReverseWsDestination {
             generation: 0,
             backoff,
             in_flight,
+            stored: 0,
+            persisting: false,
+            appending: 0,
+            store_dropped: 0,
+            replaying: false,
         }
+    }
+
+    fn durable_key(&self) -> String {
+        format!("mirai-reverse-ws {}", self.config.display_name)
+    }
+
+    /// Moves what waits in the outbox into the store while the server is away, so a restart
+    /// does not lose it.
+    fn persist(&mut self, ctx: &mut Context<Self>) {
+        let (Some(store), Some(sub)) = (self.config.store.clone(), self.subscription.as_ref())
+        else {
+            return;
+        };
+        if self.persisting || self.outbox.is_empty() {
+            return;
+        }
+        let qq = sub.qq;
+        let (batch, _) = self.outbox.drain(DRAIN_BATCH);
+        let items: Vec<(UserId, Bytes)> = batch
+            .iter()
+            .filter_map(|e| mirai_event::push_frame(e, &self.config.reserved_sync_id))
+            .map(|frame| (qq, frame))
+            .collect();
+        self.persisting = true;
+        let n = items.len();
+        let bound = self.config.replay_buffer_size.max(1);
+        self.store_dropped += (self.stored + n).saturating_sub(bound) as u64;
+        self.appending = n;
+        let append = AppendOutbound {
+            dest: self.durable_key(),
+            bound: self.config.replay_buffer_size,
+            items,
+        };
+        ctx.spawn(store.send(append).into_actor(self).map(move |result, act, ctx| {
+            act.persisting = false;
+            act.appending = 0;
+            match result {
+                Ok(Ok((_, dropped))) => act.stored = (act.stored + n).saturating_sub(dropped),
+                Ok(Err(e)) => warn!("reverse-ws {}: not stored: {e}", act.config.display_name),
+                Err(e) => {
+                    warn!("reverse-ws {}: the store is unavailable: {e}", act.config.display_name)
+                }
+            }
+            if act.session().is_some() {
+                act.replay(ctx);
+            } else {
+                act.persist(ctx);
+            }
+        }));
+    }
+
+    /// Writes what the store holds to the newly verified server, oldest first, before the
+    /// outbox; events of another bot (the server verified for a different one) are dropped.
+    fn replay(&mut self, ctx: &mut Context<Self>) {
+        let Some(store) = self.config.store.clone() else {
+            return self.start_draining(ctx);
+        };
+        if self.persisting {
+            // The append under way replays when it is done.
+            return;
+        }
+        self.replaying = true;
+        let load = store.send(LoadOutbound { dest: self.durable_key() });
+        ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
+            act.replaying = false;
+            let items = match result {
+                Ok(Ok(items)) => items,
+                _ => Vec::new(),
+            };
+            let qq = act.session().map(|s| s.qq);
+            let mut written = 0;
+            for item in items {
+                if Some(item.bot) == qq {
+                    let Ok(text) = ByteString::try_from(item.body) else {
+                        continue;
+                    };
+                    let sent = act
+                        .link
+                        .as_mut()
+                        .is_some_and(|l| l.sink.write(Message::Text(text)).is_ok());
+                    if !sent {
+                        // The link went away meanwhile: the rest stays stored.
+                        break;
+                    }
+                    written += 1;
+                }
+                store.do_send(AckOutbound { seq: item.seq });
+                act.stored = act.stored.saturating_sub(1);
+            }
+            if written > 0 {
+                info!(
+                    "reverse-ws {}: {written} events kept while it was away delivered",
+                    act.config.display_name
+                );
+            }
+            act.start_draining(ctx);
+        }));
+    }
+
+    fn start_draining(&mut self, ctx: &mut Context<Self>) {
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(DrainOutbox));
+        ctx.notify(DrainOutbox);
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
@@ -180,7 +302,9 @@ impl ReverseWsDestination {
             return;
         };
         self.generation += 1;
-        self.outbox.clear_waker();
+        // While the server is away events go to the store as they come.
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(DrainOutbox));
         if let Some(reason) = close {
             let _ = link.sink.write(Message::Close(Some(reason)));
         }
@@ -191,8 +315,9 @@ impl ReverseWsDestination {
         info!(
             "reverse-ws {}: disconnected; {} events wait for the server",
             self.config.display_name,
-            self.outbox.len()
+            self.outbox.len() + self.stored
         );
+        self.persist(ctx);
         let delay = self.backoff.link_down();
         debug!("reverse-ws {}: redialling in {delay:?}", self.config.display_name);
         ctx.run_later(delay, |act, ctx| act.connect(ctx));
@@ -308,8 +433,7 @@ impl ReverseWsDestination {
         if let Some(link) = self.link.as_mut() {
             link.session = Some(session);
         }
-        let addr = ctx.address();
-        self.outbox.set_waker(move || addr.do_send(DrainOutbox));
+        self.replay(ctx);
     }
 
     fn subscribe(&mut self, session: &BoundSession, ctx: &mut Context<Self>) {
@@ -411,6 +535,20 @@ impl Actor for ReverseWsDestination {
         if !self.config.heartbeat_interval.is_zero() {
             ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
+        if let Some(store) = self.config.store.clone() {
+            let load = store.send(LoadOutbound { dest: self.durable_key() });
+            ctx.wait(load.into_actor(self).map(|result, act, _| {
+                if let Ok(Ok(items)) = result {
+                    act.stored = items.len();
+                    if act.stored > 0 {
+                        info!(
+                            "reverse-ws {}: {} events left by the last run wait for the server",
+                            act.config.display_name, act.stored
+                        );
+                    }
+                }
+            }));
+        }
         self.connect(ctx);
     }
 }
@@ -483,6 +621,9 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
 
     fn handle(&mut self, _: DrainOutbox, ctx: &mut Self::Context) {
         if self.session().is_none() {
+            return self.persist(ctx);
+        }
+        if self.replaying {
             return;
         }
         let (batch, more) = self.outbox.drain(DRAIN_BATCH);
@@ -513,8 +654,9 @@ impl Handler<GetDestinationStatus> for ReverseWsDestination {
             name: self.config.display_name.clone(),
             connected: self.link.is_some(),
             verified_qq: self.link.as_ref().and_then(|l| l.session.as_ref().map(|s| s.qq)),
-            buffered: self.outbox.len(),
-            dropped: self.outbox.dropped(),
+            buffered: self.outbox.len()
+                + (self.stored + self.appending).min(self.config.replay_buffer_size.max(1)),
+            dropped: self.outbox.dropped() + self.store_dropped,
         })
     }
 }
