@@ -475,6 +475,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
                     heartbeat: ob.heartbeat(),
                     tls: Arc::clone(&tls),
                     max_in_flight: config.server.max_in_flight,
+                    store: Some(store.clone()),
                 };
                 info!("onebot reverse ws: {} ({})", config.url, role.client_role());
                 onebot_reverse.push(OneBotReverseClient::new(config).start());

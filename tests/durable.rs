@@ -2,7 +2,8 @@
 //! POST endpoint is down while events are accepted; botgate is killed (`kill -9`), started
 //! again, stopped with SIGTERM, started again — and the endpoint, once up, gets every event
 //! once, in order. A mirai reverse-ws server away while events come gets them after a `kill
-//! -9` and a restart, in order, before new ones.
+//! -9` and a restart, in order, before new ones; so does a OneBot reverse WebSocket server
+//! that never connected before the kill.
 
 mod common;
 
@@ -166,5 +167,38 @@ async fn events_kept_for_an_absent_reverse_ws_server_survive_kill_9() {
     say(server, "four").await;
     assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "four");
     conn.expect_silence(Duration::from_millis(200)).await;
+    wait_buffered(server, 0).await;
+}
+
+#[actix_web::test]
+async fn events_kept_for_an_absent_onebot_reverse_server_survive_kill_9() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, ws) = (free_port(), free_port());
+    let config = format!(
+        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\nmirai:\n  adapters: []\n  \
+         enableVerify: false\nonebot:\n  use_http: false\n  use_ws: false\n  \
+         enable_heartbeat: false\n  use_ws_reverse: true\n  \
+         ws_reverse_use_universal_client: true\n  ws_reverse_url: ws://127.0.0.1:{ws}/\n  \
+         ws_reverse_reconnect_interval: 100\n",
+        data.path().display().to_string()
+    );
+    {
+        // Nobody listens: the events wait.
+        let _gw = Running::start(&config, server).await;
+        for text in ["one", "two", "three"] {
+            say(server, text).await;
+        }
+        wait_buffered(server, 3).await;
+    }
+    let _gw = Running::start(&config, server).await;
+    wait_buffered(server, 3).await;
+    let mut business = FakeServer::start(ws).await;
+    let mut conn = business.accept().await;
+    assert_eq!(conn.recv_frame().await["meta_event_type"], "lifecycle");
+    for text in ["one", "two", "three"] {
+        assert_eq!(conn.recv_frame().await["raw_message"], text);
+    }
+    say(server, "four").await;
+    assert_eq!(conn.recv_frame().await["raw_message"], "four");
     wait_buffered(server, 0).await;
 }

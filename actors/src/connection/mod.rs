@@ -1,6 +1,7 @@
 //! Connection actors: one per client socket or outbound destination. Each owns its socket,
 //! its outbox and its protocol codec; outbound ones also own their reconnect loop.
 
+pub mod backlog;
 pub mod backoff;
 pub mod frames;
 pub mod http_post;

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use log::{debug, info, warn};
 
+use super::backlog::Backlog;
 use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
 use super::in_flight::InFlight;
@@ -29,6 +30,7 @@ use crate::model::UserId;
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::onebot::action;
 use crate::protocol::onebot::event::{self as onebot_event, MessageFormat};
+use crate::store::StoreActor;
 use crate::warn_throttled;
 
 /// Everything one reverse connection needs, resolved from the config.
@@ -60,6 +62,8 @@ pub struct OneBotReverseConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// How many actions the server may have running at once; more are answered retcode 1429.
     pub max_in_flight: usize,
+    /// Where events wait durably while the server is away.
+    pub store: Option<Addr<StoreActor>>,
 }
 
 /// Warnings about refused commands: a flood is counted, not written.
@@ -79,6 +83,10 @@ pub struct OneBotReverseClient {
     backoff: Backoff,
     in_flight: InFlight,
     stopped_by_1000: bool,
+    /// What waits in the store for the server while it is away.
+    backlog: Backlog,
+    /// The backlog is being written to a server that just connected.
+    replaying: bool,
 }
 
 impl OneBotReverseClient {
@@ -88,6 +96,11 @@ impl OneBotReverseClient {
         // A fixed interval (with jitter), as CQHTTP's ws_reverse_reconnect_interval says.
         let backoff = Backoff::new(config.reconnect_interval, config.reconnect_interval);
         let in_flight = InFlight::new(config.max_in_flight);
+        let backlog = Backlog::new(
+            config.store.clone().filter(|_| config.role.events()),
+            format!("onebot-reverse {} ({})", config.url, config.role.client_role()),
+            config.buffer_size,
+        );
         OneBotReverseClient {
             config,
             outbox,
@@ -96,7 +109,73 @@ impl OneBotReverseClient {
             backoff,
             in_flight,
             stopped_by_1000: false,
+            backlog,
+            replaying: false,
         }
+    }
+
+    /// Moves what waits in the outbox into the store while the server is away.
+    fn persist(&mut self, ctx: &mut Context<Self>) {
+        if self.backlog.appending() || !self.backlog.durable() || self.outbox.is_empty() {
+            return;
+        }
+        let (batch, _) = self.outbox.drain(512);
+        let format = self.config.format;
+        let qq = self.config.qq;
+        let items = batch
+            .iter()
+            .filter_map(|e| onebot_event::encoded(e, format).cloned())
+            .map(|b| (qq, b))
+            .collect();
+        let Some(append) = self.backlog.append(items) else {
+            return;
+        };
+        ctx.spawn(append.into_actor(self).map(|result, act, ctx| {
+            if let Some(why) = act.backlog.appended(result) {
+                warn!("onebot reverse {}: {why}", act.config.url);
+            }
+            if act.link.is_some() {
+                act.replay(ctx);
+            } else {
+                act.persist(ctx);
+            }
+        }));
+    }
+
+    /// Writes the backlog to the server that just connected, oldest first, then the outbox.
+    fn replay(&mut self, ctx: &mut Context<Self>) {
+        if self.backlog.appending() {
+            // The append under way replays when it is done.
+            return;
+        }
+        self.replaying = true;
+        ctx.spawn(self.backlog.load().into_actor(self).map(|items, act, ctx| {
+            act.replaying = false;
+            let mut written = 0;
+            for item in items {
+                let Ok(text) = ByteString::try_from(item.body) else {
+                    act.backlog.done(item.seq);
+                    continue;
+                };
+                let sent =
+                    act.link.as_mut().is_some_and(|l| l.sink.write(Message::Text(text)).is_ok());
+                if !sent {
+                    // The link went away meanwhile: the rest stays stored.
+                    break;
+                }
+                written += 1;
+                act.backlog.done(item.seq);
+            }
+            if written > 0 {
+                info!(
+                    "onebot reverse {}: {written} events kept while it was away delivered",
+                    act.config.url
+                );
+            }
+            let addr = ctx.address();
+            act.outbox.set_waker(move || addr.do_send(Drain));
+            ctx.notify(Drain);
+        }));
     }
 
     fn headers(&self) -> Vec<(String, String)> {
@@ -149,8 +228,7 @@ impl OneBotReverseClient {
         });
         if self.config.role.events() {
             self.send_json(&onebot_event::lifecycle(self.config.qq, unix_now(), "connect"));
-            let addr = ctx.address();
-            self.outbox.set_waker(move || addr.do_send(Drain));
+            self.replay(ctx);
         }
     }
 
@@ -166,14 +244,17 @@ impl OneBotReverseClient {
             return;
         };
         self.generation += 1;
-        self.outbox.clear_waker();
+        // While the server is away events go to the store as they come.
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(Drain));
         link.sink.close();
         info!(
             "onebot reverse {} ({:?}): disconnected; {} events wait",
             self.config.url,
             self.config.role,
-            self.outbox.len()
+            self.outbox.len() + self.backlog.len()
         );
+        self.persist(ctx);
         self.schedule_redial(ctx);
     }
 
@@ -236,7 +317,20 @@ impl Actor for OneBotReverseClient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.wait(self.backlog.load().into_actor(self).map(|items, act, _| {
+            act.backlog.found(items.len());
+            if !items.is_empty() {
+                info!(
+                    "onebot reverse {}: {} events left by the last run wait for the server",
+                    act.config.url,
+                    items.len()
+                );
+            }
+        }));
         if self.config.role.events() {
+            // Until the first connection, events go to the store as they come.
+            let addr = ctx.address();
+            self.outbox.set_waker(move || addr.do_send(Drain));
             // Subscribed from the start: events produced before the first connection wait too.
             let subscribe = Subscribe {
                 outbox: self.outbox.clone(),
@@ -320,6 +414,9 @@ impl Handler<Drain> for OneBotReverseClient {
 
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
         if self.link.is_none() {
+            return self.persist(ctx);
+        }
+        if self.replaying {
             return;
         }
         let (events, more) = self.outbox.drain(512);
@@ -345,8 +442,8 @@ impl Handler<GetDestinationStatus> for OneBotReverseClient {
             name: format!("{} ({})", self.config.url, self.config.role.client_role()),
             connected: self.link.is_some(),
             verified_qq: None,
-            buffered: self.outbox.len(),
-            dropped: self.outbox.dropped(),
+            buffered: self.outbox.len() + self.backlog.len(),
+            dropped: self.outbox.dropped() + self.backlog.dropped(),
         })
     }
 }

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use log::{debug, info, warn};
 
+use super::backlog::Backlog;
 use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
 use super::in_flight::InFlight;
@@ -30,7 +31,7 @@ use crate::protocol::mirai::envelope::{self, Request};
 use crate::protocol::mirai::event as mirai_event;
 use crate::protocol::mirai::state::StateCode;
 use crate::registry::{Authenticate, BoundSession, Release, SessionRegistry};
-use crate::store::{AckOutbound, AppendOutbound, LoadOutbound, StoreActor};
+use crate::store::StoreActor;
 use crate::warn_throttled;
 
 /// Events written to the socket per drain; a burst larger than this is written in several
@@ -109,16 +110,9 @@ pub struct ReverseWsDestination {
     generation: u64,
     backoff: Backoff,
     in_flight: InFlight,
-    /// Events waiting in the store (written there while the server is away).
-    stored: usize,
-    /// An append to the store is under way.
-    persisting: bool,
-    /// Events in the append under way.
-    appending: usize,
-    /// Events the store's bound dropped (counted when the append is made: its result
-    /// follows shortly).
-    store_dropped: u64,
-    /// What the store holds is being written to a newly verified server.
+    /// What waits in the store for the server while it is away.
+    backlog: Backlog,
+    /// The backlog is being written to a newly verified server.
     replaying: bool,
 }
 
@@ -128,6 +122,11 @@ impl ReverseWsDestination {
         let outbox = Outbox::new(config.replay_buffer_size, OverflowPolicy::DropOldest);
         let backoff = Backoff::new(config.reconnect_interval, config.max_reconnect_interval);
         let in_flight = InFlight::new(config.max_in_flight);
+        let backlog = Backlog::new(
+            config.store.clone(),
+            format!("mirai-reverse-ws {}", config.display_name),
+            config.replay_buffer_size,
+        );
         ReverseWsDestination {
             config,
             registry,
@@ -137,54 +136,32 @@ impl ReverseWsDestination {
             generation: 0,
             backoff,
             in_flight,
-            stored: 0,
-            persisting: false,
-            appending: 0,
-            store_dropped: 0,
+            backlog,
             replaying: false,
         }
-    }
-
-    fn durable_key(&self) -> String {
-        format!("mirai-reverse-ws {}", self.config.display_name)
     }
 
     /// Moves what waits in the outbox into the store while the server is away, so a restart
     /// does not lose it.
     fn persist(&mut self, ctx: &mut Context<Self>) {
-        let (Some(store), Some(sub)) = (self.config.store.clone(), self.subscription.as_ref())
-        else {
+        let Some(qq) = self.subscription.as_ref().map(|s| s.qq) else {
             return;
         };
-        if self.persisting || self.outbox.is_empty() {
+        if self.backlog.appending() || !self.backlog.durable() || self.outbox.is_empty() {
             return;
         }
-        let qq = sub.qq;
         let (batch, _) = self.outbox.drain(DRAIN_BATCH);
-        let items: Vec<(UserId, Bytes)> = batch
+        let items = batch
             .iter()
             .filter_map(|e| mirai_event::push_frame(e, &self.config.reserved_sync_id))
             .map(|frame| (qq, frame))
             .collect();
-        self.persisting = true;
-        let n = items.len();
-        let bound = self.config.replay_buffer_size.max(1);
-        self.store_dropped += (self.stored + n).saturating_sub(bound) as u64;
-        self.appending = n;
-        let append = AppendOutbound {
-            dest: self.durable_key(),
-            bound: self.config.replay_buffer_size,
-            items,
+        let Some(append) = self.backlog.append(items) else {
+            return;
         };
-        ctx.spawn(store.send(append).into_actor(self).map(move |result, act, ctx| {
-            act.persisting = false;
-            act.appending = 0;
-            match result {
-                Ok(Ok((_, dropped))) => act.stored = (act.stored + n).saturating_sub(dropped),
-                Ok(Err(e)) => warn!("reverse-ws {}: not stored: {e}", act.config.display_name),
-                Err(e) => {
-                    warn!("reverse-ws {}: the store is unavailable: {e}", act.config.display_name)
-                }
+        ctx.spawn(append.into_actor(self).map(|result, act, ctx| {
+            if let Some(why) = act.backlog.appended(result) {
+                warn!("reverse-ws {}: {why}", act.config.display_name);
             }
             if act.session().is_some() {
                 act.replay(ctx);
@@ -194,24 +171,16 @@ impl ReverseWsDestination {
         }));
     }
 
-    /// Writes what the store holds to the newly verified server, oldest first, before the
-    /// outbox; events of another bot (the server verified for a different one) are dropped.
+    /// Writes the backlog to the newly verified server, oldest first, before the outbox;
+    /// events of another bot (the server verified for a different one) are dropped.
     fn replay(&mut self, ctx: &mut Context<Self>) {
-        let Some(store) = self.config.store.clone() else {
-            return self.start_draining(ctx);
-        };
-        if self.persisting {
+        if self.backlog.appending() {
             // The append under way replays when it is done.
             return;
         }
         self.replaying = true;
-        let load = store.send(LoadOutbound { dest: self.durable_key() });
-        ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(self.backlog.load().into_actor(self).map(|items, act, ctx| {
             act.replaying = false;
-            let items = match result {
-                Ok(Ok(items)) => items,
-                _ => Vec::new(),
-            };
             let qq = act.session().map(|s| s.qq);
             let mut written = 0;
             for item in items {
@@ -229,8 +198,7 @@ impl ReverseWsDestination {
                     }
                     written += 1;
                 }
-                store.do_send(AckOutbound { seq: item.seq });
-                act.stored = act.stored.saturating_sub(1);
+                act.backlog.done(item.seq);
             }
             if written > 0 {
                 info!(
@@ -315,7 +283,7 @@ impl ReverseWsDestination {
         info!(
             "reverse-ws {}: disconnected; {} events wait for the server",
             self.config.display_name,
-            self.outbox.len() + self.stored
+            self.outbox.len() + self.backlog.len()
         );
         self.persist(ctx);
         let delay = self.backoff.link_down();
@@ -535,20 +503,16 @@ impl Actor for ReverseWsDestination {
         if !self.config.heartbeat_interval.is_zero() {
             ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
-        if let Some(store) = self.config.store.clone() {
-            let load = store.send(LoadOutbound { dest: self.durable_key() });
-            ctx.wait(load.into_actor(self).map(|result, act, _| {
-                if let Ok(Ok(items)) = result {
-                    act.stored = items.len();
-                    if act.stored > 0 {
-                        info!(
-                            "reverse-ws {}: {} events left by the last run wait for the server",
-                            act.config.display_name, act.stored
-                        );
-                    }
-                }
-            }));
-        }
+        ctx.wait(self.backlog.load().into_actor(self).map(|items, act, _| {
+            act.backlog.found(items.len());
+            if !items.is_empty() {
+                info!(
+                    "reverse-ws {}: {} events left by the last run wait for the server",
+                    act.config.display_name,
+                    items.len()
+                );
+            }
+        }));
         self.connect(ctx);
     }
 }
@@ -654,9 +618,8 @@ impl Handler<GetDestinationStatus> for ReverseWsDestination {
             name: self.config.display_name.clone(),
             connected: self.link.is_some(),
             verified_qq: self.link.as_ref().and_then(|l| l.session.as_ref().map(|s| s.qq)),
-            buffered: self.outbox.len()
-                + (self.stored + self.appending).min(self.config.replay_buffer_size.max(1)),
-            dropped: self.outbox.dropped() + self.store_dropped,
+            buffered: self.outbox.len() + self.backlog.len(),
+            dropped: self.outbox.dropped() + self.backlog.dropped(),
         })
     }
 }
