@@ -12,6 +12,9 @@ use bytes::Bytes;
 use crate::model::UserId;
 use crate::store::{AckOutbound, AppendOutbound, LoadOutbound, OutboundItem, StoreActor};
 
+/// The store's reply to an append: the rows and how many older ones the bound dropped.
+pub type AppendReply = Result<Result<(Vec<i64>, usize), String>, MailboxError>;
+
 /// A destination's durable backlog.
 pub struct Backlog {
     store: Option<Addr<StoreActor>>,
@@ -58,7 +61,7 @@ impl Backlog {
     pub fn append(
         &mut self,
         items: Vec<(UserId, Bytes)>,
-    ) -> Option<impl Future<Output = Result<Result<(Vec<i64>, usize), String>, MailboxError>>> {
+    ) -> Option<impl Future<Output = AppendReply>> {
         let store = self.store.clone()?;
         if items.is_empty() {
             return None;
@@ -70,10 +73,7 @@ impl Backlog {
     }
 
     /// Takes the reply of the append under way; answers an error to log, if any.
-    pub fn appended(
-        &mut self,
-        result: Result<Result<(Vec<i64>, usize), String>, MailboxError>,
-    ) -> Option<String> {
+    pub fn appended(&mut self, result: AppendReply) -> Option<String> {
         let n = std::mem::take(&mut self.appending);
         match result {
             Ok(Ok((_, dropped))) => {
