@@ -21,13 +21,15 @@ use crate::config::{
     merged, Config, OneBotSourceSpec, QqBotSourceSpec, SourceKind, WebhookSetting,
 };
 use crate::listeners::{self, Listener};
+use botgate_actors::bot::Flush;
 use botgate_actors::bot::{QqBotConfig, QqTransport};
 use botgate_actors::connection::oicq_link::OicqConfig;
 use botgate_actors::connection::qqbot_api::QqApiConfig;
 use botgate_actors::connection::qqbot_gateway::GatewayConfig;
-use botgate_actors::connection::qqbot_served::app::{AppTokens, QqApp, QqAppConfig};
+use botgate_actors::connection::qqbot_served::app::{AppTokens, AskReconnect, QqApp, QqAppConfig};
 use botgate_actors::connection::qqbot_served::socket::SocketApp;
 use botgate_actors::connection::qqbot_served::webhook::WebhookConfig;
+use botgate_actors::connection::ws_server::close_all_served;
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
@@ -122,12 +124,36 @@ impl Gateway {
         self.listeners.iter().find(|l| l.mounts.contains(&mount)).map(|l| l.addr)
     }
 
-    /// Runs until the servers stop (SIGINT / SIGTERM).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        for running in self.running {
-            running.await.map_err(std::io::Error::other)??;
-        }
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully ([`Gateway::shutdown`]).
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let running = std::mem::take(&mut self.running);
+        let servers = futures_util::future::try_join_all(
+            running.into_iter().map(|r| async { r.await.map_err(std::io::Error::other)? }),
+        );
+        tokio_select(servers, term.recv(), int.recv()).await?;
+        self.shutdown().await;
         Ok(())
+    }
+
+    /// Stops gracefully: SDK sessions of the served QQ protocol are asked to reconnect (op 7),
+    /// every served WebSocket client is closed with 1001, every bot's unstored messages are
+    /// written, then the listeners stop (finishing requests in flight). What destinations
+    /// accepted is already in the store.
+    pub async fn shutdown(&self) {
+        info!("shutting down");
+        for app in &self.actors.qqbot_apps {
+            let _ = app.app.send(AskReconnect).await;
+        }
+        // Let the sockets' actors write the op 7 frames before the close frames.
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        let closed = close_all_served("botgate is shutting down");
+        let flushes = self.actors.bots.iter().map(|(_, _, bot)| bot.send(Flush));
+        futures_util::future::join_all(flushes).await;
+        info!("{closed} clients closed with 1001; messages stored");
+        self.stop().await;
     }
 
     /// Stops every listener gracefully.
@@ -191,6 +217,20 @@ fn qqbot_config(
             max_frame_size: config.server.max_frame_size,
             tls: Arc::clone(tls),
         },
+    }
+}
+
+/// Waits for the servers to end on their own, or for either signal.
+async fn tokio_select(
+    servers: impl std::future::Future<Output = std::io::Result<Vec<()>>>,
+    term: impl std::future::Future<Output = Option<()>>,
+    int: impl std::future::Future<Output = Option<()>>,
+) -> std::io::Result<()> {
+    futures_util::pin_mut!(servers, term, int);
+    let signalled = futures_util::future::select(term, int);
+    match futures_util::future::select(servers, signalled).await {
+        futures_util::future::Either::Left((result, _)) => result.map(|_| ()),
+        futures_util::future::Either::Right(_) => Ok(()),
     }
 }
 

@@ -298,6 +298,9 @@ pub fn start(
         })
         .on_connect(move |conn, data| on_connect.on_connect(conn, data))
         .client_request_timeout(Duration::from_millis(config.server.handshake_timeout))
+        // botgate handles SIGTERM and SIGINT itself, to close clients and flush first.
+        .disable_signals()
+        .shutdown_timeout(5)
         .workers(2)
         .bind((host.as_str(), port))
         .map_err(|source| StartError::Bind {

@@ -202,3 +202,43 @@ async fn events_kept_for_an_absent_onebot_reverse_server_survive_kill_9() {
     assert_eq!(conn.recv_frame().await["raw_message"], "four");
     wait_buffered(server, 0).await;
 }
+
+#[actix_web::test]
+async fn sigterm_closes_clients_with_1001_and_stores_every_message() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, mirai) = (free_port(), free_port());
+    let config = format!(
+        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\nmirai:\n  adapters: [ws]\n  \
+         verifyKey: \"1234567890\"\n  adapterSettings:\n    ws: {{ host: 127.0.0.1, port: {mirai}, heartbeatInterval: 0 }}\n",
+        data.path().display().to_string()
+    );
+    {
+        let gw = Running::start(&config, server).await;
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], mirai).into();
+        let mut client =
+            ws_client(addr, "/all?verifyKey=1234567890&qq=10001", &[]).await.expect("ws");
+        assert_eq!(client.recv_frame().await["data"]["code"], 0);
+        for text in ["one", "two", "three"] {
+            say(server, text).await;
+            assert_eq!(client.recv_frame().await["data"]["messageChain"][1]["text"], text);
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &gw.pid().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let (code, reason) = client.recv_close().await;
+        assert_eq!((code, reason.as_str()), (1001, "botgate is shutting down"));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", server)).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "SIGTERM did not stop botgate");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _gw = Running::start(&config, server).await;
+    assert_eq!(
+        healthz_at(server).await["bots"][0]["storedMessages"],
+        3,
+        "every message was written"
+    );
+}

@@ -20,6 +20,7 @@ pub use actor::{
 };
 pub use cache::MessageCache;
 pub use media_root::MediaRoot;
+pub use recorder::Flush;
 pub use sources::onebot::{ForwardAction, UpstreamLink};
 pub use sources::qqbot::{QqBotConfig, QqTransport, QqWebhookPush};
 pub use traffic::{traffic_text, traffic_timestamp, GenerateTraffic};

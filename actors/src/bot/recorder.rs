@@ -91,3 +91,27 @@ impl BotActor {
         }));
     }
 }
+
+/// Writes what the bot has not stored yet and answers once the store has it (a shutdown
+/// waits for this, so a SIGTERM loses no message).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+impl actix::Handler<Flush> for BotActor {
+    type Result = actix::ResponseFuture<()>;
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
+        let bot = self.bot_id();
+        let changes = self.cache.take_changes();
+        self.recorder.push(bot, changes);
+        self.write_pending(ctx);
+        let store = self.recorder.store().cloned();
+        Box::pin(async move {
+            // The store takes its mailbox in order: an answer to this comes after the write.
+            if let Some(store) = store {
+                let _ = store.send(crate::store::StoredCount { bot }).await;
+            }
+        })
+    }
+}

@@ -49,6 +49,37 @@ pub struct WsWriter {
     shared: Arc<Mutex<Outbound>>,
 }
 
+/// Every served socket's outbound side, so a shutdown can close them all with 1001.
+static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Outbound>>>> = Mutex::new(Vec::new());
+
+fn register(shared: &Arc<Mutex<Outbound>>) {
+    let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
+    // Forget the sockets that are gone, now and then, so the list stays as long as the
+    // number of open ones.
+    if served.len() >= 64 && served.len().is_power_of_two() {
+        served.retain(|w| w.strong_count() > 0);
+    }
+    served.push(Arc::downgrade(shared));
+}
+
+/// Closes every open served socket with 1001 (going away) and `why`: clients see a proper
+/// close, not a reset, when botgate shuts down. Answers how many were open.
+pub fn close_all_served(why: &str) -> usize {
+    let served = std::mem::take(&mut *SERVED.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut closed = 0;
+    for shared in served.iter().filter_map(std::sync::Weak::upgrade) {
+        let writer = WsWriter { shared };
+        if writer.is_open() {
+            writer.close(Some(CloseReason {
+                code: CloseCode::Away,
+                description: Some(why.to_owned()),
+            }));
+            closed += 1;
+        }
+    }
+    closed
+}
+
 impl WsWriter {
     fn lock(&self) -> MutexGuard<'_, Outbound> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -302,6 +333,7 @@ pub fn upgrade(
         on_drain: None,
     }));
     let body = WsBody { shared: Arc::clone(&shared) };
+    register(&shared);
     let response =
         HttpResponse::from(response.message_body(actix_web::body::BodyStream::new(body))?)
             .map_into_boxed_body();

@@ -437,6 +437,26 @@ impl Handler<Detach> for QqApp {
     }
 }
 
+/// Asks every live session to reconnect (op 7), as the platform does before a gateway goes
+/// away: the SDKs resume, or identify afresh if botgate restarted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AskReconnect;
+
+impl Handler<AskReconnect> for QqApp {
+    type Result = ();
+
+    fn handle(&mut self, _: AskReconnect, _: &mut Self::Context) {
+        let frame: Arc<str> =
+            json!({"op": crate::protocol::qqbot::payload::RECONNECT}).to_string().into();
+        for session in self.sessions.values() {
+            if let Some((_, conn)) = &session.conn {
+                conn.do_send(SessionFrame(Arc::clone(&frame)));
+            }
+        }
+    }
+}
+
 /// How many sessions have a socket now (for `/healthz`).
 #[derive(Message)]
 #[rtype(result = "usize")]
