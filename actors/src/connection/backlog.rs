@@ -112,6 +112,30 @@ impl Backlog {
         self.stored = items;
     }
 
+    /// Writes loaded `items` of bot `bot` to the server with `write`, oldest first, until a
+    /// write fails (the rest stays stored); items of another bot, or not text, leave the
+    /// store unwritten. Answers how many were written.
+    pub fn replay(
+        &mut self,
+        items: Vec<OutboundItem>,
+        bot: Option<UserId>,
+        mut write: impl FnMut(bytestring::ByteString) -> bool,
+    ) -> usize {
+        let mut written = 0;
+        for item in items {
+            if Some(item.bot) == bot {
+                if let Ok(text) = bytestring::ByteString::try_from(item.body) {
+                    if !write(text) {
+                        break;
+                    }
+                    written += 1;
+                }
+            }
+            self.done(item.seq);
+        }
+        written
+    }
+
     /// An item was written to the server (or dropped for good): it leaves the store.
     pub fn done(&mut self, seq: i64) {
         if let Some(store) = &self.store {

@@ -151,21 +151,10 @@ impl OneBotReverseClient {
         self.replaying = true;
         ctx.spawn(self.backlog.load().into_actor(self).map(|items, act, ctx| {
             act.replaying = false;
-            let mut written = 0;
-            for item in items {
-                let Ok(text) = ByteString::try_from(item.body) else {
-                    act.backlog.done(item.seq);
-                    continue;
-                };
-                let sent =
-                    act.link.as_mut().is_some_and(|l| l.sink.write(Message::Text(text)).is_ok());
-                if !sent {
-                    // The link went away meanwhile: the rest stays stored.
-                    break;
-                }
-                written += 1;
-                act.backlog.done(item.seq);
-            }
+            let link = &mut act.link;
+            let written = act.backlog.replay(items, Some(act.config.qq), |text| {
+                link.as_mut().is_some_and(|l| l.sink.write(Message::Text(text)).is_ok())
+            });
             if written > 0 {
                 info!(
                     "onebot reverse {}: {written} events kept while it was away delivered",

@@ -65,6 +65,25 @@ pub struct Member {
     pub group: Group,
 }
 
+impl Member {
+    /// An ordinary member of `group` known only by number and name (platforms that report
+    /// no rank, card or dates).
+    pub fn plain(id: UserId, name: &str, group: Group) -> Member {
+        Member {
+            id,
+            member_name: name.to_owned(),
+            nickname: name.to_owned(),
+            card: String::new(),
+            special_title: String::new(),
+            permission: Permission::Member,
+            join_timestamp: 0,
+            last_speak_timestamp: 0,
+            mute_time_remaining: 0,
+            group,
+        }
+    }
+}
+
 /// Another client logged in to the bot's own account (a phone, a PC).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OtherClient {

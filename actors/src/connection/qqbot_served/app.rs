@@ -101,6 +101,7 @@ pub struct QqApp {
     outbox: EventOutbox,
     rules: ReplyRules,
     openids: HashMap<String, OpenidOf>,
+    by_contact: HashMap<OpenidOf, String>,
     next_openid_row: i64,
     uploads: HashMap<String, (Upload, Instant)>,
     sessions: HashMap<String, Session>,
@@ -123,6 +124,7 @@ impl QqApp {
             outbox,
             rules: ReplyRules::default(),
             openids: HashMap::new(),
+            by_contact: HashMap::new(),
             next_openid_row: 1,
             uploads: HashMap::new(),
             sessions: HashMap::new(),
@@ -141,7 +143,12 @@ impl QqApp {
 
     /// The openid of `of`, remembered for the way back.
     fn openid(&mut self, of: OpenidOf) -> String {
+        // An HMAC per contact, not per event: a busy group's openid is computed once.
+        if let Some(id) = self.by_contact.get(&of) {
+            return id.clone();
+        }
         let id = served::openid(&self.config.secret, of);
+        self.by_contact.insert(of, id.clone());
         if !self.openids.contains_key(&id) {
             self.openids.insert(id.clone(), of);
             if let Some(store) = &self.config.store {
@@ -176,14 +183,8 @@ impl QqApp {
             let (batch, more) = self.outbox.drain(256);
             for shared in batch {
                 let bot = self.config.bot;
-                let mut fresh = Vec::new();
-                let list = served::dispatches(&shared.event, bot, shared.time, |of| {
-                    fresh.push(of);
-                    served::openid(&self.config.secret, of)
-                });
-                for of in fresh {
-                    self.openid(of);
-                }
+                let list =
+                    served::dispatches(&shared.event, bot, shared.time, |of| self.openid(of));
                 for dispatch in list {
                     self.deliver(dispatch);
                 }

@@ -32,18 +32,8 @@ fn text(v: &Value, k: &str) -> String {
 
 /// A member of `group` known by number (and name, when the packet has one).
 pub fn member(id: UserId, group: UserId, name: &str, group_name: &str) -> Member {
-    Member {
-        id,
-        member_name: name.to_owned(),
-        nickname: name.to_owned(),
-        card: String::new(),
-        special_title: String::new(),
-        permission: Permission::Member,
-        join_timestamp: 0,
-        last_speak_timestamp: 0,
-        mute_time_remaining: 0,
-        group: Group { id: group, name: group_name.to_owned(), permission: Permission::Member },
-    }
+    let group = Group { id: group, name: group_name.to_owned(), permission: Permission::Member };
+    Member::plain(id, name, group)
 }
 
 fn friend(id: UserId, nick: &str) -> Friend {

@@ -386,18 +386,7 @@ fn member_of(
 }
 
 fn plain_member(id: UserId, group: &Group, name: &str) -> Member {
-    Member {
-        id,
-        member_name: name.to_owned(),
-        nickname: name.to_owned(),
-        card: String::new(),
-        special_title: String::new(),
-        permission: Permission::Member,
-        join_timestamp: 0,
-        last_speak_timestamp: 0,
-        mute_time_remaining: 0,
-        group: group.clone(),
-    }
+    Member::plain(id, name, group.clone())
 }
 
 /// The author's id under `openid_key`, or `author.id` (the spelling botgo reads).
