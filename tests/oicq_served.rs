@@ -30,6 +30,12 @@ async fn pushes_every_event_as_one_packet_on_any_path() {
     let addr = gw.addr_of(Mount::Oicq).expect("listener");
     let mut ws = ws_client(addr, "/any/path/at/all", &[]).await.expect("ws");
     let mut second = ws_client(addr, "/", &[]).await.expect("ws");
+    // Both clients subscribe to the bot before the event.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while healthz(&gw).await["bots"][0]["subscribers"] != 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the push clients never subscribed");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     inject(&gw, 10001, group_message(30001, 20001, "hello oicq")).await;
     for c in [&mut ws, &mut second] {
         let p = c.recv_frame().await;
