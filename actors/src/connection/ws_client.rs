@@ -2,7 +2,9 @@
 //! reverse WebSocket): dialling with awc over rustls, and the types of a dialled link.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use actix_service::ServiceExt;
@@ -10,12 +12,36 @@ use awc::error::{WsClientError, WsProtocolError};
 use awc::ws::{Codec, Frame, Message};
 use awc::BoxedSocket;
 use futures_util::stream::{self, SplitSink, SplitStream, Stream, StreamExt};
+use futures_util::Sink;
 
 /// The framed socket of a dialled WebSocket.
 pub type WsFramed = actix_codec::Framed<BoxedSocket, Codec>;
 
-/// Its writing half.
-pub type WsSink = SplitSink<WsFramed, Message>;
+/// Its writing half. Closing writes what is buffered first: actix-codec's `Framed::close`
+/// shuts the socket down without writing the frames still in its own buffer, so a close
+/// frame written just before `close` never left (the peer saw a reset instead).
+pub struct WsSink(SplitSink<WsFramed, Message>);
+
+impl Sink<Message> for WsSink {
+    type Error = WsProtocolError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.0).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        Pin::new(&mut self.0).start_send(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        ready!(Pin::new(&mut self.0).poll_flush(cx))?;
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
 
 /// Its reading half.
 pub type WsStream = SplitStream<WsFramed>;
@@ -78,6 +104,7 @@ pub fn dial(
     }
     async move {
         let (_, framed) = request.connect().await?;
-        Ok(framed.split())
+        let (sink, stream) = framed.split();
+        Ok((WsSink(sink), stream))
     }
 }
