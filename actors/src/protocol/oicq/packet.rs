@@ -212,7 +212,8 @@ pub fn message(m: &MessageEvent, bot: UserId, time: i64, own: bool) -> Option<Va
     let mut data = json!({"type": kind, "known": known, "channel": channel, "sender": sender,
         "msgID": msg_id(context, m.source.id), "msgContent": content::encode(&m.message, Some(&msg_id(context, m.source.id))),
         "channel_name": channel_name, "sender_nick": nick, "ref_channel": ref_channel,
-        "ref_channel_name": "", "msgString": content::plain(&m.message)});
+        "ref_channel_name": if ref_channel != 0 { channel_name.as_str() } else { "" },
+        "msgString": content::plain(&m.message)});
     if let Some(Segment::Quote(q)) = m.message.iter().find(|s| matches!(s, Segment::Quote(_))) {
         let text = content::plain(&q.origin);
         data["reply"] = json!({"to": q.sender_id, "time": 0, "text": text, "summary": text,

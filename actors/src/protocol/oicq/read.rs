@@ -75,10 +75,14 @@ pub fn read(
                     0 if channel != sender => channel,
                     r => r,
                 };
+                // The origin's name: `ref_channel_name`, or the seed's `channel_name` when
+                // `channel` is the origin.
+                let origin_name = match text(d, "ref_channel_name") {
+                    name if name.is_empty() && origin == channel => text(d, "channel_name"),
+                    name => name,
+                };
                 if origin != 0 {
-                    MessageKind::Temp {
-                        sender: member(sender, origin, &nick, &text(d, "ref_channel_name")),
-                    }
+                    MessageKind::Temp { sender: member(sender, origin, &nick, &origin_name) }
                 } else {
                     MessageKind::Stranger { sender: friend(sender, &nick) }
                 }
