@@ -11,10 +11,11 @@ use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReve
 use botgate_actors::connection::onebot_upstream::{probe_login, UpstreamConfig, UpstreamMode};
 use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
+use botgate_actors::connection::shutdown::ShutDown;
 use botgate_actors::connection::tls;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
-use botgate_actors::store::{StoreActor, StoreConfig};
+use botgate_actors::store::{Barrier, StoreActor, StoreConfig};
 use log::{info, warn};
 
 use crate::config::{
@@ -139,9 +140,10 @@ impl Gateway {
     }
 
     /// Stops gracefully: SDK sessions of the served QQ protocol are asked to reconnect (op 7),
-    /// every served WebSocket client is closed with 1001, every bot's unstored messages are
-    /// written, then the listeners stop (finishing requests in flight). What destinations
-    /// accepted is already in the store.
+    /// every served WebSocket client is closed with 1001, the listeners stop (finishing
+    /// requests in flight, so nothing new is accepted), every bot's unstored messages are
+    /// written, every destination stores what waits for it and closes its link with 1001,
+    /// and the store writes what it was sent.
     pub async fn shutdown(&self) {
         info!("shutting down");
         for app in &self.actors.qqbot_apps {
@@ -150,10 +152,18 @@ impl Gateway {
         // Let the sockets' actors write the op 7 frames before the close frames.
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         let closed = close_all_served("botgate is shutting down");
+        self.stop().await;
         let flushes = self.actors.bots.iter().map(|(_, _, bot)| bot.send(Flush));
         futures_util::future::join_all(flushes).await;
-        info!("{closed} clients closed with 1001; messages stored");
-        self.stop().await;
+        let a = &self.actors;
+        let destinations: Vec<actix::Recipient<ShutDown>> = (a.destinations.iter())
+            .map(|d| d.clone().recipient())
+            .chain(a.webhooks.iter().chain(&a.onebot_posts).map(|d| d.clone().recipient()))
+            .chain(a.onebot_reverse.iter().map(|d| d.clone().recipient()))
+            .collect();
+        futures_util::future::join_all(destinations.iter().map(|d| d.send(ShutDown))).await;
+        let _ = a.store.send(Barrier).await;
+        info!("{closed} clients closed with 1001; messages and waiting events stored");
     }
 
     /// Stops every listener gracefully.
@@ -423,6 +433,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         for mut cfg in destination_configs(config)? {
             info!("mirai reverse-ws: destination {}", cfg.display_name);
             cfg.store = Some(store.clone());
+            cfg.expects = expected_bot(&cfg, &bots);
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
@@ -543,6 +554,26 @@ fn host_for_url(host: &str) -> String {
     }
 }
 
+/// The bot a reverse-ws destination keeps events for before its server first verifies (after
+/// a restart, say): the one named by a `qq` parameter or header, else the only bot.
+fn expected_bot(
+    cfg: &DestinationConfig,
+    bots: &[(i64, SourceKind, Addr<BotActor>)],
+) -> Option<(i64, Addr<BotActor>)> {
+    let named = cfg
+        .query
+        .iter()
+        .chain(&cfg.headers)
+        .find(|(k, _)| k.eq_ignore_ascii_case("qq"))
+        .and_then(|(_, v)| v.trim().parse::<i64>().ok());
+    let found = match (named, bots) {
+        (Some(qq), _) => bots.iter().find(|(id, _, _)| *id == qq),
+        (None, [only]) => Some(only),
+        (None, _) => None,
+    };
+    found.map(|(qq, _, bot)| (*qq, bot.clone()))
+}
+
 /// Resolves each reverse-ws destination: URL with merged parameters, merged headers, TLS.
 pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, StartError> {
     let rws = &config.mirai.adapter_settings.reverse_ws;
@@ -577,6 +608,7 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
         };
         out.push(DestinationConfig {
             url,
+            query: params,
             display_name: base,
             headers: merged(&rws.extra_headers, &d.extra_headers),
             reserved_sync_id: rws.reserved_sync_id.0.clone(),
@@ -587,8 +619,9 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
             heartbeat_interval: Duration::from_millis(rws.heartbeat_interval),
             max_in_flight: config.server.max_in_flight,
             tls: Arc::clone(&tls),
-            // Set by start_actors, which owns the store.
+            // Set by start_actors, which owns the store and the bots.
             store: None,
+            expects: None,
         });
     }
     Ok(out)

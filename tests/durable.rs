@@ -23,6 +23,23 @@ fn config(server: u16, post: u16, data_dir: &std::path::Path) -> String {
     )
 }
 
+/// A mirai reverse-ws destination on `ws`, the store in `data`.
+fn reverse_ws_config(server: u16, ws: u16, data: &std::path::Path) -> String {
+    format!(
+        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\n{}",
+        data.display().to_string(),
+        mirai_reverse_ws(&[dest(ws)], "")
+    )
+}
+
+fn sigterm(gw: &Running) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+}
+
 async fn buffered(server: u16) -> Value {
     healthz_at(server).await["destinations"][0]["buffered"].clone()
 }
@@ -66,11 +83,7 @@ async fn accepted_events_survive_kill_9_and_sigterm_in_order_once() {
         wait_buffered(server, 3).await;
         say(server, "four").await;
         wait_buffered(server, 4).await;
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &gw.pid().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        sigterm(&gw);
         let deadline = tokio::time::Instant::now() + WAIT;
         while tokio::net::TcpStream::connect(("127.0.0.1", server)).await.is_ok() {
             assert!(tokio::time::Instant::now() < deadline, "SIGTERM did not stop botgate");
@@ -132,11 +145,7 @@ async fn accepted_events_survive_kill_9_and_sigterm_in_order_once() {
 async fn events_kept_for_an_absent_reverse_ws_server_survive_kill_9() {
     let data = tempfile::tempdir().expect("tempdir");
     let (server, ws) = (free_port(), free_port());
-    let config = format!(
-        "server: {{ port: {server}, data_dir: {:?} }}\n{WORLD}\n{}",
-        data.path().display().to_string(),
-        mirai_reverse_ws(&[dest(ws)], "")
-    );
+    let config = reverse_ws_config(server, ws, data.path());
     {
         let mut business = FakeServer::start(ws).await;
         let _gw = Running::start(&config, server).await;
@@ -222,11 +231,7 @@ async fn sigterm_closes_clients_with_1001_and_stores_every_message() {
             say(server, text).await;
             assert_eq!(client.recv_frame().await["data"]["messageChain"][1]["text"], text);
         }
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &gw.pid().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        sigterm(&gw);
         let (code, reason) = client.recv_close().await;
         assert_eq!((code, reason.as_str()), (1001, "botgate is shutting down"));
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -241,4 +246,20 @@ async fn sigterm_closes_clients_with_1001_and_stores_every_message() {
         3,
         "every message was written"
     );
+}
+
+#[actix_web::test]
+async fn sigterm_closes_destination_links_with_1001() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, ws) = (free_port(), free_port());
+    let config = reverse_ws_config(server, ws, data.path());
+    let mut business = FakeServer::start(ws).await;
+    let gw = Running::start(&config, server).await;
+    let mut conn = business.accept().await;
+    conn.verify(10001).await;
+    say(server, "one").await;
+    assert_eq!(conn.recv_frame().await["data"]["messageChain"][1]["text"], "one");
+    sigterm(&gw);
+    let (code, reason) = conn.recv_close().await;
+    assert_eq!((code, reason.as_str()), (1001, "botgate is shutting down"));
 }

@@ -85,6 +85,25 @@ impl Backlog {
         }
     }
 
+    /// Appends `items` at shutdown, after any append under way (the store answers in
+    /// order), and resolves once they are written; a failure is logged.
+    pub fn shelve(&mut self, items: Vec<(UserId, Bytes)>) -> impl Future<Output = ()> {
+        let store = self.store.clone().filter(|_| !items.is_empty());
+        let n = items.len();
+        self.stored += n;
+        let (key, bound) = (self.key.clone(), self.bound);
+        async move {
+            let Some(store) = store else {
+                return;
+            };
+            match store.send(AppendOutbound { dest: key.clone(), bound, items }).await {
+                Ok(Ok(_)) => log::info!("{key}: {n} waiting events stored for the next run"),
+                Ok(Err(e)) => log::warn!("{key}: {n} events not stored at shutdown: {e}"),
+                Err(e) => log::warn!("{key}: {n} events not stored at shutdown: {e}"),
+            }
+        }
+    }
+
     /// Loads the backlog, oldest first (empty without a store or on an error).
     pub fn load(&self) -> impl Future<Output = Vec<OutboundItem>> {
         let load =

@@ -25,7 +25,9 @@ use sha1::Sha1;
 use super::backoff::Backoff;
 use super::mirai_calls;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
+use super::shutdown::{self, Settled, ShutDown};
 use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
+use crate::log_throttle::LogThrottle;
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command::{self as mirai_command, MiraiCall};
@@ -147,6 +149,16 @@ pub struct HttpPostDestination {
     backoff: Backoff,
     /// Events the durable buffer's bound dropped.
     dropped: u64,
+    /// botgate is stopping: no new POST starts.
+    closing: bool,
+    /// A POST is waiting for its answer (not a retry delay).
+    requesting: bool,
+    /// Waiters for that answer at shutdown.
+    answered: Settled,
+    /// Failure streaks reported in the log.
+    failures: LogThrottle,
+    /// The current failure streak was reported (so its end is too).
+    failure_reported: bool,
 }
 
 /// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
@@ -190,6 +202,11 @@ impl HttpPostDestination {
             healthy: true,
             backoff,
             dropped: 0,
+            closing: false,
+            requesting: false,
+            answered: Settled::default(),
+            failures: LogThrottle::new(Duration::from_secs(10)),
+            failure_reported: false,
         }
     }
 
@@ -244,7 +261,7 @@ impl HttpPostDestination {
                 self.enqueue(fresh);
             }
         }
-        if self.posting {
+        if self.posting || self.closing {
             return;
         }
         let Some(front) = self.queue.front() else {
@@ -252,6 +269,7 @@ impl HttpPostDestination {
         };
         let (bot_id, body) = (front.bot, front.body.clone());
         self.posting = true;
+        self.requesting = true;
         let bot = bot_id.to_string();
         let mut request = self.client.post(self.config.url.as_str());
         request = match &self.config.protocol {
@@ -291,9 +309,13 @@ impl HttpPostDestination {
         };
         ctx.spawn(post.into_actor(self).map(move |outcome, act, ctx| {
             act.posting = false;
+            act.requesting = false;
+            let Some(outcome) = act.settle(outcome) else {
+                return;
+            };
             match outcome {
                 Outcome::Delivered(body) => {
-                    if !act.healthy {
+                    if std::mem::take(&mut act.failure_reported) {
                         info!("http post {}: delivering again", act.config.url);
                     }
                     act.healthy = true;
@@ -313,12 +335,18 @@ impl HttpPostDestination {
                     act.pump(ctx);
                 }
                 Outcome::Failed(why) => {
+                    // A flaky endpoint fails and recovers many times a second: the streaks
+                    // are reported through a throttle, each recovery only after its report.
                     if act.healthy {
-                        warn!(
-                            "webhook {}: {why}; retrying with backoff, {} events wait",
-                            act.config.url,
-                            act.outbox.len() + act.queue.len()
-                        );
+                        if let Some(suppressed) = act.failures.allow() {
+                            act.failure_reported = true;
+                            warn!(
+                                "http post {}: {why}; retrying with backoff, {} events wait{}",
+                                act.config.url,
+                                act.outbox.len() + act.queue.len(),
+                                crate::log_throttle::suppressed_note(suppressed)
+                            );
+                        }
                     }
                     act.healthy = false;
                     act.posting = true;
@@ -459,6 +487,19 @@ impl HttpPostDestination {
         }
     }
 
+    /// At shutdown, a delivered front is acknowledged to the store and the wait ends;
+    /// nothing else happens (no reply is run, no retry is scheduled).
+    fn settle(&mut self, outcome: Outcome) -> Option<Outcome> {
+        if !self.closing {
+            return Some(outcome);
+        }
+        if matches!(outcome, Outcome::Delivered(_) | Outcome::Refused(_)) {
+            self.delivered();
+        }
+        self.answered.notify();
+        None
+    }
+
     /// The front is delivered (or refused for good): it leaves the queue and the store.
     fn delivered(&mut self) -> Option<Queued> {
         let done = self.queue.pop_front()?;
@@ -525,6 +566,45 @@ impl Handler<Pump> for HttpPostDestination {
 
     fn handle(&mut self, _: Pump, ctx: &mut Self::Context) {
         self.pump(ctx);
+    }
+}
+
+impl Handler<ShutDown> for HttpPostDestination {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// What waits in memory goes to the store; a POST in flight is given a moment to be
+    /// answered, so a delivered event is not posted again by the next run.
+    fn handle(&mut self, _: ShutDown, _: &mut Self::Context) -> Self::Result {
+        self.closing = true;
+        let (waiting, _) = self.outbox.drain(usize::MAX);
+        let items: Vec<(UserId, Bytes)> =
+            waiting.iter().filter_map(|e| Some((e.bot, self.encode(e)?))).collect();
+        let stored = self.config.store.clone().filter(|_| !items.is_empty()).map(|store| {
+            let append = AppendOutbound {
+                dest: self.config.durable_key(),
+                bound: self.config.buffer_size,
+                items,
+            };
+            let url = self.config.url.clone();
+            async move {
+                if let Err(e) = store.send(append).await.map_err(|e| e.to_string()).and_then(|r| r)
+                {
+                    warn!("http post {url}: events not stored at shutdown: {e}");
+                }
+            }
+        });
+        let answered = self.requesting.then(|| self.answered.wait());
+        Box::pin(
+            shutdown::finish(
+                async move {
+                    if let Some(stored) = stored {
+                        stored.await;
+                    }
+                },
+                answered,
+            )
+            .into_actor(self),
+        )
     }
 }
 

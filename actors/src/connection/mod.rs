@@ -18,6 +18,7 @@ pub mod qqbot_api;
 pub mod qqbot_gateway;
 pub mod qqbot_served;
 pub mod reverse_ws;
+pub mod shutdown;
 pub mod stats;
 pub mod tls;
 pub mod ws_client;

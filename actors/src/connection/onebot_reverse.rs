@@ -23,6 +23,7 @@ use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
+use super::shutdown::{self, Settled, ShutDown};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
 use crate::log_throttle::LogThrottle;
@@ -87,6 +88,10 @@ pub struct OneBotReverseClient {
     backlog: Backlog,
     /// The backlog is being written to a server that just connected.
     replaying: bool,
+    /// botgate is stopping: no redial, events go to the store.
+    closing: bool,
+    /// Waiters for the last link's close at shutdown.
+    link_closed: Settled,
 }
 
 impl OneBotReverseClient {
@@ -111,6 +116,8 @@ impl OneBotReverseClient {
             stopped_by_1000: false,
             backlog,
             replaying: false,
+            closing: false,
+            link_closed: Settled::default(),
         }
     }
 
@@ -180,6 +187,9 @@ impl OneBotReverseClient {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
         self.generation += 1;
         let generation = self.generation;
         let dial = ws_client::dial(
@@ -390,7 +400,9 @@ impl WriteHandler<WsProtocolError> for OneBotReverseClient {
         Running::Continue
     }
 
-    fn finished(&mut self, _: &mut Self::Context) {}
+    fn finished(&mut self, _: &mut Self::Context) {
+        self.link_closed.notify();
+    }
 }
 
 /// Wakes the client to write buffered events.
@@ -405,7 +417,9 @@ impl Handler<Drain> for OneBotReverseClient {
         if self.link.is_none() {
             return self.persist(ctx);
         }
-        if self.replaying {
+        // Older events are on their way into the store or out of it: new ones wait, or
+        // they would overtake them. The append's end replays, and the replay drains.
+        if self.replaying || self.backlog.appending() {
             return;
         }
         let (events, more) = self.outbox.drain(512);
@@ -420,6 +434,29 @@ impl Handler<Drain> for OneBotReverseClient {
         if more {
             ctx.notify(Drain);
         }
+    }
+}
+
+impl Handler<ShutDown> for OneBotReverseClient {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// The server gets what was written and a 1001; what waits goes to the store.
+    fn handle(&mut self, _: ShutDown, _: &mut Self::Context) -> Self::Result {
+        self.closing = true;
+        self.generation += 1;
+        let closed = self
+            .link
+            .take()
+            .map(|mut link| shutdown::close_away(&mut link.sink, &mut self.link_closed));
+        let (waiting, _) = self.outbox.drain(usize::MAX);
+        let (format, qq) = (self.config.format, self.config.qq);
+        let items = waiting
+            .iter()
+            .filter_map(|e| onebot_event::encoded(e, format).cloned())
+            .map(|b| (qq, b))
+            .collect();
+        let stored = self.backlog.shelve(items);
+        Box::pin(shutdown::finish(stored, closed).into_actor(self))
     }
 }
 

@@ -21,8 +21,9 @@ use super::backoff::Backoff;
 use super::frames::{FrameAssembler, Inbound};
 use super::in_flight::InFlight;
 use super::mirai_calls;
+use super::shutdown::{self, Settled, ShutDown};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
-use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
+use crate::bot::{BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::log_throttle::LogThrottle;
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -43,6 +44,8 @@ const DRAIN_BATCH: usize = 512;
 pub struct DestinationConfig {
     /// The full URL dialled, query included.
     pub url: String,
+    /// The query's parameters.
+    pub query: Vec<(String, String)>,
     /// The URL without its query, for log lines (queries may carry secrets).
     pub display_name: String,
     /// Extra handshake headers, merged from the common and the destination's own.
@@ -66,6 +69,9 @@ pub struct DestinationConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// Where events wait durably while the server is away (the store's `outbound` table).
     pub store: Option<Addr<StoreActor>>,
+    /// The bot whose events are kept from the start, before the server first verifies (a
+    /// restart must not lose what comes meanwhile); a verify for another bot replaces it.
+    pub expects: Option<(UserId, Addr<BotActor>)>,
 }
 
 /// Warnings about refused commands: a flood is counted, not written.
@@ -81,7 +87,7 @@ struct Link {
 /// The bot this destination receives events from, kept across reconnects.
 struct Subscription {
     qq: UserId,
-    bot: Addr<crate::bot::BotActor>,
+    bot: Addr<BotActor>,
     id: Option<SubscriptionId>,
 }
 
@@ -114,6 +120,10 @@ pub struct ReverseWsDestination {
     backlog: Backlog,
     /// The backlog is being written to a newly verified server.
     replaying: bool,
+    /// botgate is stopping: no redial, events go to the store.
+    closing: bool,
+    /// Waiters for the last link's close at shutdown.
+    link_closed: Settled,
 }
 
 impl ReverseWsDestination {
@@ -138,6 +148,8 @@ impl ReverseWsDestination {
             in_flight,
             backlog,
             replaying: false,
+            closing: false,
+            link_closed: Settled::default(),
         }
     }
 
@@ -203,6 +215,9 @@ impl ReverseWsDestination {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
         self.generation += 1;
         let generation = self.generation;
         let dial = ws_client::dial(
@@ -382,7 +397,7 @@ impl ReverseWsDestination {
                     );
                 }
             }
-            self.subscribe(&session, ctx);
+            self.subscribe(session.qq, session.bot.clone(), ctx);
         }
         if let Some(link) = self.link.as_mut() {
             link.session = Some(session);
@@ -390,17 +405,14 @@ impl ReverseWsDestination {
         self.replay(ctx);
     }
 
-    fn subscribe(&mut self, session: &BoundSession, ctx: &mut Context<Self>) {
-        self.subscription =
-            Some(Subscription { qq: session.qq, bot: session.bot.clone(), id: None });
+    fn subscribe(&mut self, qq: UserId, bot: Addr<BotActor>, ctx: &mut Context<Self>) {
+        self.subscription = Some(Subscription { qq, bot: bot.clone(), id: None });
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
             label: format!("reverse-ws {}", self.config.display_name),
         };
-        let qq = session.qq;
-        let bot = session.bot.clone();
-        ctx.spawn(session.bot.send(subscribe).into_actor(self).map(move |result, act, _| {
+        ctx.spawn(bot.clone().send(subscribe).into_actor(self).map(move |result, act, _| {
             match (result, act.subscription.as_mut()) {
                 (Ok(id), Some(sub)) if sub.qq == qq => sub.id = Some(id),
                 (Ok(id), _) => {
@@ -486,6 +498,12 @@ impl Actor for ReverseWsDestination {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some((qq, bot)) = self.config.expects.clone() {
+            // Until the server verifies, its bot's events go to the store as they come.
+            let addr = ctx.address();
+            self.outbox.set_waker(move || addr.do_send(DrainOutbox));
+            self.subscribe(qq, bot, ctx);
+        }
         if !self.config.heartbeat_interval.is_zero() {
             ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
@@ -558,6 +576,7 @@ impl WriteHandler<WsProtocolError> for ReverseWsDestination {
 
     fn finished(&mut self, _: &mut Self::Context) {
         // The read side notices the same disconnect and redials; the actor lives on.
+        self.link_closed.notify();
     }
 }
 
@@ -573,7 +592,9 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
         if self.session().is_none() {
             return self.persist(ctx);
         }
-        if self.replaying {
+        // Older events are on their way into the store or out of it: new ones wait, or
+        // they would overtake them. The append's end replays, and the replay drains.
+        if self.replaying || self.backlog.appending() {
             return;
         }
         let (batch, more) = self.outbox.drain(DRAIN_BATCH);
@@ -588,6 +609,35 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
         if more {
             ctx.notify(DrainOutbox);
         }
+    }
+}
+
+impl Handler<ShutDown> for ReverseWsDestination {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// The server gets what was written and a 1001; what waits goes to the store.
+    fn handle(&mut self, _: ShutDown, _: &mut Self::Context) -> Self::Result {
+        self.closing = true;
+        self.generation += 1;
+        let closed = self.link.take().map(|mut link| {
+            if let Some(session) = link.session {
+                self.registry.do_send(Release { session_key: session.key });
+            }
+            shutdown::close_away(&mut link.sink, &mut self.link_closed)
+        });
+        let qq = self.subscription.as_ref().map(|s| s.qq);
+        let (waiting, _) = self.outbox.drain(usize::MAX);
+        let items = qq
+            .map(|qq| {
+                waiting
+                    .iter()
+                    .filter_map(|e| mirai_event::push_frame(e, &self.config.reserved_sync_id))
+                    .map(|frame| (qq, frame))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stored = self.backlog.shelve(items);
+        Box::pin(shutdown::finish(stored, closed).into_actor(self))
     }
 }
 

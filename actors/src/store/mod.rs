@@ -64,6 +64,18 @@ impl Actor for StoreActor {
     type Context = SyncContext<Self>;
 }
 
+/// Answered once the store has handled everything sent to it before: the last step of a
+/// graceful shutdown, so acknowledgements sent without waiting are written too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier;
+
+impl Handler<Barrier> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Barrier, _: &mut Self::Context) {}
+}
+
 impl StoreActor {
     /// Opens (creating when needed) the database in `data_dir`, or an in-memory one when
     /// `data_dir` is `None`, and starts the actor on a thread of its own.
