@@ -3,11 +3,12 @@
 //! back, in every protocol that can carry it (mirai chains, OneBot segment arrays and CQ
 //! strings, oicq_webd msgContent). Events round-trip too, through the protocols botgate
 //! consumes events in (OneBot v11, oicq_webd): what the wire carries of a model event is
-//! decoded back to an event that encodes to the same wire form.
+//! decoded back to an event that encodes to the same wire form. And a command botgate sends
+//! to a OneBot implementation decodes, as a OneBot action, back to the same command.
 
 use botgate_actors::model::{
-    Event, Friend, Group, Media, Member, MessageEvent, MessageKind, MessageSource, Permission,
-    RequestEvent, RequestKind, Segment, UserId,
+    Command, Event, Friend, Group, Media, Member, MessageEvent, MessageKind, MessageSource,
+    MessageTarget, Permission, RequestEvent, RequestKind, Segment, UserId,
 };
 use botgate_actors::protocol::qqbot::dispatch::{ContactKey, IdMap, SelfIds};
 use botgate_actors::protocol::{mirai, oicq, onebot, qqbot};
@@ -182,6 +183,17 @@ proptest! {
     }
 
     #[test]
+    fn a_command_survives_onebot_actions(c in command()) {
+        let action = onebot::upstream::action_for(&c, |_| None).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let back = match onebot::action::decode(&action.action, &action.params) {
+            Ok(onebot::action::OneBotCall::Bot(back, _)) => back,
+            other => return Err(TestCaseError::fail(format!("{}: {other:?}", action.action))),
+        };
+        let (back, c) = (comparable(back), comparable(c));
+        prop_assert_eq!(back, c, "{} {}", action.action, action.params);
+    }
+
+    #[test]
     fn an_event_survives_oicq_webd(e in event()) {
         let Some(wire) = oicq_wire(&e) else {
             // oicq_webd has no packet for this kind: nothing to carry.
@@ -313,6 +325,35 @@ fn event() -> impl Strategy<Value = Event> {
     ]
 }
 
+/// Commands botgate sends to a OneBot implementation for a client: sends (with a quote or
+/// not), recalls, mutes, kicks, mute-all.
+fn command() -> impl Strategy<Value = Command> {
+    let id = || 10_000i64..4_000_000_000;
+    let target = prop_oneof![
+        id().prop_map(MessageTarget::Group),
+        id().prop_map(MessageTarget::Friend),
+        (id(), id()).prop_map(|(group, member)| MessageTarget::Temp { group, member }),
+    ];
+    prop_oneof![
+        (target, message(), prop::option::of(1i32..i32::MAX))
+            .prop_map(|(target, message, quote)| Command::SendMessage { target, message, quote }),
+        (1i32..i32::MAX).prop_map(|message_id| Command::Recall { context: None, message_id }),
+        (id(), id(), 60i64..2_592_000).prop_map(|(group, member, seconds)| Command::Mute {
+            group,
+            member,
+            seconds
+        }),
+        (id(), id()).prop_map(|(group, member)| Command::Unmute { group, member }),
+        (id(), id(), any::<bool>()).prop_map(|(group, member, block)| Command::Kick {
+            group,
+            member,
+            block,
+            message: String::new()
+        }),
+        (id(), any::<bool>()).prop_map(|(group, enable)| Command::MuteAll { group, enable }),
+    ]
+}
+
 /// OneBot's wire form of an event without what its decoder leaves to the source's contact
 /// lists (the sender's profile), and with what differs per encoding run.
 fn onebot_wire(e: &Event) -> Option<Value> {
@@ -328,6 +369,17 @@ fn onebot_wire(e: &Event) -> Option<Value> {
 /// oicq_webd's wire form of an event.
 fn oicq_wire(e: &Event) -> Option<Value> {
     oicq::packet::packet(e, BOT, 1_700_000_000)
+}
+
+/// A command with its message's text runs joined and face names and media details dropped,
+/// as [`merged`] and [`unnamed`] do for messages.
+fn comparable(c: Command) -> Command {
+    match c {
+        Command::SendMessage { target, message, quote } => {
+            Command::SendMessage { target, message: unnamed(&merged(&message)), quote }
+        }
+        other => other,
+    }
 }
 
 /// A message of the elements every protocol carries.
