@@ -4,7 +4,8 @@
 //! included, since answering an unchecked op 13 would sign a forger's chosen bytes with the
 //! key that authenticates dispatches — and a timestamp more than five minutes off is refused
 //! (a replayed push). op 13 is answered `{plain_token, signature}`; a dispatch is acknowledged
-//! `{"op":12,"d":0}` at once and processed after (the bot deduplicates the platform's retries).
+//! `{"op":12,"d":0}` once the bot has journaled it in the store (`d: 1`, "retry", if it could
+//! not), so a crash after the acknowledgement does not lose it.
 
 use std::time::Duration;
 
@@ -71,10 +72,17 @@ async fn push(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) ->
             log::info!("/qqbot/webhook: address validated for app {app_id}");
             HttpResponse::Ok().json(json!({"plain_token": plain_token, "signature": signature}))
         }
-        payload::DISPATCH => match bot.try_send(QqWebhookPush(p)) {
-            Ok(()) => HttpResponse::Ok().json(json!({"op": payload::CALLBACK_ACK, "d": 0})),
-            // The bot cannot take it now: the platform retries on `d: 1`.
-            Err(_) => HttpResponse::Ok().json(json!({"op": payload::CALLBACK_ACK, "d": 1})),
+        payload::DISPATCH => match bot.send(QqWebhookPush { payload: p, body }).await {
+            Ok(Ok(())) => HttpResponse::Ok().json(json!({"op": payload::CALLBACK_ACK, "d": 0})),
+            // Not journaled: the platform retries on `d: 1`.
+            Ok(Err(why)) => {
+                log::warn!("/qqbot/webhook: push for app {app_id} not taken: {why}");
+                HttpResponse::Ok().json(json!({"op": payload::CALLBACK_ACK, "d": 1}))
+            }
+            Err(e) => {
+                log::warn!("/qqbot/webhook: push for app {app_id} not taken: {e}");
+                HttpResponse::Ok().json(json!({"op": payload::CALLBACK_ACK, "d": 1}))
+            }
         },
         other => {
             log::debug!("/qqbot/webhook: op {other} acknowledged and ignored");

@@ -6,6 +6,7 @@
 mod common;
 mod fake_qq;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use botgate::listeners::Mount;
@@ -722,4 +723,77 @@ async fn tokens_are_fetched_once_for_many_callers_and_replaced_before_they_expir
         assert_eq!(r["data"]["code"], 0, "{r}");
     }
     assert_eq!(fake.lock().tokens_issued, 3, "one fetch in flight for every caller");
+}
+
+#[actix_web::test]
+async fn an_acknowledged_webhook_push_left_unprocessed_is_delivered_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = format!("data_dir: \"{}\", ", dir.path().display());
+    let fake = FakeQq::start().await;
+    let ep = Arc::new(Endpoint::default());
+    let hook = start_endpoint(ep.clone());
+    let world = format!(
+        "bots:\n  - qq: {BOT}\n    source: qqbot\n    qqbot: {}\n",
+        fake.bot_section("webhook")
+    );
+    let onebot = format!(
+        "mirai:\n  adapters: []\n  enableVerify: false\nonebot:\n  use_http: false\n  \
+         use_ws: false\n  enable_heartbeat: false\n  post_message_format: array\n  \
+         post_url: http://{hook}/hook\n"
+    );
+    {
+        let gw = start_gateway_with(&server, &world, &onebot).await;
+        wait_bot_online(&gw).await;
+        gw.stop().await;
+    }
+    // The process died after acknowledging this push and journaling it, before the bot
+    // processed it: the journal row is all that is left of it.
+    let push = json!({"op": 0, "s": 1, "t": "GROUP_AT_MESSAGE_CREATE", "id": "EVJ-1",
+                      "d": group_at("J-1", "GJ", "UJ", "journaled")});
+    let db = rusqlite::Connection::open(dir.path().join("botgate.sqlite")).expect("open the store");
+    db.execute(
+        "INSERT INTO outbound (dest, bot, body) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            format!("qqbot-webhook {}", fake_qq::APP_ID),
+            BOT,
+            push.to_string().into_bytes()
+        ],
+    )
+    .expect("journal a push");
+    drop(db);
+    let messages = |ep: &Endpoint| -> Vec<Value> {
+        let all = ep.deliveries().into_iter().map(|(_, _, v)| v);
+        all.filter(|v| v["post_type"] == "message")
+            .map(|v| v["message"][0]["data"]["text"].clone())
+            .collect()
+    };
+    let wait_messages = |n: usize| {
+        let ep = ep.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while messages(&ep).len() < n {
+                assert!(tokio::time::Instant::now() < deadline, "only {:?}", messages(&ep));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let gw = start_gateway_with(&server, &world, &onebot).await;
+    wait_messages(1).await;
+    assert_eq!(messages(&ep), vec![json!("journaled")]);
+    // Processed once: the journal is empty, a later push is acknowledged and delivered.
+    let url = format!("http://{}/qqbot/webhook", gw.addr_of(Mount::Botgate).expect("server"));
+    let now = botgate_actors::bot::unix_now().to_string();
+    let next = json!({"op": 0, "s": 2, "t": "GROUP_AT_MESSAGE_CREATE", "id": "EVJ-2",
+                      "d": group_at("J-2", "GJ", "UJ", "live")});
+    let (status, answer) = fake_qq::push(&url, fake_qq::SECRET, &now, &next.to_string()).await;
+    assert_eq!((status, answer), (200, json!({"op": 12, "d": 0})));
+    wait_messages(2).await;
+    assert_eq!(messages(&ep), vec![json!("journaled"), json!("live")]);
+    let db = rusqlite::Connection::open(dir.path().join("botgate.sqlite")).expect("open the store");
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM outbound WHERE dest LIKE 'qqbot-webhook %'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(left, 0, "every journaled push was processed and deleted");
 }

@@ -9,6 +9,9 @@
 mod commands;
 mod ids;
 mod passive;
+mod webhook;
+
+pub use self::webhook::QqWebhookPush;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -30,7 +33,6 @@ use crate::model::{
     BotOfflineReason, Event, Friend, Group, MessageKind, Permission, SharedEvent, UserId,
 };
 use crate::protocol::qqbot::dispatch::{self, SelfIds};
-use crate::protocol::qqbot::payload::Payload;
 use crate::store::{LoadIds, RecordIds};
 
 /// Event and message ids remembered for deduplication.
@@ -93,6 +95,9 @@ pub(crate) struct QqBotSource {
     /// Why the platform refuses the bot for good (4914/4915), if it does.
     stopped: Option<String>,
     events_seen: Recent,
+    /// The webhook journal of the last run was processed (on the first time online, when
+    /// the destinations have subscribed).
+    journal_replayed: bool,
     messages_seen: Recent,
     /// Users who wrote to the bot (C2C and direct messages): the platform has no friend list.
     friends: BTreeMap<UserId, Friend>,
@@ -115,6 +120,7 @@ impl QqBotSource {
             ever_online: false,
             stopped: None,
             events_seen: Recent::default(),
+            journal_replayed: false,
             messages_seen: Recent::default(),
             friends: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -199,7 +205,12 @@ impl BotActor {
         let retry = self.qq().config.gateway.reconnect_interval;
         let me = async move { api.call(Method::GET, "/users/@me", None).await };
         ctx.spawn(me.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(user) => act.on_gateway_notice(GatewayNotice::Ready { user }, ctx),
+            Ok(user) => {
+                act.on_gateway_notice(GatewayNotice::Ready { user }, ctx);
+                if !std::mem::replace(&mut act.qq().journal_replayed, true) {
+                    act.replay_webhook_journal(ctx);
+                }
+            }
             Err(e) => {
                 warn!("bot {}: the QQ official platform refused the app: {e}", act.bot_id());
                 ctx.run_later(retry.max(Duration::from_millis(100)), |act, ctx| {
@@ -246,7 +257,13 @@ impl BotActor {
     }
 
     /// Maps one dispatch and hands it to the subscribers, once.
-    fn on_dispatch(&mut self, t: &str, d: &Value, event_id: Option<&str>, ctx: &mut Context<Self>) {
+    pub(super) fn on_dispatch(
+        &mut self,
+        t: &str,
+        d: &Value,
+        event_id: Option<&str>,
+        ctx: &mut Context<Self>,
+    ) {
         let qq = self.bot_id();
         if let Some(id) = event_id {
             if !self.qq().events_seen.first_time(id) {
@@ -352,24 +369,6 @@ impl Handler<GatewayNotice> for BotActor {
 
     fn handle(&mut self, notice: GatewayNotice, ctx: &mut Self::Context) {
         self.on_gateway_notice(notice, ctx);
-    }
-}
-
-/// A webhook push for a `transport: webhook` bot, its signature already checked.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct QqWebhookPush(pub Payload);
-
-impl Handler<QqWebhookPush> for BotActor {
-    type Result = ();
-
-    fn handle(&mut self, push: QqWebhookPush, ctx: &mut Self::Context) {
-        let p = push.0;
-        if !matches!(self.source, Source::QqBot(_)) {
-            return;
-        }
-        let t = p.t.clone().unwrap_or_default();
-        self.on_dispatch(&t, &p.d, p.id.as_deref(), ctx);
     }
 }
 
