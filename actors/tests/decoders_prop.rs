@@ -2,8 +2,9 @@
 //! arbitrary bytes, strings or JSON, and encoding then decoding a model message gives it
 //! back, in every protocol that can carry it (mirai chains, OneBot segment arrays and CQ
 //! strings, oicq_webd msgContent). Events round-trip too, through the protocols botgate
-//! consumes events in (OneBot v11, oicq_webd): what the wire carries of a model event is
-//! decoded back to an event that encodes to the same wire form. And a command botgate sends
+//! consumes events in (OneBot v11, oicq_webd, the QQ official platform's dispatches): what
+//! the wire carries of a model event is decoded back to an event that encodes to the same
+//! wire form. And a command botgate sends
 //! to a OneBot implementation decodes, as a OneBot action, back to the same command.
 
 use botgate_actors::model::{
@@ -194,6 +195,23 @@ proptest! {
     }
 
     #[test]
+    fn an_event_survives_the_qq_official_protocol(e in event()) {
+        let me = SelfIds { user_id: format!("U{BOT}") };
+        for sent in qqbot::served::dispatches(&e, BOT, 1_700_000_000, test_openid) {
+            let Some(inbound) = qqbot::dispatch::decode(sent.t, &sent.d, Some("EV"), &me, &mut OpenidNumbers)
+                .map_err(TestCaseError::fail)?
+            else {
+                return Err(TestCaseError::fail(format!("{} decoded to nothing", sent.t)));
+            };
+            let again = qqbot::served::dispatches(&inbound.event, BOT, 1_700_000_000, test_openid);
+            prop_assert!(
+                again.iter().any(|d| d.t == sent.t && d.d == sent.d),
+                "{} {} became {:?}", sent.t, sent.d, again
+            );
+        }
+    }
+
+    #[test]
     fn an_event_survives_oicq_webd(e in event()) {
         let Some(wire) = oicq_wire(&e) else {
             // oicq_webd has no packet for this kind: nothing to carry.
@@ -364,6 +382,38 @@ fn onebot_wire(e: &Event) -> Option<Value> {
         }
     }
     Some(v)
+}
+
+/// Openids a test can read back: the kind's letter and the numbers.
+fn test_openid(of: qqbot::served::OpenidOf) -> String {
+    match of {
+        qqbot::served::OpenidOf::Group(g) => format!("G{g}"),
+        qqbot::served::OpenidOf::Member { member, .. } => format!("M{member}"),
+        qqbot::served::OpenidOf::User(u) => format!("U{u}"),
+    }
+}
+
+/// Numbers back from [`test_openid`]'s openids and botgate's message ids.
+struct OpenidNumbers;
+
+impl IdMap for OpenidNumbers {
+    fn contact(&mut self, key: &ContactKey) -> i64 {
+        let id = match key {
+            ContactKey::Member { member, .. } => member,
+            ContactKey::Group(id)
+            | ContactKey::User(id)
+            | ContactKey::Channel(id)
+            | ContactKey::GuildUser(id)
+            | ContactKey::Direct(id) => id,
+        };
+        id.get(1..).and_then(|n| n.parse().ok()).unwrap_or(-1)
+    }
+    fn message(&mut self, id: &str) -> i32 {
+        qqbot::served::message_number(id).unwrap_or(-1)
+    }
+    fn known_message(&self, id: &str) -> Option<i32> {
+        qqbot::served::message_number(id)
+    }
 }
 
 /// oicq_webd's wire form of an event.

@@ -1,5 +1,6 @@
 //! Message content: the platform's inline markup (`<@!id>`, `<@id>`, `@everyone`,
-//! `<#channel>`, `<emoji:id>`, entity-escaped text) and attachments, to and from segments.
+//! `<#channel>`, `<emoji:id>` in guilds, `<faceType=1,faceId="id",ext="…">` in groups and
+//! C2C, entity-escaped text) and attachments, to and from segments.
 
 use serde_json::Value;
 
@@ -51,6 +52,14 @@ fn markup_at(
         Segment::At { target, display }
     } else if let Some(id) = inner.strip_prefix("emoji:") {
         Segment::Face { id: id.trim().parse().ok()?, name: String::new(), is_super: false }
+    } else if inner.starts_with("faceType=") {
+        // Group and C2C messages: `<faceType=1,faceId="13",ext="<base64 JSON>">`.
+        let id = inner.split(',').find_map(|kv| kv.trim().strip_prefix("faceId="))?;
+        Segment::Face {
+            id: id.trim_matches('"').parse().ok()?,
+            name: String::new(),
+            is_super: false,
+        }
     } else {
         return None;
     };
@@ -150,6 +159,14 @@ mod tests {
         );
         assert_eq!(parse("", ids), vec![]);
         assert_eq!(parse("<@E0F1> x", ids)[0], Segment::At { target: 7, display: String::new() });
+        // A face in a group or C2C message.
+        assert_eq!(
+            parse("a<faceType=1,faceId=\"13\",ext=\"eyJ0ZXh0Ijoi5ZGy54mZIn0=\">", ids),
+            vec![
+                Segment::Text("a".into()),
+                Segment::Face { id: 13, name: String::new(), is_super: false }
+            ]
+        );
     }
 
     #[test]

@@ -157,7 +157,14 @@ pub fn decode(
             let group_openid = text_of(d, &["group_openid", "group_id"])?;
             let member_openid = author_id(d, "member_openid")?;
             let group = group_of(ids, &group_openid);
-            let member = member_of(ids, &group, &group_openid, &member_openid, "");
+            let mut member = member_of(ids, &group, &group_openid, &member_openid, "");
+            // The author's rank, where the push carries it.
+            let role = d.get("author").and_then(|a| a.get("member_role")).and_then(Value::as_str);
+            member.permission = match role {
+                Some("owner") => Permission::Owner,
+                Some("admin") => Permission::Administrator,
+                _ => Permission::Member,
+            };
             let at = t == "GROUP_AT_MESSAGE_CREATE";
             let (message, id) = message_body(d, time, ids, |segments, _| {
                 if at {
