@@ -1,88 +1,46 @@
-//! botgate's own endpoints (`server:`): `GET /healthz`, `POST /sim/{qq}/inject` and
-//! `POST /sim/{qq}/traffic`.
+//! botgate's own endpoints (`server:`): `GET /healthz`, `GET /metrics`, `POST
+//! /sim/{qq}/inject` and `POST /sim/{qq}/traffic`; the admin API and the console are mounted
+//! beside them.
 
 use actix::Addr;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use botgate_actors::bot::{BotActor, GenerateTraffic, GetStatus, Inject};
+use botgate_actors::bot::{BotActor, GenerateTraffic, Inject};
 use botgate_actors::connection::qqbot_served::app::LiveSessions;
-use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus};
 use botgate_actors::model::BotError;
 use botgate_actors::protocol::{mirai, onebot};
-use botgate_actors::store::StoredCount;
 use futures_util::future::join_all;
-use log::{info, warn};
+use log::info;
 use serde_json::{json, Value};
 
 use crate::config::SourceKind;
 use crate::listeners::AppState;
+use crate::status;
 
-/// Mounts `/healthz`, `/sim/{qq}/inject` and `/sim/{qq}/traffic`.
+/// Mounts `/healthz`, `/metrics`, `/sim/{qq}/inject` and `/sim/{qq}/traffic`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(crate::metrics_endpoint::metrics))
         .route("/sim/{qq}/inject", web::post().to(inject))
         .route("/sim/{qq}/traffic", web::post().to(traffic));
 }
 
-fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
+/// A JSON error body with `status`.
+pub(crate) fn error(
+    status: actix_web::http::StatusCode,
+    message: impl Into<String>,
+) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into() }))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let actors = &state.actors;
-    let bots = join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
-        let stored = match actors.store.send(StoredCount { bot: *qq }).await {
-            Ok(Ok((count, _))) => json!(count),
-            _ => Value::Null,
-        };
-        match addr.send(GetStatus).await {
-            Ok(s) if s.problem.is_some() => json!({
-                "qq": qq,
-                "source": format!("{source:?}").to_lowercase(),
-                "nickname": s.nickname,
-                "online": false,
-                "error": s.problem,
-                "subscribers": s.subscribers,
-                "cachedMessages": s.cached_messages,
-                "storedMessages": stored,
-            }),
-            Ok(s) => json!({
-                "qq": qq,
-                "source": format!("{source:?}").to_lowercase(),
-                "nickname": s.nickname,
-                "online": s.online,
-                "catchingUp": s.catching_up,
-                "subscribers": s.subscribers,
-                "cachedMessages": s.cached_messages,
-                "storedMessages": stored,
-            }),
-            Err(_) => json!({ "qq": qq, "error": "bot actor unavailable" }),
-        }
-    }))
-    .await;
-    let status = |adapter: &'static str, s: Result<DestinationStatus, actix::MailboxError>| match s
-    {
-        Ok(s) => json!({
-            "adapter": adapter,
-            "name": s.name,
-            "connected": s.connected,
-            "verifiedQq": s.verified_qq,
-            "buffered": s.buffered,
-            "dropped": s.dropped,
-        }),
-        Err(_) => json!({ "adapter": adapter, "error": "destination unavailable" }),
-    };
-    let reverse = join_all(actors.destinations.iter().map(|d| d.send(GetDestinationStatus))).await;
-    let hooks = join_all(actors.webhooks.iter().map(|d| d.send(GetDestinationStatus))).await;
-    let posts = join_all(actors.onebot_posts.iter().map(|d| d.send(GetDestinationStatus))).await;
-    let reverse_ob =
-        join_all(actors.onebot_reverse.iter().map(|d| d.send(GetDestinationStatus))).await;
-    let destinations: Vec<Value> = reverse
-        .into_iter()
-        .map(|s| status("mirai reverse-ws", s))
-        .chain(hooks.into_iter().map(|s| status("mirai webhook", s)))
-        .chain(posts.into_iter().map(|s| status("onebot http post", s)))
-        .chain(reverse_ob.into_iter().map(|s| status("onebot reverse ws", s)))
+    let bots: Vec<Value> =
+        status::bots(actors).await.iter().map(status::BotSnapshot::to_json).collect();
+    let destinations: Vec<Value> = status::destinations(actors)
+        .await
+        .iter()
+        .map(status::DestinationSnapshot::to_json)
         .collect();
     let listeners: Vec<Value> = state
         .listeners
@@ -121,7 +79,8 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-fn authorized(state: &AppState, req: &HttpRequest) -> bool {
+/// Whether the request carries `server.token` (always, when none is set).
+pub(crate) fn authorized(state: &AppState, req: &HttpRequest) -> bool {
     if state.token.is_empty() {
         return true;
     }
@@ -135,6 +94,23 @@ fn authorized(state: &AppState, req: &HttpRequest) -> bool {
     presented.is_some_and(|t| state.token.matches(t))
 }
 
+/// The answer to a request without the right token: 401, `WWW-Authenticate: Bearer`, and a
+/// (rate-limited) log line.
+pub(crate) fn unauthorized(req: &HttpRequest) -> HttpResponse {
+    botgate_actors::warn_throttled!(
+        REFUSED,
+        "{}: refused, missing or wrong bearer token",
+        req.path()
+    );
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+        .json(json!({ "error": "missing or wrong token (Authorization: Bearer <server.token>)" }))
+}
+
+/// Requests refused for their token are counted, not each written.
+static REFUSED: botgate_actors::log_throttle::LogThrottle =
+    botgate_actors::log_throttle::LogThrottle::new(std::time::Duration::from_secs(10));
+
 /// The simulated bot a `/sim/{qq}/…` request addresses, after checking the bearer token.
 fn simulated_bot(
     state: &AppState,
@@ -143,12 +119,7 @@ fn simulated_bot(
 ) -> Result<Addr<BotActor>, Box<HttpResponse>> {
     use actix_web::http::StatusCode;
     if !authorized(state, req) {
-        warn!("{}: refused, missing or wrong bearer token", req.path());
-        return Err(Box::new(
-            HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, "Bearer")).json(
-                json!({ "error": "missing or wrong token (Authorization: Bearer <server.token>)" }),
-            ),
-        ));
+        return Err(Box::new(unauthorized(req)));
     }
     let Ok(qq) = qq.parse::<i64>() else {
         return Err(Box::new(error(
@@ -214,7 +185,9 @@ async fn traffic(
     }
 }
 
-async fn inject(
+/// `POST /sim/{qq}/inject` (and the admin API's `/api/bots/{qq}/inject`): a mirai or OneBot
+/// event object for a simulated bot.
+pub(crate) async fn inject(
     state: web::Data<AppState>,
     req: HttpRequest,
     qq: web::Path<String>,

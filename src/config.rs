@@ -63,7 +63,8 @@ pub struct ServerConfig {
     /// Bind port (0 picks a free one).
     #[serde(default = "default_server_port")]
     pub port: u16,
-    /// When set, `/sim/…` requires `Authorization: Bearer <token>`.
+    /// When set, the admin API, the console, `/metrics` and `/sim/…` require
+    /// `Authorization: Bearer <token>`; required when `host` is not a loopback address.
     #[serde(default)]
     pub token: String,
     /// The largest WebSocket frame (and reassembled message) botgate accepts, in bytes.
@@ -1096,6 +1097,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.token.is_empty() && !is_loopback(&self.server.host) {
+            return Err(ConfigError::new(
+                "server.token",
+                format!(
+                    "is empty while server.host is {:?}, reachable from other machines: the \
+                     admin API and /sim would be open to them; set a token (clients send \
+                     Authorization: Bearer <token>), or listen on 127.0.0.1",
+                    self.server.host
+                ),
+            ));
+        }
         if self.bots.is_empty() {
             return Err(ConfigError::new(
                 "bots",
@@ -1407,6 +1419,13 @@ impl Config {
     }
 }
 
+/// Whether `host` only listens on this machine (`localhost`, `127.x.x.x`, `::1`).
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Common values overridden key by key by a destination's own (as seed 000 says).
 pub fn merged(
     common: &BTreeMap<String, Scalar>,
@@ -1425,6 +1444,23 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "bots: [{qq: 10001, source: simulated}]\nmirai:\n  verifyKey: k\n";
+
+    #[test]
+    fn a_listener_other_machines_reach_needs_a_token() {
+        let open = |host: &str, token: &str| {
+            Config::from_yaml_str(&format!(
+                "server: {{ host: \"{host}\", token: \"{token}\" }}\n{MINIMAL}"
+            ))
+        };
+        let e = open("0.0.0.0", "").unwrap_err();
+        assert_eq!(e.key, "server.token");
+        assert!(e.message.contains("0.0.0.0"), "{}", e.message);
+        assert!(open("192.168.1.5", "").is_err());
+        assert!(open("0.0.0.0", "s3cret").is_ok());
+        for local in ["127.0.0.1", "127.0.0.4", "localhost", "::1", "[::1]"] {
+            assert!(open(local, "").is_ok(), "{local}");
+        }
+    }
 
     #[test]
     fn defaults_fill_every_key() {

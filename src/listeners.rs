@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
+use botgate_actors::connection::clients::ClientDirectory;
 use botgate_actors::connection::mirai_ws::{MiraiWsDirectory, MiraiWsSettings};
 use botgate_actors::connection::onebot_ws::OneBotWsSettings;
+use botgate_actors::connection::stats::ClientStats;
 use botgate_actors::secret::Secret;
 
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Actors, StartError};
 use crate::limits::{self, ConnectionLimits};
 use crate::{
-    botgate_endpoints, mirai_http, mirai_ws, oicq_server, onebot_http, onebot_upstream, onebot_ws,
-    qqbot_server, qqbot_webhook,
+    admin, botgate_endpoints, console, mirai_http, mirai_ws, oicq_server, onebot_http,
+    onebot_upstream, onebot_ws, qqbot_server, qqbot_webhook,
 };
 
 /// What a listener serves.
@@ -75,6 +77,10 @@ pub struct AppState {
     /// and actor, by QQ number.
     pub onebot_upstreams:
         std::collections::HashMap<i64, (Secret, actix::Addr<botgate_actors::bot::BotActor>)>,
+    /// Every served WebSocket client, for the admin API.
+    pub clients: Arc<ClientDirectory>,
+    /// The console's live sockets.
+    pub console_stats: Arc<ClientStats>,
     /// The apps of the QQ official protocol served to SDKs.
     pub qqbot_apps: Arc<Vec<botgate_actors::connection::qqbot_served::socket::SocketApp>>,
     /// What oicq_webd's push clients share, when the format is served.
@@ -183,6 +189,8 @@ pub fn start(
     config: &Config,
     actors: Actors,
 ) -> Result<(Vec<Listener>, Vec<actix_web::dev::Server>), StartError> {
+    let clients = Arc::new(ClientDirectory::default());
+    let stats = || Arc::new(ClientStats::listed_in(&clients));
     let onebot = match &config.onebot {
         Some(ob) => {
             let qq = ob.served_bot(&config.bots);
@@ -196,7 +204,7 @@ pub fn start(
                     outbox_size: ob.outbox_size,
                     ping_interval: Duration::from_millis(ob.ws_ping_interval),
                     max_in_flight: config.server.max_in_flight,
-                    stats: Arc::default(),
+                    stats: stats(),
                 }),
                 token: Secret::new(ob.access_token.clone()),
             })
@@ -220,7 +228,7 @@ pub fn start(
             bot: bot.clone(),
             qq,
             outbox_size: config.mirai.adapter_settings.ws.outbox_size,
-            stats: Arc::default(),
+            stats: stats(),
             bundles: Default::default(),
         }))
     });
@@ -243,7 +251,7 @@ pub fn start(
             heartbeat_interval: Duration::from_millis(ws.heartbeat_interval),
             outbox_size: ws.outbox_size,
             max_in_flight: config.server.max_in_flight,
-            stats: Arc::default(),
+            stats: stats(),
         }),
         mirai_ws_clients: MiraiWsDirectory::default(),
         mirai_http: mirai_http::HttpSessions::new(
@@ -255,7 +263,9 @@ pub fn start(
         onebot_upstreams,
         qqbot_webhooks,
         qqbot_apps,
-        qqbot_stats: Arc::default(),
+        qqbot_stats: stats(),
+        console_stats: stats(),
+        clients,
         oicq,
     });
     let cors = config.mirai.adapter_settings.http.cors.clone();
@@ -283,6 +293,8 @@ pub fn start(
                 app = match mount {
                     Mount::Botgate => app
                         .configure(botgate_endpoints::configure)
+                        .configure(admin::configure)
+                        .configure(console::configure)
                         .configure(onebot_upstream::configure)
                         .configure(qqbot_webhook::configure),
                     Mount::MiraiWs => app.configure(mirai_ws::configure),

@@ -113,6 +113,7 @@ async fn serve(
             }
         }
     }
+    let _timer = botgate_actors::metrics::command_timer("oicq_webd", command.name());
     let result = match settings.bot.send(Execute(command)).await {
         Ok(r) => r,
         Err(_) => return Ok(status(StatusCode::SERVICE_UNAVAILABLE, -2, "the bot is unavailable")),

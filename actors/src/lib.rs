@@ -8,6 +8,7 @@
 pub mod bot;
 pub mod connection;
 pub mod log_throttle;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod protocol;

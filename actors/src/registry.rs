@@ -326,6 +326,41 @@ impl Handler<GetSessionStats> for SessionRegistry {
     }
 }
 
+/// Every session, for the admin API: never the whole key.
+#[derive(Message)]
+#[rtype(result = "Vec<SessionInfo>")]
+pub struct ListSessions;
+
+/// One session as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The key's first four characters.
+    pub key_prefix: String,
+    /// The bot it is bound to, once bound.
+    pub bot: Option<UserId>,
+    /// Connections and bindings using it.
+    pub references: u32,
+}
+
+impl Handler<ListSessions> for SessionRegistry {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, _: ListSessions, _: &mut Self::Context) -> Self::Result {
+        let mut all: Vec<SessionInfo> = self
+            .sessions
+            .iter()
+            .map(|(key, s)| SessionInfo {
+                key_prefix: key.chars().take(4).collect(),
+                bot: s.bot,
+                references: s.refs,
+            })
+            .collect();
+        all.sort_by(|a, b| (a.bot, &a.key_prefix).cmp(&(b.bot, &b.key_prefix)));
+        MessageResult(all)
+    }
+}
+
 /// Logs the registry's mode once at start-up (never the key).
 pub fn log_mode(config: &RegistryConfig) {
     info!(

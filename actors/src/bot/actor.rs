@@ -154,6 +154,7 @@ impl BotActor {
     /// Hands one event to every subscriber that wants it.
     pub(super) fn fan_out_shared(&mut self, shared: SharedEvent) {
         let bot = self.qq;
+        crate::metrics::event_received(bot, self.source.name());
         let shared = Arc::new(shared);
         self.subscribers.retain(|s| {
             if !s.filter.accepts(&shared.event) {
@@ -282,6 +283,32 @@ impl BotActor {
         self.fan_out(events);
         self.record_changes(ctx);
         Reply::Now(result)
+    }
+}
+
+/// Shows a message the bot sent for the admin console to every subscriber, as the account's
+/// own message sent from another client (mirai's `GroupSyncMessage`, OneBot's
+/// `message_sent`): the console is such a client. Answers whether the message was found.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct EchoSent {
+    /// The contact the message is in (the group, or the friend).
+    pub context: UserId,
+    /// Its id.
+    pub message_id: i32,
+}
+
+impl Handler<EchoSent> for BotActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: EchoSent, _: &mut Self::Context) -> bool {
+        let Some((_, sent)) = self.cache.get(Some(msg.context), msg.message_id) else {
+            return false;
+        };
+        let event = Event::Message(crate::model::MessageEvent::clone(sent));
+        let shared = SharedEvent::new(self.qq, sent.source.time, event);
+        self.fan_out_shared(shared);
+        true
     }
 }
 

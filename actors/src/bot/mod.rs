@@ -15,8 +15,8 @@ mod traffic;
 mod world;
 
 pub use actor::{
-    BotActor, BotStatus, EventFilter, EventOutbox, Execute, GetStatus, Inject, Reply, Subscribe,
-    SubscriptionId, Unsubscribe,
+    BotActor, BotStatus, EchoSent, EventFilter, EventOutbox, Execute, GetStatus, Inject, Reply,
+    Subscribe, SubscriptionId, Unsubscribe,
 };
 pub use cache::MessageCache;
 pub use media_root::MediaRoot;

@@ -24,7 +24,7 @@ use sha1::Sha1;
 
 use super::backoff::Backoff;
 use super::mirai_calls;
-use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
+use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use super::shutdown::{self, Settled, ShutDown};
 use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
 use crate::log_throttle::LogThrottle;
@@ -112,6 +112,14 @@ impl HttpPostConfig {
         };
         format!("{kind} {}", self.url)
     }
+
+    /// The adapter, for metrics.
+    fn kind(&self) -> &'static str {
+        match self.protocol {
+            PostProtocol::MiraiWebhook => "mirai webhook",
+            PostProtocol::OneBot { .. } => "onebot http post",
+        }
+    }
 }
 
 /// An accepted event waiting for the destination: its store row, bot, body and (while it
@@ -159,6 +167,10 @@ pub struct HttpPostDestination {
     failures: LogThrottle,
     /// The current failure streak was reported (so its end is too).
     failure_reported: bool,
+    /// Why the last POST failed, for the admin API.
+    last_error: Option<String>,
+    /// The retry waiting out its backoff.
+    pending_retry: Option<SpawnHandle>,
 }
 
 /// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
@@ -207,6 +219,8 @@ impl HttpPostDestination {
             answered: Settled::default(),
             failures: LogThrottle::new(Duration::from_secs(10)),
             failure_reported: false,
+            last_error: None,
+            pending_retry: None,
         }
     }
 
@@ -315,6 +329,7 @@ impl HttpPostDestination {
             };
             match outcome {
                 Outcome::Delivered(body) => {
+                    crate::metrics::frames_delivered(act.config.kind(), 1);
                     if std::mem::take(&mut act.failure_reported) {
                         info!("http post {}: delivering again", act.config.url);
                     }
@@ -326,6 +341,7 @@ impl HttpPostDestination {
                     act.pump(ctx);
                 }
                 Outcome::Refused(status) => {
+                    act.last_error = Some(format!("HTTP {status}; the event was not retried"));
                     let kind = act.queue.front().map(Queued::kind).unwrap_or_default();
                     warn!(
                         "webhook {}: HTTP {status} for a {kind} event; not retried",
@@ -335,6 +351,7 @@ impl HttpPostDestination {
                     act.pump(ctx);
                 }
                 Outcome::Failed(why) => {
+                    crate::metrics::post_retry(act.config.kind());
                     // A flaky endpoint fails and recovers many times a second: the streaks
                     // are reported through a throttle, each recovery only after its report.
                     if act.healthy {
@@ -349,11 +366,14 @@ impl HttpPostDestination {
                         }
                     }
                     act.healthy = false;
+                    act.last_error = Some(why);
                     act.posting = true;
-                    ctx.run_later(act.backoff.next_delay(), |act, ctx| {
+                    let delay = act.backoff.next_delay();
+                    act.pending_retry = Some(ctx.run_later(delay, |act, ctx| {
+                        act.pending_retry = None;
                         act.posting = false;
                         act.pump(ctx);
-                    });
+                    }));
                 }
             }
         }));
@@ -608,6 +628,20 @@ impl Handler<ShutDown> for HttpPostDestination {
     }
 }
 
+impl Handler<Redial> for HttpPostDestination {
+    type Result = ();
+
+    /// Retries now: the backoff under way is cut short.
+    fn handle(&mut self, _: Redial, ctx: &mut Self::Context) {
+        if let Some(pending) = self.pending_retry.take() {
+            ctx.cancel_future(pending);
+            self.posting = false;
+        }
+        self.backoff.reset();
+        self.pump(ctx);
+    }
+}
+
 impl Handler<GetDestinationStatus> for HttpPostDestination {
     type Result = MessageResult<GetDestinationStatus>;
 
@@ -618,6 +652,7 @@ impl Handler<GetDestinationStatus> for HttpPostDestination {
             verified_qq: None,
             buffered: self.outbox.len() + self.queue.len(),
             dropped: self.outbox.dropped() + self.dropped,
+            last_error: self.last_error.clone(),
         })
     }
 }

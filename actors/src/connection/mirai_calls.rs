@@ -45,6 +45,7 @@ pub async fn run(
             let Some(session) = session else {
                 return StateCode::not_verify_session().to_json();
             };
+            let _timer = crate::metrics::command_timer("mirai", command.name());
             match session.bot.send(Execute(command)).await {
                 Ok(Ok(out)) => mirai_command::encode_output(&out),
                 Ok(Err(e)) => mirai_command::encode_error(&e),

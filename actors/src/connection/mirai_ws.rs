@@ -22,7 +22,7 @@ use serde_json::json;
 use super::in_flight::InFlight;
 use super::mirai_calls;
 use super::stats::ClientStats;
-use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
+use super::ws_server::{Incoming, ServedSocket, WsFrames, WsWriter};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command as mirai_command;
@@ -156,6 +156,7 @@ impl MiraiWsClient {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "mirai ws", peer);
+        socket.describe(session.qq, Some(&session.key), &outbox);
         let in_flight = InFlight::new(settings.max_in_flight);
         MiraiWsClient::create(move |ctx| {
             ctx.add_stream(frames);
@@ -187,7 +188,7 @@ impl MiraiWsClient {
     /// Moves queued events into the write buffer, up to the high-water mark.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let reserved = &self.settings.reserved_sync_id;
-        let alive = ws_server::pump_events(&self.outbox, &self.socket.writer, |e| {
+        let alive = self.socket.pump_events(&self.outbox, |e| {
             mirai_event::push_frame(e, reserved).and_then(|f| ByteString::try_from(f).ok())
         });
         if !alive {

@@ -3,6 +3,7 @@
 
 pub mod backlog;
 pub mod backoff;
+pub mod clients;
 pub mod frames;
 pub mod http_post;
 pub mod in_flight;

@@ -132,6 +132,7 @@ impl OicqLink {
             return;
         };
         self.generation += 1;
+        crate::metrics::reconnect("oicq-webd source");
         link.sink.close();
         self.bot.do_send(OicqNotice::Down { why: why.to_owned() });
         let delay = self.backoff.link_down();

@@ -13,7 +13,7 @@ use bytestring::ByteString;
 use log::debug;
 
 use super::stats::ClientStats;
-use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
+use super::ws_server::{Incoming, ServedSocket, WsFrames, WsWriter};
 use crate::bot::{BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::oicq::packet;
@@ -88,6 +88,7 @@ impl OicqPushClient {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "oicq_webd ws", peer);
+        socket.describe(settings.qq, None, &outbox);
         OicqPushClient::create(move |ctx| {
             ctx.add_stream(frames);
             OicqPushClient { socket, settings, outbox, subscription: None }
@@ -95,7 +96,7 @@ impl OicqPushClient {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        let alive = ws_server::pump_events(&self.outbox, &self.socket.writer, |e| {
+        let alive = self.socket.pump_events(&self.outbox, |e| {
             packet::encoded(e).and_then(|b| ByteString::try_from(b.clone()).ok())
         });
         if !alive {

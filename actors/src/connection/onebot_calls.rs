@@ -53,14 +53,17 @@ pub async fn run(
     };
     match call {
         OneBotCall::Fixed(data) => action::ok(data, echo),
-        OneBotCall::Bot(command, shape) => match bot.send(Execute(command)).await {
-            Ok(Ok(out)) => action::ok(action::encode_output(qq, shape, &out), echo),
-            Ok(Err(e)) => {
-                let (code, msg) = action::retcode(&e);
-                action::failed(code, &msg, echo)
+        OneBotCall::Bot(command, shape) => {
+            let _timer = crate::metrics::command_timer("onebot", command.name());
+            match bot.send(Execute(command)).await {
+                Ok(Ok(out)) => action::ok(action::encode_output(qq, shape, &out), echo),
+                Ok(Err(e)) => {
+                    let (code, msg) = action::retcode(&e);
+                    action::failed(code, &msg, echo)
+                }
+                Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
             }
-            Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
-        },
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use super::frames::{FrameAssembler, Inbound};
 use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
-use super::reverse_ws::{DestinationStatus, GetDestinationStatus};
+use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use super::shutdown::{self, Settled, ShutDown};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
@@ -90,6 +90,10 @@ pub struct OneBotReverseClient {
     replaying: bool,
     /// botgate is stopping: no redial, events go to the store.
     closing: bool,
+    /// Why the last connection failed or ended, for the admin API.
+    last_error: Option<String>,
+    /// The redial waiting out its delay.
+    pending_dial: Option<SpawnHandle>,
     /// Waiters for the last link's close at shutdown.
     link_closed: Settled,
 }
@@ -117,6 +121,8 @@ impl OneBotReverseClient {
             backlog,
             replaying: false,
             closing: false,
+            last_error: None,
+            pending_dial: None,
             link_closed: Settled::default(),
         }
     }
@@ -162,6 +168,7 @@ impl OneBotReverseClient {
             let written = act.backlog.replay(items, Some(act.config.qq), |text| {
                 link.as_mut().is_some_and(|l| l.sink.write(Message::Text(text)).is_ok())
             });
+            crate::metrics::frames_delivered("onebot reverse ws", written as u64);
             if written > 0 {
                 info!(
                     "onebot reverse {}: {written} events kept while it was away delivered",
@@ -206,6 +213,7 @@ impl OneBotReverseClient {
                 Ok((sink, stream)) => act.on_connected(sink, stream, generation, ctx),
                 Err(e) => {
                     debug!("onebot reverse {} ({:?}): {e}", act.config.url, act.config.role);
+                    act.last_error = Some(format!("connection failed: {e}"));
                     act.schedule_redial(ctx);
                 }
             }
@@ -235,7 +243,8 @@ impl OneBotReverseClient {
         if self.stopped_by_1000 {
             return;
         }
-        ctx.run_later(self.backoff.next_delay(), |act, ctx| act.connect(ctx));
+        let delay = self.backoff.next_delay();
+        self.pending_dial = Some(ctx.run_later(delay, |act, ctx| act.connect(ctx)));
     }
 
     fn drop_link(&mut self, ctx: &mut Context<Self>) {
@@ -247,6 +256,8 @@ impl OneBotReverseClient {
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Drain));
         link.sink.close();
+        crate::metrics::reconnect("onebot reverse ws");
+        self.last_error = Some("disconnected".to_owned());
         info!(
             "onebot reverse {} ({:?}): disconnected; {} events wait",
             self.config.url,
@@ -424,13 +435,16 @@ impl Handler<Drain> for OneBotReverseClient {
         }
         let (events, more) = self.outbox.drain(512);
         let format = self.config.format;
+        let mut written = 0;
         for e in &events {
             if let Some(bytes) = onebot_event::encoded(e, format).cloned() {
                 if let Ok(text) = ByteString::try_from(Bytes::clone(&bytes)) {
                     self.send_text(text);
+                    written += 1;
                 }
             }
         }
+        crate::metrics::frames_delivered("onebot reverse ws", written);
         if more {
             ctx.notify(Drain);
         }
@@ -460,6 +474,23 @@ impl Handler<ShutDown> for OneBotReverseClient {
     }
 }
 
+impl Handler<Redial> for OneBotReverseClient {
+    type Result = ();
+
+    fn handle(&mut self, _: Redial, ctx: &mut Self::Context) {
+        if self.closing {
+            return;
+        }
+        info!("onebot reverse {}: redial asked for", self.config.url);
+        self.stopped_by_1000 = false;
+        self.drop_link(ctx);
+        if let Some(pending) = self.pending_dial.take() {
+            ctx.cancel_future(pending);
+        }
+        self.connect(ctx);
+    }
+}
+
 impl Handler<GetDestinationStatus> for OneBotReverseClient {
     type Result = MessageResult<GetDestinationStatus>;
 
@@ -470,6 +501,7 @@ impl Handler<GetDestinationStatus> for OneBotReverseClient {
             verified_qq: None,
             buffered: self.outbox.len() + self.backlog.len(),
             dropped: self.outbox.dropped() + self.backlog.dropped(),
+            last_error: self.last_error.clone(),
         })
     }
 }

@@ -328,6 +328,7 @@ impl OneBotUpstream {
             return;
         };
         self.generation += 1;
+        crate::metrics::reconnect("onebot source");
         link.io.close(None);
         // Actions waiting on this connection will get no answer: fail them now.
         for (_, tx) in self.pending.drain() {

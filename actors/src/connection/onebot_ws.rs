@@ -15,7 +15,7 @@ use log::debug;
 use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::stats::ClientStats;
-use super::ws_server::{self, Incoming, ServedSocket, WsFrames, WsWriter};
+use super::ws_server::{Incoming, ServedSocket, WsFrames, WsWriter};
 use crate::bot::{
     unix_now, BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe,
 };
@@ -111,6 +111,7 @@ impl OneBotWsClient {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "OneBot ws", peer);
+        socket.describe(settings.qq, None, &outbox);
         OneBotWsClient::create(move |ctx| {
             ctx.add_stream(frames);
             let in_flight = InFlight::new(settings.max_in_flight);
@@ -124,7 +125,7 @@ impl OneBotWsClient {
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let format = self.settings.format;
-        let alive = ws_server::pump_events(&self.outbox, &self.socket.writer, |e| {
+        let alive = self.socket.pump_events(&self.outbox, |e| {
             onebot_event::encoded(e, format).and_then(|b| ByteString::try_from(b.clone()).ok())
         });
         if !alive {

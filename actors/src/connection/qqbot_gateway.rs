@@ -286,6 +286,7 @@ impl QqGateway {
             return;
         };
         self.generation += 1;
+        crate::metrics::reconnect("qqbot gateway source");
         if let Some(h) = link.heartbeat.take() {
             ctx.cancel_future(h);
         }

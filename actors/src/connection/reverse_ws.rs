@@ -102,6 +102,8 @@ pub struct DestinationStatus {
     pub verified_qq: Option<UserId>,
     /// Events waiting for delivery.
     pub buffered: usize,
+    /// Why the last connection or delivery failed, if one has.
+    pub last_error: Option<String>,
     /// Events dropped because the buffer was full.
     pub dropped: u64,
 }
@@ -122,6 +124,10 @@ pub struct ReverseWsDestination {
     replaying: bool,
     /// botgate is stopping: no redial, events go to the store.
     closing: bool,
+    /// Why the last connection failed or ended, for the admin API.
+    last_error: Option<String>,
+    /// The redial waiting out its delay.
+    pending_dial: Option<SpawnHandle>,
     /// Waiters for the last link's close at shutdown.
     link_closed: Settled,
 }
@@ -149,6 +155,8 @@ impl ReverseWsDestination {
             backlog,
             replaying: false,
             closing: false,
+            last_error: None,
+            pending_dial: None,
             link_closed: Settled::default(),
         }
     }
@@ -198,6 +206,7 @@ impl ReverseWsDestination {
             let written = act.backlog.replay(items, qq, |text| {
                 link.as_mut().is_some_and(|l| l.sink.write(Message::Text(text)).is_ok())
             });
+            crate::metrics::frames_delivered("mirai reverse-ws", written as u64);
             if written > 0 {
                 info!(
                     "reverse-ws {}: {written} events kept while it was away delivered",
@@ -235,6 +244,7 @@ impl ReverseWsDestination {
                 Ok((sink, stream)) => act.on_connected(sink, stream, generation, ctx),
                 Err(e) => {
                     warn!("reverse-ws {}: connection failed: {e}", act.config.display_name);
+                    act.last_error = Some(format!("connection failed: {e}"));
                     act.schedule_redial(ctx);
                 }
             }
@@ -262,7 +272,7 @@ impl ReverseWsDestination {
     fn schedule_redial(&mut self, ctx: &mut Context<Self>) {
         let delay = self.backoff.next_delay();
         debug!("reverse-ws {}: redialling in {delay:?}", self.config.display_name);
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+        self.pending_dial = Some(ctx.run_later(delay, |act, ctx| act.connect(ctx)));
     }
 
     /// Ends the current connection (if any) and redials.
@@ -271,6 +281,10 @@ impl ReverseWsDestination {
             return;
         };
         self.generation += 1;
+        self.last_error = Some(match &close {
+            Some(reason) => format!("disconnected ({:?})", reason.code),
+            None => "disconnected".to_owned(),
+        });
         // While the server is away events go to the store as they come.
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(DrainOutbox));
@@ -281,6 +295,8 @@ impl ReverseWsDestination {
         if let Some(session) = link.session {
             self.registry.do_send(Release { session_key: session.key });
         }
+        crate::metrics::reconnect("mirai reverse-ws");
+
         info!(
             "reverse-ws {}: disconnected; {} events wait for the server",
             self.config.display_name,
@@ -289,7 +305,7 @@ impl ReverseWsDestination {
         self.persist(ctx);
         let delay = self.backoff.link_down();
         debug!("reverse-ws {}: redialling in {delay:?}", self.config.display_name);
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+        self.pending_dial = Some(ctx.run_later(delay, |act, ctx| act.connect(ctx)));
     }
 
     /// The session the server verified on the current connection, if it has.
@@ -600,11 +616,14 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
         let (batch, more) = self.outbox.drain(DRAIN_BATCH);
         let frames: Vec<Message> = batch.iter().filter_map(|e| self.push_frame(e)).collect();
         if let Some(link) = self.link.as_mut() {
+            let mut written = 0;
             for frame in frames {
                 if link.sink.write(frame).is_err() {
                     break;
                 }
+                written += 1;
             }
+            crate::metrics::frames_delivered("mirai reverse-ws", written);
         }
         if more {
             ctx.notify(DrainOutbox);
@@ -646,6 +665,34 @@ impl Handler<ShutDown> for ReverseWsDestination {
 #[rtype(result = "DestinationStatus")]
 pub struct GetDestinationStatus;
 
+/// Asks a destination to try again now: a WebSocket destination redials (dropping its link,
+/// if it has one), an HTTP POST destination retries its next event without waiting out its
+/// backoff.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Redial;
+
+impl Handler<Redial> for ReverseWsDestination {
+    type Result = ();
+
+    fn handle(&mut self, _: Redial, ctx: &mut Self::Context) {
+        if self.closing {
+            return;
+        }
+        info!("reverse-ws {}: redial asked for", self.config.display_name);
+        if self.link.is_some() {
+            let reason =
+                CloseReason { code: CloseCode::Restart, description: Some("redial".into()) };
+            self.drop_link(ctx, Some(reason));
+        }
+        if let Some(pending) = self.pending_dial.take() {
+            ctx.cancel_future(pending);
+        }
+        self.backoff.reset();
+        self.connect(ctx);
+    }
+}
+
 impl Handler<GetDestinationStatus> for ReverseWsDestination {
     type Result = MessageResult<GetDestinationStatus>;
 
@@ -656,6 +703,7 @@ impl Handler<GetDestinationStatus> for ReverseWsDestination {
             verified_qq: self.link.as_ref().and_then(|l| l.session.as_ref().map(|s| s.qq)),
             buffered: self.outbox.len() + self.backlog.len(),
             dropped: self.outbox.dropped() + self.backlog.dropped(),
+            last_error: self.last_error.clone(),
         })
     }
 }

@@ -3,12 +3,17 @@
 //! as a number, not only as log lines.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::clients::ClientDirectory;
 
 use serde_json::{json, Value};
 
-/// One adapter's client counters.
+/// One adapter's client counters, and the directory its clients are listed in.
 #[derive(Debug, Default)]
 pub struct ClientStats {
+    /// Where the adapter's clients are listed (shared by every adapter of a gateway).
+    pub directory: Arc<ClientDirectory>,
     connected: AtomicU64,
     closed: AtomicU64,
     lost: AtomicU64,
@@ -32,6 +37,11 @@ pub enum Departure {
 }
 
 impl ClientStats {
+    /// Counters of an adapter whose clients are listed in `directory`.
+    pub fn listed_in(directory: &Arc<ClientDirectory>) -> Self {
+        ClientStats { directory: Arc::clone(directory), ..ClientStats::default() }
+    }
+
     /// A client connected.
     pub fn connected(&self) {
         self.connected.fetch_add(1, Ordering::Relaxed);
@@ -62,6 +72,23 @@ impl ClientStats {
     /// How many clients are connected now.
     pub fn live(&self) -> u64 {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The counters for metrics: clients connected now, then each departure reason with
+    /// its running total, and the bad frames and refused commands.
+    pub fn metrics(&self) -> (u64, [(&'static str, u64); 4], u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            get(&self.connected),
+            [
+                ("closed", get(&self.closed)),
+                ("lost", get(&self.lost)),
+                ("timed_out", get(&self.timed_out)),
+                ("evicted", get(&self.evicted)),
+            ],
+            get(&self.bad_frames),
+            get(&self.busy),
+        )
     }
 
     /// The counters as `/healthz` shows them.

@@ -292,31 +292,6 @@ impl Stream for WsFrames {
 /// outbox instead (where the outbox's bound then decides about a client that stopped reading).
 pub const WRITE_HIGH_WATER: usize = 256 * 1024;
 
-/// Moves queued events from `outbox` into `writer`, encoded by `encode`, until the write
-/// buffer reaches [`WRITE_HIGH_WATER`]. Answers false when the outbox overflowed and closed:
-/// the client stopped reading and must be dropped.
-pub fn pump_events<T>(
-    outbox: &crate::outbox::Outbox<T>,
-    writer: &WsWriter,
-    mut encode: impl FnMut(&T) -> Option<ByteString>,
-) -> bool {
-    if outbox.is_closed() {
-        return false;
-    }
-    while writer.buffered() < WRITE_HIGH_WATER {
-        let (items, _) = outbox.drain(64);
-        if items.is_empty() {
-            break;
-        }
-        for item in &items {
-            if let Some(frame) = encode(item) {
-                writer.text(frame);
-            }
-        }
-    }
-    true
-}
-
 /// Answers a WebSocket handshake: the 101 response (whose body is the outbound side), the
 /// writer for the connection actor, and the inbound frames (at most `max_frame_size` each).
 pub fn upgrade(
@@ -376,6 +351,8 @@ pub struct ServedSocket {
     label: &'static str,
     /// The client's address, for log lines.
     pub peer: SocketAddr,
+    /// Its entry in the directory of clients (the admin API).
+    pub client: Arc<super::clients::Entry>,
 }
 
 impl ServedSocket {
@@ -388,7 +365,19 @@ impl ServedSocket {
         peer: SocketAddr,
     ) -> Self {
         stats.connected();
+        let client = stats.directory.register(label, peer);
+        let outbound = Arc::downgrade(&writer.shared);
+        client.on_disconnect(move || {
+            if let Some(shared) = outbound.upgrade() {
+                let reason = "disconnected by the administrator";
+                WsWriter { shared }.close(Some(CloseReason {
+                    code: CloseCode::Normal,
+                    description: Some(reason.to_owned()),
+                }));
+            }
+        });
         ServedSocket {
+            client,
             writer,
             assembler: FrameAssembler::new(max_message_size),
             liveness: Liveness::new(),
@@ -431,6 +420,46 @@ impl ServedSocket {
                 Incoming::Stop
             }
         }
+    }
+
+    /// Lists the client in the directory with its bot, session and outbox.
+    pub fn describe<T: Send + 'static>(
+        &self,
+        bot: crate::model::UserId,
+        session: Option<&str>,
+        outbox: &crate::outbox::Outbox<T>,
+    ) {
+        self.client.bind(bot, session);
+        let outbox = outbox.clone();
+        self.client.watch_outbox(move || (outbox.len(), outbox.dropped()));
+    }
+
+    /// Moves queued events from `outbox` into the writer, encoded by `encode`, until the
+    /// write buffer reaches [`WRITE_HIGH_WATER`]. Answers false when the outbox overflowed
+    /// and closed: the client stopped reading and must be dropped.
+    pub fn pump_events<T>(
+        &self,
+        outbox: &crate::outbox::Outbox<T>,
+        mut encode: impl FnMut(&T) -> Option<ByteString>,
+    ) -> bool {
+        if outbox.is_closed() {
+            return false;
+        }
+        let mut written = 0;
+        while self.writer.buffered() < WRITE_HIGH_WATER {
+            let (items, _) = outbox.drain(64);
+            if items.is_empty() {
+                break;
+            }
+            for item in &items {
+                if let Some(frame) = encode(item) {
+                    self.writer.text(frame);
+                    written += 1;
+                }
+            }
+        }
+        crate::metrics::frames_delivered(self.label, written);
+        true
     }
 
     /// Counts an undecodable frame and warns about it (rate-limited across all clients).

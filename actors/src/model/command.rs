@@ -340,6 +340,49 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's name (its variant), for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::BotInfo => "BotInfo",
+            Command::FriendList => "FriendList",
+            Command::GroupList => "GroupList",
+            Command::GroupInfo { .. } => "GroupInfo",
+            Command::MemberList { .. } => "MemberList",
+            Command::BotProfile => "BotProfile",
+            Command::FriendProfile { .. } => "FriendProfile",
+            Command::MemberProfile { .. } => "MemberProfile",
+            Command::UserProfile { .. } => "UserProfile",
+            Command::MessageFromId { .. } => "MessageFromId",
+            Command::SendMessage { .. } => "SendMessage",
+            Command::SendChannelMessage { .. } => "SendChannelMessage",
+            Command::Recall { .. } => "Recall",
+            Command::RoamingMessages { .. } => "RoamingMessages",
+            Command::SendNudge { .. } => "SendNudge",
+            Command::DeleteFriend { .. } => "DeleteFriend",
+            Command::Mute { .. } => "Mute",
+            Command::Unmute { .. } => "Unmute",
+            Command::Kick { .. } => "Kick",
+            Command::Quit { .. } => "Quit",
+            Command::MuteAll { .. } => "MuteAll",
+            Command::SetEssence { .. } => "SetEssence",
+            Command::RemoveEssence { .. } => "RemoveEssence",
+            Command::EssenceList { .. } => "EssenceList",
+            Command::GroupHonors { .. } => "GroupHonors",
+            Command::GetGroupConfig { .. } => "GetGroupConfig",
+            Command::UpdateGroupConfig { .. } => "UpdateGroupConfig",
+            Command::GetMemberInfo { .. } => "GetMemberInfo",
+            Command::UpdateMemberInfo { .. } => "UpdateMemberInfo",
+            Command::SetAdmin { .. } => "SetAdmin",
+            Command::ListAnnouncements { .. } => "ListAnnouncements",
+            Command::PublishAnnouncement { .. } => "PublishAnnouncement",
+            Command::DeleteAnnouncement { .. } => "DeleteAnnouncement",
+            Command::RespondRequest { .. } => "RespondRequest",
+            Command::LatestMemberList { .. } => "LatestMemberList",
+        }
+    }
+}
+
 /// The result of a successful command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandOutput {

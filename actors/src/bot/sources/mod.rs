@@ -23,3 +23,15 @@ pub(crate) enum Source {
     /// An oicq_webd daemon (seed 001).
     Oicq(oicq::OicqSource),
 }
+
+impl Source {
+    /// The source's name as the config spells it (`source:`), for metrics.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Source::Simulated(_) => "simulated",
+            Source::OneBot(_) => "onebot",
+            Source::QqBot(_) => "qqbot",
+            Source::Oicq(_) => "oicq-webd",
+        }
+    }
+}

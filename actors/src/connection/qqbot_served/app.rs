@@ -524,12 +524,14 @@ impl Handler<PostMessage> for QqApp {
             ReplyScope::Group(g) => MessageTarget::Group(g),
             ReplyScope::User(u) => MessageTarget::Friend(u),
         };
+        let timer = crate::metrics::command_timer("qqbot", "SendMessage");
         let send = self.config.bot_addr.send(Execute(Command::SendMessage {
             target,
             message: segments,
             quote: None,
         }));
         Box::pin(send.into_actor(self).map(move |result, act, _| {
+            drop(timer);
             let message_id = match result {
                 Ok(Ok(CommandOutput::Sent { message_id })) => message_id,
                 Ok(Ok(other)) => return Err(refusal_of(&BotError::Internal(format!("{other:?}")))),
@@ -634,6 +636,7 @@ impl Handler<RecallMessage> for QqApp {
             .bot_addr
             .send(Execute(Command::Recall { context: Some(context), message_id: id }));
         Box::pin(async move {
+            let _timer = crate::metrics::command_timer("qqbot", "Recall");
             match recall.await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(refusal_of(&e)),

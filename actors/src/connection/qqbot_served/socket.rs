@@ -213,6 +213,7 @@ impl Handler<SessionFrame> for QqGatewaySocket {
     type Result = ();
 
     fn handle(&mut self, frame: SessionFrame, _: &mut Self::Context) {
+        crate::metrics::frames_delivered("qqbot gateway", 1);
         self.send(&frame.0);
     }
 }

@@ -1,0 +1,180 @@
+//! Snapshots of the running gateway — every bot with its source and status, every outbound
+//! destination with its buffer — read from the actors. One home for what `/healthz`, the
+//! admin API and `/metrics` all show.
+
+use actix::{Actor, Addr, Context, Handler, Recipient};
+use botgate_actors::bot::{BotActor, BotStatus, GetStatus};
+use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
+use botgate_actors::store::StoredCount;
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::config::SourceKind;
+use crate::gateway::Actors;
+
+/// One bot as it stands.
+pub struct BotSnapshot {
+    /// Its number.
+    pub qq: i64,
+    /// Where it lives.
+    pub source: SourceKind,
+    /// Its status; `None` if its actor did not answer.
+    pub status: Option<BotStatus>,
+    /// Messages the store holds for it; `None` if the store did not answer.
+    pub stored: Option<usize>,
+    /// Its actor.
+    pub bot: Addr<BotActor>,
+}
+
+impl BotSnapshot {
+    /// The source as the config spells it.
+    pub fn source_name(&self) -> String {
+        format!("{:?}", self.source).to_lowercase()
+    }
+
+    /// The link state: `online`, `offline`, `catching up` or `error`.
+    pub fn link(&self) -> &'static str {
+        match &self.status {
+            None => "unavailable",
+            Some(s) if s.problem.is_some() => "error",
+            Some(s) if s.catching_up => "catching up",
+            Some(s) if s.online => "online",
+            Some(_) => "offline",
+        }
+    }
+
+    /// As `/healthz` and the admin API show it.
+    pub fn to_json(&self) -> Value {
+        let Some(s) = &self.status else {
+            return json!({ "qq": self.qq, "error": "bot actor unavailable" });
+        };
+        let mut v = json!({
+            "qq": self.qq,
+            "source": self.source_name(),
+            "nickname": s.nickname,
+            "online": s.online && s.problem.is_none(),
+            "link": self.link(),
+            "subscribers": s.subscribers,
+            "cachedMessages": s.cached_messages,
+            "storedMessages": self.stored,
+        });
+        match &s.problem {
+            Some(problem) => v["error"] = json!(problem),
+            None => v["catchingUp"] = json!(s.catching_up),
+        }
+        v
+    }
+}
+
+/// Every bot, in config order.
+pub async fn bots(actors: &Actors) -> Vec<BotSnapshot> {
+    join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
+        let stored = match actors.store.send(StoredCount { bot: *qq }).await {
+            Ok(Ok((count, _))) => Some(count),
+            _ => None,
+        };
+        BotSnapshot {
+            qq: *qq,
+            source: *source,
+            status: addr.send(GetStatus).await.ok(),
+            stored,
+            bot: addr.clone(),
+        }
+    }))
+    .await
+}
+
+/// The kind of an outbound destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// mirai-api-http's reverse-ws.
+    MiraiReverseWs,
+    /// mirai-api-http's webhook.
+    MiraiWebhook,
+    /// OneBot's HTTP POST.
+    OneBotPost,
+    /// OneBot's reverse WebSocket.
+    OneBotReverseWs,
+}
+
+impl DestinationKind {
+    /// The adapter's name, as `/healthz` and the metrics label it.
+    pub fn adapter(self) -> &'static str {
+        match self {
+            DestinationKind::MiraiReverseWs => "mirai reverse-ws",
+            DestinationKind::MiraiWebhook => "mirai webhook",
+            DestinationKind::OneBotPost => "onebot http post",
+            DestinationKind::OneBotReverseWs => "onebot reverse ws",
+        }
+    }
+}
+
+/// One outbound destination as it stands.
+pub struct DestinationSnapshot {
+    /// Its kind.
+    pub kind: DestinationKind,
+    /// Its index among all destinations (what the admin API's redial names).
+    pub index: usize,
+    /// Its status; `None` if its actor did not answer.
+    pub status: Option<DestinationStatus>,
+}
+
+impl DestinationSnapshot {
+    /// As `/healthz` and the admin API show it.
+    pub fn to_json(&self) -> Value {
+        match &self.status {
+            Some(s) => json!({
+                "id": self.index,
+                "adapter": self.kind.adapter(),
+                "name": s.name,
+                "connected": s.connected,
+                "verifiedQq": s.verified_qq,
+                "buffered": s.buffered,
+                "dropped": s.dropped,
+                "lastError": s.last_error,
+            }),
+            None => json!({
+                "id": self.index,
+                "adapter": self.kind.adapter(),
+                "error": "destination unavailable",
+            }),
+        }
+    }
+}
+
+/// One outbound destination's actor, as the recipient of what every destination takes.
+pub struct DestinationActor {
+    /// Its kind.
+    pub kind: DestinationKind,
+    /// Where its status is asked.
+    pub status: Recipient<GetDestinationStatus>,
+    /// Where a redial is asked.
+    pub redial: Recipient<Redial>,
+}
+
+fn actor<A>(kind: DestinationKind, a: &Addr<A>) -> DestinationActor
+where
+    A: Actor<Context = Context<A>> + Handler<GetDestinationStatus> + Handler<Redial>,
+{
+    DestinationActor { kind, status: a.clone().recipient(), redial: a.clone().recipient() }
+}
+
+/// Every outbound destination's actor, in a stable order (the admin API's ids).
+pub fn destination_actors(actors: &Actors) -> Vec<DestinationActor> {
+    let mut all = Vec::new();
+    all.extend(actors.destinations.iter().map(|d| actor(DestinationKind::MiraiReverseWs, d)));
+    all.extend(actors.webhooks.iter().map(|d| actor(DestinationKind::MiraiWebhook, d)));
+    all.extend(actors.onebot_posts.iter().map(|d| actor(DestinationKind::OneBotPost, d)));
+    all.extend(actors.onebot_reverse.iter().map(|d| actor(DestinationKind::OneBotReverseWs, d)));
+    all
+}
+
+/// Every outbound destination, in a stable order.
+pub async fn destinations(actors: &Actors) -> Vec<DestinationSnapshot> {
+    let all = destination_actors(actors);
+    join_all(all.into_iter().enumerate().map(|(index, d)| async move {
+        let status = d.status.send(GetDestinationStatus).await.ok();
+        DestinationSnapshot { kind: d.kind, index, status }
+    }))
+    .await
+}
