@@ -937,6 +937,81 @@ pub struct Config {
     /// oicq_webd's push WebSocket and HTTP API, served from one bot; absent: not served.
     #[serde(default)]
     pub oicq_webd: Option<OicqServeConfig>,
+    /// Several botgate processes sharing the bots over NATS JetStream; absent: one process.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `cluster:`: this process is one node of a cluster over NATS JetStream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// NATS server URLs, comma-separated (`nats://host:4222`).
+    pub nats: String,
+    /// This node's name, unique per process.
+    pub node: String,
+    /// How long, in ms, an owner's lease lasts without renewal.
+    #[serde(default = "default_lease")]
+    pub lease: u64,
+}
+
+fn default_lease() -> u64 {
+    5000
+}
+
+impl ClusterConfig {
+    /// The NATS URLs, each checked.
+    pub fn urls(&self) -> Result<Vec<String>, ConfigError> {
+        let urls: Vec<String> = self
+            .nats
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if urls.is_empty() {
+            return Err(ConfigError::new(
+                "cluster.nats",
+                "is empty; give the NATS server(s), e.g. nats://127.0.0.1:4222",
+            ));
+        }
+        for url in &urls {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("nats" | "tls" | "ws" | "wss")) {
+                return Err(ConfigError::new(
+                    "cluster.nats",
+                    format!("{url:?} is not a NATS URL; write nats://host:port (or tls://, ws://, wss://)"),
+                ));
+            }
+        }
+        Ok(urls)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.urls()?;
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.node.is_empty() || !self.node.chars().all(valid) {
+            return Err(ConfigError::new(
+                "cluster.node",
+                format!(
+                    "{:?}: name this node with letters, digits, - and _ (it is part of NATS \
+                     subjects), unique in the cluster, e.g. gate-a",
+                    self.node
+                ),
+            ));
+        }
+        if self.lease < 1000 {
+            return Err(ConfigError::new(
+                "cluster.lease",
+                format!(
+                    "{} ms is too short: a lease is renewed every third of it over the network; \
+                     use at least 1000 (default 5000)",
+                    self.lease
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `oicq_webd:`: the daemon's format served from one of botgate's accounts, so clients
@@ -1097,6 +1172,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         if self.server.token.is_empty() && !is_loopback(&self.server.host) {
             return Err(ConfigError::new(
                 "server.token",
@@ -1444,6 +1522,27 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "bots: [{qq: 10001, source: simulated}]\nmirai:\n  verifyKey: k\n";
+
+    #[test]
+    fn the_cluster_section_is_checked_key_by_key() {
+        let parse =
+            |cluster: &str| Config::from_yaml_str(&format!("{MINIMAL}cluster: {cluster}\n"));
+        let c = parse("{ nats: \"nats://127.0.0.1:4222, nats://10.0.0.2:4222\", node: gate-a }")
+            .unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.lease, 5000);
+        assert_eq!(cluster.urls().unwrap().len(), 2);
+        for (bad, key) in [
+            ("{ nats: \"\", node: a }", "cluster.nats"),
+            ("{ nats: \"http://x:4222\", node: a }", "cluster.nats"),
+            ("{ nats: \"nats://x:4222\", node: \"gate a\" }", "cluster.node"),
+            ("{ nats: \"nats://x:4222\", node: a, lease: 100 }", "cluster.lease"),
+        ] {
+            assert_eq!(parse(bad).unwrap_err().key, key, "{bad}");
+        }
+        assert!(parse("{ nats: \"nats://x:4222\", node: a, lees: 5 }").is_err(), "a misspelt key");
+        assert!(Config::from_yaml_str(MINIMAL).unwrap().cluster.is_none());
+    }
 
     #[test]
     fn a_listener_other_machines_reach_needs_a_token() {

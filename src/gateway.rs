@@ -102,6 +102,17 @@ pub struct Gateway {
 impl Gateway {
     /// Starts everything the config describes. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
+        if config.cluster.is_some() {
+            // Leases exist (`botgate_actors::cluster`); sources, events and commands do not
+            // cross nodes yet, and every node would run every source.
+            return Err(crate::config::ConfigError {
+                key: "cluster".into(),
+                message: "cluster mode is not complete in this version: a node would run every \
+                          bot's source itself; remove the section to run one process"
+                    .into(),
+            }
+            .into());
+        }
         let config = learn_accounts(config).await?;
         let actors = start_actors(&config)?;
         let (listeners, servers) = listeners::start(&config, actors.clone())?;

@@ -6,6 +6,7 @@
 //! codec. Codecs in [`protocol`] are pure functions with no I/O so they are tested on their own.
 
 pub mod bot;
+pub mod cluster;
 pub mod connection;
 pub mod log_throttle;
 pub mod metrics;

@@ -184,6 +184,15 @@ proptest! {
     }
 
     #[test]
+    fn the_model_survives_serialization(e in event(), c in command()) {
+        // The form events and commands travel in between the nodes of a cluster.
+        let back: Event = serde_json::from_str(&serde_json::to_string(&e).expect("encodes")).expect("decodes");
+        prop_assert_eq!(back, e);
+        let back: Command = serde_json::from_str(&serde_json::to_string(&c).expect("encodes")).expect("decodes");
+        prop_assert_eq!(back, c);
+    }
+
+    #[test]
     fn a_command_survives_onebot_actions(c in command()) {
         let action = onebot::upstream::action_for(&c, |_| None).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         let back = match onebot::action::decode(&action.action, &action.params) {

@@ -11,7 +11,7 @@ use super::event::MessageEvent;
 use super::message::Segment;
 
 /// Where a message is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MessageTarget {
     /// A friend (or, failing that, a stranger) by QQ number.
     Friend(UserId),
@@ -29,7 +29,7 @@ pub enum MessageTarget {
 }
 
 /// Whose chat history `RoamingMessages` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HistoryTarget {
     /// A friend if the bot has one with this number, else a group (mirai's `target`).
     FriendOrGroup(UserId),
@@ -47,7 +47,7 @@ pub enum HistoryTarget {
 }
 
 /// Where a nudge is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NudgeKind {
     /// To a friend (`subject` = the friend).
     Friend,
@@ -58,7 +58,7 @@ pub enum NudgeKind {
 }
 
 /// Which kind of request an answer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RequestType {
     /// Someone asked to be the bot's friend.
     NewFriend,
@@ -69,7 +69,7 @@ pub enum RequestType {
 }
 
 /// The answer to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RequestAnswer {
     /// Accept it.
     Accept,
@@ -90,7 +90,7 @@ pub enum RequestAnswer {
 pub type MessageContext = UserId;
 
 /// A request to a bot account.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// The bot's own account as a friend-shaped contact.
     BotInfo,
@@ -384,7 +384,7 @@ impl Command {
 }
 
 /// The result of a successful command.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CommandOutput {
     /// The command succeeded and returns nothing.
     Done,

@@ -94,7 +94,7 @@ pub struct OtherClient {
 }
 
 /// A user's sex as shown on the profile card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Sex {
     /// Not disclosed.
     #[default]
@@ -106,7 +106,7 @@ pub enum Sex {
 }
 
 /// A user's profile card.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// The user's nickname.
     pub nickname: String,
@@ -123,7 +123,7 @@ pub struct Profile {
 }
 
 /// A member's activity in a group (mirai's `active` object of `memberInfo`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MemberActive {
     /// The activity rank.
     pub rank: i32,
@@ -136,7 +136,7 @@ pub struct MemberActive {
 }
 
 /// A group's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupConfig {
     /// The group's name.
     pub name: String,
@@ -153,7 +153,7 @@ pub struct GroupConfig {
 }
 
 /// A partial update of [`GroupConfig`]: `None` leaves a setting as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupConfigUpdate {
     /// New name.
     pub name: Option<String>,
@@ -170,7 +170,7 @@ pub struct GroupConfigUpdate {
 }
 
 /// A group announcement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Announcement {
     /// The group it belongs to.
     pub group: Group,
@@ -189,7 +189,7 @@ pub struct Announcement {
 }
 
 /// A group essence message with who set it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Essence {
     /// The message.
     pub message_id: i32,

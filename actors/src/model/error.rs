@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 /// Why a command failed, in protocol-neutral terms.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 pub enum BotError {
     /// The named bot account is not held by this gateway.
     #[error("no such bot")]

@@ -130,7 +130,7 @@ pub struct MessageEvent {
 }
 
 /// Why the bot went offline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BotOfflineReason {
     /// The bot logged out on purpose.
     Active,
@@ -146,7 +146,7 @@ pub enum BotOfflineReason {
 }
 
 /// A change of one group setting, with its old and new value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GroupChange {
     /// The group was renamed.
     Name {
@@ -188,7 +188,7 @@ pub enum GroupChange {
 }
 
 /// What a request event asks the bot to decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RequestKind {
     /// Someone wants to become the bot's friend.
     NewFriend,
@@ -207,7 +207,7 @@ pub enum RequestKind {
 }
 
 /// A request waiting for the bot's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestEvent {
     /// The request's id, used to answer it.
     pub event_id: i64,
@@ -224,7 +224,7 @@ pub struct RequestEvent {
 }
 
 /// The contact a nudge happened in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NudgeSubject {
     /// In a private chat with a friend.
     Friend(Friend),
@@ -239,7 +239,7 @@ pub enum NudgeSubject {
 /// An event of the QQ official bot platform that has no QQ-group counterpart (guilds,
 /// channels, reactions, audio, forums, audits, interactions). `kind` is the platform's event
 /// name (`GUILD_CREATE`, `MESSAGE_REACTION_ADD`…) and `data` its payload as received.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GuildEvent {
     /// The platform's event name.
     pub kind: String,
@@ -248,7 +248,7 @@ pub struct GuildEvent {
 }
 
 /// Everything that can happen to a bot account.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // the field names are the documentation; each variant says what it is
 pub enum Event {
     /// A message was received (or sent, for the sync kinds).
@@ -345,7 +345,7 @@ impl Event {
 
 /// The wire formats an event is serialized into. Each event is serialized at most once per
 /// format, however many clients receive it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WireFormat {
     /// A mirai-api-http event object.
     Mirai = 0,

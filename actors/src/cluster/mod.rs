@@ -1,0 +1,60 @@
+//! Cluster mode over NATS JetStream (DESIGN.md, "Cluster"): several botgate processes share
+//! the bot accounts and outbound destinations. This module holds what a node needs to take
+//! part: its NATS connection and the ownership leases that say which node runs what.
+
+pub mod leases;
+
+use std::time::Duration;
+
+/// Why the cluster cannot be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The NATS server(s) could not be reached.
+    #[error("cannot connect to NATS at {urls}: {why}")]
+    Connect {
+        /// The URLs tried.
+        urls: String,
+        /// The client's reason.
+        why: String,
+    },
+    /// JetStream refused to set up what the cluster needs.
+    #[error("JetStream: {0}")]
+    JetStream(String),
+}
+
+/// A node's link to the cluster.
+#[derive(Clone)]
+pub struct ClusterLink {
+    /// The NATS client.
+    pub client: async_nats::Client,
+    /// Its JetStream context.
+    pub jetstream: async_nats::jetstream::Context,
+    /// This node's name.
+    pub node: String,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+}
+
+impl ClusterLink {
+    /// Connects node `node` to the NATS servers `urls`.
+    pub async fn connect(
+        urls: &[String],
+        node: &str,
+        lease: Duration,
+    ) -> Result<Self, ClusterError> {
+        let addrs: Result<Vec<async_nats::ServerAddr>, _> =
+            urls.iter().map(|u| u.parse::<async_nats::ServerAddr>()).collect();
+        let joined = urls.join(", ");
+        let addrs = addrs
+            .map_err(|e| ClusterError::Connect { urls: joined.clone(), why: e.to_string() })?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("botgate {node}"))
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(addrs)
+            .await
+            .map_err(|e| ClusterError::Connect { urls: joined, why: e.to_string() })?;
+        let jetstream = async_nats::jetstream::new(client.clone());
+        Ok(ClusterLink { client, jetstream, node: node.to_owned(), lease })
+    }
+}

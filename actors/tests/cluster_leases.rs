@@ -1,0 +1,142 @@
+//! Ownership leases against a real `nats-server` with JetStream (Debian's package, which
+//! `.ci/run` installs): resources spread evenly over the nodes, a dead owner's resources are
+//! taken over within the lease, a node that stops gracefully hands them over at once, and a
+//! node that joins gets its share back gradually.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use botgate_actors::cluster::leases::{self, Leases, Owned};
+use botgate_actors::cluster::ClusterLink;
+use tokio::sync::watch;
+
+const LEASE: Duration = Duration::from_millis(1500);
+
+struct Nats {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nats_server() -> Nats {
+    let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| {
+        let packaged = "/usr/sbin/nats-server";
+        if std::path::Path::new(packaged).exists() { packaged } else { "nats-server" }.to_owned()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = Command::new(&binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{binary} did not start ({e}): install Debian's nats-server (.ci/run does)")
+        });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
+}
+
+struct Node {
+    owned: watch::Receiver<Owned>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn node(url: &str, name: &str, resources: &[&str]) -> Node {
+    let link = ClusterLink::connect(&[url.to_owned()], name, LEASE).await.expect("connect");
+    let keeper = Leases::new(&link, resources.iter().map(|r| (*r).to_owned()).collect())
+        .await
+        .expect("bucket");
+    let (tx, owned) = watch::channel(Owned::new());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(keeper.run(tx, stopped));
+    Node { owned, stop, task }
+}
+
+/// Waits until `check` holds for the nodes' holdings; answers how long it took.
+async fn until(nodes: &[&Node], within: Duration, check: impl Fn(&[Owned]) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now: Vec<Owned> = nodes.iter().map(|n| n.owned.borrow().clone()).collect();
+        if check(&now) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "not within {within:?}: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn all(resources: &[&str]) -> BTreeSet<String> {
+    resources.iter().map(|r| (*r).to_owned()).collect()
+}
+
+/// Every resource has exactly one owner among `held`.
+fn partition(held: &[Owned], resources: &[&str]) -> bool {
+    let total: usize = held.iter().map(BTreeSet::len).sum();
+    let union: BTreeSet<String> = held.iter().flatten().cloned().collect();
+    total == resources.len() && union == all(resources)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_spread_evenly_and_a_dead_owners_are_taken_over_within_the_lease() {
+    let nats = nats_server();
+    let resources = ["bot.10001", "bot.10002", "dest.0", "dest.1"];
+    let a = node(&nats.url, "gate-a", &resources).await;
+    let b = node(&nats.url, "gate-b", &resources).await;
+    until(&[&a, &b], Duration::from_secs(10), |h| {
+        partition(h, &resources) && h[0].len() == 2 && h[1].len() == 2
+    })
+    .await;
+
+    // gate-a dies: it renews nothing and gives nothing back.
+    a.task.abort();
+    let took = until(&[&b], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
+    assert!(took < LEASE * 3, "taken over after {took:?} (lease {LEASE:?})");
+
+    // gate-a comes back: it gets its share back, one resource per round.
+    let a = node(&nats.url, "gate-a", &resources).await;
+    until(&[&a, &b], Duration::from_secs(15), |h| {
+        partition(h, &resources) && h[0].len() == 2 && h[1].len() == 2
+    })
+    .await;
+    drop(nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_hands_its_leases_over_at_once() {
+    let nats = nats_server();
+    let resources = ["bot.1", "bot.2"];
+    let a = node(&nats.url, "gate-a", &resources).await;
+    until(&[&a], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
+    let b = node(&nats.url, "gate-b", &resources).await;
+    until(&[&a, &b], Duration::from_secs(15), |h| partition(h, &resources) && h[1].len() == 1)
+        .await;
+    a.stop.send_replace(true);
+    a.task.await.expect("stops");
+    let took = until(&[&b], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
+    assert!(took < LEASE, "a graceful stop is not waited out: {took:?}");
+    let owners = {
+        let link =
+            ClusterLink::connect(&[nats.url.clone()], "observer", LEASE).await.expect("connect");
+        leases::owners(&link).await.expect("owners")
+    };
+    assert_eq!(owners.len(), 2);
+    assert!(owners.values().all(|n| n == "gate-b"), "{owners:?}");
+}
