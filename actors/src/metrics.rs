@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramTimer, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramTimer, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric botgate keeps while it runs.
@@ -84,15 +84,21 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// A bot received an event from its source.
-pub fn event_received(bot: i64, source: &str) {
-    METRICS.events_received.with_label_values(&[&bot.to_string(), source]).inc();
+/// The counter of events bot `bot` receives from its source, to keep and increment (a label
+/// lookup per event would cost more than the increment).
+pub fn events_received(bot: i64, source: &str) -> IntCounter {
+    METRICS.events_received.with_label_values(&[&bot.to_string(), source])
 }
 
-/// `n` event frames were written for `adapter`.
+/// The counter of event frames written for `adapter`, to keep and increment.
+pub fn frames_counter(adapter: &str) -> IntCounter {
+    METRICS.frames_delivered.with_label_values(&[adapter])
+}
+
+/// `n` event frames were written for `adapter` (where no counter is kept).
 pub fn frames_delivered(adapter: &str, n: u64) {
     if n > 0 {
-        METRICS.frames_delivered.with_label_values(&[adapter]).inc_by(n);
+        frames_counter(adapter).inc_by(n);
     }
 }
 

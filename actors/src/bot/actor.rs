@@ -68,6 +68,8 @@ pub struct BotActor {
     next_subscription: u64,
     media_root: MediaRoot,
     pub(super) recorder: Recorder,
+    /// Its events-received counter, resolved once.
+    received: Option<prometheus::IntCounter>,
 }
 
 impl BotActor {
@@ -105,6 +107,7 @@ impl BotActor {
             next_subscription: 1,
             media_root: MediaRoot::default(),
             recorder: Recorder::new(None),
+            received: None,
         }
     }
 
@@ -154,7 +157,8 @@ impl BotActor {
     /// Hands one event to every subscriber that wants it.
     pub(super) fn fan_out_shared(&mut self, shared: SharedEvent) {
         let bot = self.qq;
-        crate::metrics::event_received(bot, self.source.name());
+        let source = self.source.name();
+        self.received.get_or_insert_with(|| crate::metrics::events_received(bot, source)).inc();
         let shared = Arc::new(shared);
         self.subscribers.retain(|s| {
             if !s.filter.accepts(&shared.event) {

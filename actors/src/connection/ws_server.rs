@@ -353,6 +353,8 @@ pub struct ServedSocket {
     pub peer: SocketAddr,
     /// Its entry in the directory of clients (the admin API).
     pub client: Arc<super::clients::Entry>,
+    /// Its adapter's delivered-frames counter, resolved once.
+    frames: prometheus::IntCounter,
 }
 
 impl ServedSocket {
@@ -377,6 +379,7 @@ impl ServedSocket {
             }
         });
         ServedSocket {
+            frames: crate::metrics::frames_counter(label),
             client,
             writer,
             assembler: FrameAssembler::new(max_message_size),
@@ -458,7 +461,9 @@ impl ServedSocket {
                 }
             }
         }
-        crate::metrics::frames_delivered(self.label, written);
+        if written > 0 {
+            self.frames.inc_by(written);
+        }
         true
     }
 
