@@ -3,8 +3,9 @@
 //! taken over within the lease, a node that stops gracefully hands them over at once, and a
 //! node that joins gets its share back gradually.
 
+mod nats;
+
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use botgate_actors::cluster::leases::{self, Leases, Owned};
@@ -12,46 +13,6 @@ use botgate_actors::cluster::ClusterLink;
 use tokio::sync::watch;
 
 const LEASE: Duration = Duration::from_millis(1500);
-
-struct Nats {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nats_server() -> Nats {
-    let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| {
-        let packaged = "/usr/sbin/nats-server";
-        if std::path::Path::new(packaged).exists() { packaged } else { "nats-server" }.to_owned()
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let child = Command::new(&binary)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("{binary} did not start ({e}): install Debian's nats-server (.ci/run does)")
-        });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
-}
 
 struct Node {
     owned: watch::Receiver<Owned>,
@@ -96,7 +57,7 @@ fn partition(held: &[Owned], resources: &[&str]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_spread_evenly_and_a_dead_owners_are_taken_over_within_the_lease() {
-    let nats = nats_server();
+    let nats = nats::nats_server();
     let resources = ["bot.10001", "bot.10002", "dest.0", "dest.1"];
     let a = node(&nats.url, "gate-a", &resources).await;
     let b = node(&nats.url, "gate-b", &resources).await;
@@ -121,7 +82,7 @@ async fn resources_spread_evenly_and_a_dead_owners_are_taken_over_within_the_lea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_stops_hands_its_leases_over_at_once() {
-    let nats = nats_server();
+    let nats = nats::nats_server();
     let resources = ["bot.1", "bot.2"];
     let a = node(&nats.url, "gate-a", &resources).await;
     until(&[&a], Duration::from_secs(10), |h| h[0] == all(&resources)).await;

@@ -2,6 +2,7 @@
 //! the bot accounts and outbound destinations. This module holds what a node needs to take
 //! part: its NATS connection and the ownership leases that say which node runs what.
 
+pub mod events;
 pub mod leases;
 
 use std::time::Duration;
