@@ -2,6 +2,7 @@
 //! the bot accounts and outbound destinations. This module holds what a node needs to take
 //! part: its NATS connection and the ownership leases that say which node runs what.
 
+pub mod commands;
 pub mod events;
 pub mod leases;
 
@@ -37,7 +38,8 @@ pub struct ClusterLink {
 }
 
 impl ClusterLink {
-    /// Connects node `node` to the NATS servers `urls`.
+    /// Connects node `node` to the NATS servers `urls`: an error when none answers (start-up
+    /// names the servers); once connected the client reconnects by itself after a drop.
     pub async fn connect(
         urls: &[String],
         node: &str,
@@ -50,7 +52,6 @@ impl ClusterLink {
             .map_err(|e| ClusterError::Connect { urls: joined.clone(), why: e.to_string() })?;
         let client = async_nats::ConnectOptions::new()
             .name(format!("botgate {node}"))
-            .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .connect(addrs)
             .await

@@ -1,0 +1,157 @@
+//! Commands across the cluster: a client's command for a bot owned by another node goes to
+//! the owner by NATS request-reply on `botgate.commands.<qq>`; the owner runs it on its bot
+//! actor and answers the result or the bot's error. No owner, or none answering within the
+//! command's timeout, is an error that says so — never a silent success.
+
+use std::time::Duration;
+
+use actix::Addr;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{ClusterError, ClusterLink};
+use crate::bot::{BotActor, Execute};
+use crate::model::{BotError, Command, CommandOutput, UserId};
+
+/// The subject a bot's owner answers commands on.
+pub fn subject(bot: UserId) -> String {
+    format!("botgate.commands.{bot}")
+}
+
+/// A command's result as it travels back.
+#[derive(Debug, Serialize, Deserialize)]
+enum Answer {
+    Done(CommandOutput),
+    Failed(BotError),
+}
+
+/// Serving a bot's commands on this node (its owner). [`Serving::stop`] withdraws it at
+/// once; dropping it withdraws it as soon as the task notices.
+pub struct Serving {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Stops answering: once this returns, NATS no longer routes the bot's commands here, so
+    /// a caller gets "no owner" at once rather than waiting out its timeout.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Answers the commands of bot `bot` with its actor `actor` (call while this node owns it).
+/// Returns once the NATS server routes the subject here (a request to itself came back).
+pub async fn serve(
+    link: &ClusterLink,
+    bot: UserId,
+    actor: Addr<BotActor>,
+) -> Result<Serving, ClusterError> {
+    let mut requests = link
+        .client
+        .subscribe(subject(bot))
+        .await
+        .map_err(|e| ClusterError::JetStream(format!("serving bot {bot}'s commands: {e}")))?;
+    let client = link.client.clone();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            let request = tokio::select! {
+                r = requests.next() => r,
+                _ = &mut stopped => None,
+            };
+            let Some(request) = request else {
+                break;
+            };
+            let Some(reply) = request.reply.clone() else {
+                continue;
+            };
+            let answer = if request.payload.is_empty() {
+                // The probe `serve` sends itself.
+                Answer::Done(CommandOutput::Done)
+            } else {
+                match serde_json::from_slice::<Command>(&request.payload) {
+                    Ok(command) => match actor.send(Execute(command)).await {
+                        Ok(Ok(output)) => Answer::Done(output),
+                        Ok(Err(e)) => Answer::Failed(e),
+                        Err(e) => Answer::Failed(BotError::Internal(format!("bot {bot}: {e}"))),
+                    },
+                    Err(e) => Answer::Failed(BotError::InvalidParameter(format!(
+                        "a command from another node does not decode: {e}"
+                    ))),
+                }
+            };
+            let payload = serde_json::to_vec(&answer).unwrap_or_default();
+            if let Err(e) = client.publish(reply, Bytes::from(payload)).await {
+                log::warn!("cluster: answering a command for bot {bot} failed: {e}");
+            }
+        }
+        if let Err(e) = requests.unsubscribe().await {
+            log::debug!("cluster: withdrawing bot {bot}'s commands: {e}");
+        }
+        // Withdrawn once a request from this connection (ordered after the unsubscription)
+        // finds no one, or finds the next owner.
+        for _ in 0..50 {
+            let probe = client.request(subject(bot), Bytes::new());
+            match tokio::time::timeout(Duration::from_millis(100), probe).await {
+                Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => break,
+                Ok(Ok(_)) => break,
+                _ => {}
+            }
+        }
+    });
+    let serving = Serving { stop: Some(stop), task: Some(task) };
+    // The subscription is live once a request to it comes back.
+    for _ in 0..50 {
+        let probe = link.client.request(subject(bot), Bytes::new());
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), probe).await {
+            return Ok(serving);
+        }
+    }
+    Err(ClusterError::JetStream(format!("bot {bot}'s commands never reached this node")))
+}
+
+/// Runs `command` on bot `bot`'s owner, waiting at most `timeout`.
+pub async fn call(
+    link: &ClusterLink,
+    bot: UserId,
+    command: &Command,
+    timeout: Duration,
+) -> Result<CommandOutput, BotError> {
+    let payload = serde_json::to_vec(command)
+        .map_err(|e| BotError::Internal(format!("a command does not serialize: {e}")))?;
+    let request = link.client.request(subject(bot), Bytes::from(payload));
+    let response = match tokio::time::timeout(timeout, request).await {
+        Err(_) => {
+            return Err(BotError::Internal(format!(
+                "bot {bot}: its owner node did not answer within {timeout:?}"
+            )))
+        }
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+            return Err(BotError::Internal(format!(
+                "bot {bot}: no node owns it now (its owner left; another takes over within the lease)"
+            )))
+        }
+        Ok(Err(e)) => return Err(BotError::Internal(format!("bot {bot}: {e}"))),
+        Ok(Ok(message)) => message,
+    };
+    match serde_json::from_slice::<Answer>(&response.payload) {
+        Ok(Answer::Done(output)) => Ok(output),
+        Ok(Answer::Failed(e)) => Err(e),
+        Err(e) => Err(BotError::Internal(format!("bot {bot}: an unreadable answer: {e}"))),
+    }
+}
