@@ -50,7 +50,7 @@ fn asset(body: &'static str, content_type: &str) -> HttpResponse {
         // The page runs only its own script and style, and talks only to this listener.
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:",
+            "default-src 'self'; img-src 'self' data:",
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(body)
