@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod events;
 pub mod leases;
+pub mod sessions;
 
 use std::time::Duration;
 
