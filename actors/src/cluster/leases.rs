@@ -44,20 +44,8 @@ fn own_key(resource: &str) -> String {
 impl Leases {
     /// A keeper for `resources` (names of letters, digits, `.`, `-` and `_`), on `link`.
     pub async fn new(link: &ClusterLink, resources: Vec<String>) -> Result<Self, ClusterError> {
-        let store = match link.jetstream.get_key_value(BUCKET).await {
-            Ok(store) => store,
-            Err(_) => link
-                .jetstream
-                .create_key_value(kv::Config {
-                    bucket: BUCKET.to_owned(),
-                    description: "botgate: which node owns each bot and destination".to_owned(),
-                    history: 1,
-                    max_age: link.lease,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ClusterError::JetStream(format!("bucket {BUCKET}: {e}")))?,
-        };
+        let about = "botgate: which node owns each bot and destination";
+        let store = link.bucket(BUCKET, about, link.lease).await?;
         Ok(Leases {
             store,
             node: link.node.clone(),

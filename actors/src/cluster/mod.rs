@@ -60,4 +60,27 @@ impl ClusterLink {
         let jetstream = async_nats::jetstream::new(client.clone());
         Ok(ClusterLink { client, jetstream, node: node.to_owned(), lease })
     }
+
+    /// Key-value bucket `name`, created (one revision per key; entries living `max_age`
+    /// without a write, or for ever when zero) if it does not exist yet.
+    pub async fn bucket(
+        &self,
+        name: &str,
+        description: &str,
+        max_age: Duration,
+    ) -> Result<async_nats::jetstream::kv::Store, ClusterError> {
+        if let Ok(store) = self.jetstream.get_key_value(name).await {
+            return Ok(store);
+        }
+        self.jetstream
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: name.to_owned(),
+                description: description.to_owned(),
+                history: 1,
+                max_age,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ClusterError::JetStream(format!("bucket {name}: {e}")))
+    }
 }

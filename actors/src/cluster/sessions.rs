@@ -35,19 +35,8 @@ pub struct Sessions {
 impl Sessions {
     /// The bucket, created on first use.
     pub async fn open(link: &ClusterLink) -> Result<Self, ClusterError> {
-        let store = match link.jetstream.get_key_value(BUCKET).await {
-            Ok(store) => store,
-            Err(_) => link
-                .jetstream
-                .create_key_value(kv::Config {
-                    bucket: BUCKET.to_owned(),
-                    description: "botgate: mirai sessions, shared by the nodes".to_owned(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ClusterError::JetStream(format!("bucket {BUCKET}: {e}")))?,
-        };
+        let about = "botgate: mirai sessions, shared by the nodes";
+        let store = link.bucket(BUCKET, about, std::time::Duration::ZERO).await?;
         Ok(Sessions { store })
     }
 
