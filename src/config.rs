@@ -156,6 +156,18 @@ pub enum SourceKind {
     OicqWebd,
 }
 
+impl SourceKind {
+    /// The name `source:` gives it (and the metrics' `source` label).
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Simulated => "simulated",
+            SourceKind::Onebot => "onebot",
+            SourceKind::Qqbot => "qqbot",
+            SourceKind::OicqWebd => "oicq-webd",
+        }
+    }
+}
+
 /// `bots[].oicq_webd`: the daemon that holds the account.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

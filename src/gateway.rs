@@ -115,6 +115,7 @@ impl Gateway {
         }
         let config = learn_accounts(config).await?;
         let actors = start_actors(&config)?;
+        announce_metrics(&config, &actors);
         let (listeners, servers) = listeners::start(&config, actors.clone())?;
         for l in &listeners {
             let names: Vec<&str> = l.mounts.iter().map(|m| m.name()).collect();
@@ -183,6 +184,55 @@ impl Gateway {
             handle.stop(true).await;
         }
     }
+}
+
+/// Makes the metrics of what this config runs exist from the start (at zero).
+fn announce_metrics(config: &Config, actors: &Actors) {
+    let bots: Vec<(i64, &str)> =
+        actors.bots.iter().map(|(qq, source, _)| (*qq, source.name())).collect();
+    let mut adapters = vec!["console"];
+    let mut links = Vec::new();
+    let mut posts = Vec::new();
+    let mirai = &config.mirai.adapters;
+    if mirai.iter().any(|a| a == "ws") {
+        adapters.push("mirai ws");
+    }
+    if !actors.destinations.is_empty() {
+        adapters.push("mirai reverse-ws");
+        links.push("mirai reverse-ws");
+    }
+    if !actors.webhooks.is_empty() {
+        adapters.push("mirai webhook");
+        posts.push("mirai webhook");
+    }
+    if let Some(ob) = &config.onebot {
+        if ob.use_ws {
+            adapters.push("OneBot ws");
+        }
+    }
+    if !actors.onebot_posts.is_empty() {
+        adapters.push("onebot http post");
+        posts.push("onebot http post");
+    }
+    if !actors.onebot_reverse.is_empty() {
+        adapters.push("onebot reverse ws");
+        links.push("onebot reverse ws");
+    }
+    if !actors.qqbot_apps.is_empty() {
+        adapters.push("qqbot gateway");
+    }
+    if config.oicq_webd.as_ref().is_some_and(|o| o.enabled) {
+        adapters.push("oicq_webd ws");
+    }
+    for (_, source, _) in &actors.bots {
+        match source {
+            SourceKind::Onebot => links.push("onebot source"),
+            SourceKind::Qqbot => links.push("qqbot gateway source"),
+            SourceKind::OicqWebd => links.push("oicq-webd source"),
+            SourceKind::Simulated => {}
+        }
+    }
+    botgate_actors::metrics::announce(&bots, &adapters, &links, &posts);
 }
 
 /// How a OneBot-sourced bot reaches its implementation.

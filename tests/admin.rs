@@ -211,6 +211,16 @@ async fn the_token_guards_the_admin_api_and_metrics() {
     .await;
     assert_eq!(status, 401);
     assert_eq!(get(&gw, "/healthz", None).await.0, 200, "health checks need no token");
+    // What the config runs is in the scrape from the start, at zero if nothing happened yet.
+    let (_, metrics) = get(&gw, "/metrics", Some(TOKEN)).await;
+    for series in [
+        "botgate_frames_delivered_total{adapter=\"console\"}",
+        "botgate_events_received_total{bot=\"10002\",source=\"simulated\"}",
+        "botgate_reconnects_total{link=\"mirai reverse-ws\"}",
+        "botgate_http_post_retries_total{destination=\"mirai webhook\"}",
+    ] {
+        assert!(sample(&metrics, series).is_some(), "no {series} in\n{metrics}");
+    }
 }
 
 #[actix_web::test]

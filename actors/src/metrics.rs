@@ -112,6 +112,24 @@ pub fn post_retry(destination: &str) {
     METRICS.post_retries.with_label_values(&[destination]).inc();
 }
 
+/// Makes the series of what the gateway runs exist from the start, at zero, so a scrape shows
+/// them before anything happened: bots' events, adapters' frames, links' reconnects and POST
+/// destinations' retries.
+pub fn announce(bots: &[(i64, &str)], adapters: &[&str], links: &[&str], posts: &[&str]) {
+    for (bot, source) in bots {
+        events_received(*bot, source);
+    }
+    for adapter in adapters {
+        frames_counter(adapter);
+    }
+    for link in links {
+        METRICS.reconnects.with_label_values(&[link]);
+    }
+    for post in posts {
+        METRICS.post_retries.with_label_values(&[post]);
+    }
+}
+
 /// Times a command of `protocol`; the time is recorded when the timer is dropped (or
 /// observed).
 pub fn command_timer(protocol: &str, command: &str) -> HistogramTimer {
