@@ -245,15 +245,10 @@ impl Actor for MiraiWsClient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // The connect ack is the first frame, before any event.
-        let ack = json!({"syncId": "", "data": mirai_command::verified(&self.session.key)});
-        self.reply(ack.to_string(), ctx);
         let addr = ctx.address();
         self.socket.writer.on_drain(move || addr.do_send(Pump));
         let directory_key = (self.channel, self.session.key.clone());
         self.directory.register(directory_key, self.id, ctx.address());
-        let addr = ctx.address();
-        self.outbox.set_waker(move || addr.do_send(Pump));
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: self.channel.filter(),
@@ -261,7 +256,17 @@ impl Actor for MiraiWsClient {
         };
         ctx.spawn(self.session.bot.send(subscribe).into_actor(self).map(|result, act, ctx| {
             match result {
-                Ok(id) => act.subscription = Some(id),
+                Ok(id) => {
+                    act.subscription = Some(id);
+                    // The connect ack is the first frame, and is sent once the client is
+                    // subscribed: every event after it reaches the client. Events that came
+                    // meanwhile waited in the outbox and follow the ack.
+                    let ack = json!({"syncId": "", "data": mirai_command::verified(&act.session.key)});
+                    act.reply(ack.to_string(), ctx);
+                    let addr = ctx.address();
+                    act.outbox.set_waker(move || addr.do_send(Pump));
+                    ctx.notify(Pump);
+                }
                 Err(e) => {
                     warn!("mirai ws {}: subscribe failed: {e}", act.socket.peer);
                     ctx.stop();

@@ -188,10 +188,6 @@ impl Actor for OneBotWsClient {
         if !self.role.events() {
             return;
         }
-        // nonebot discards every frame until it sees this one, and takes self_id from it.
-        self.send_json(&onebot_event::lifecycle(self.settings.qq, unix_now(), "connect"));
-        let addr = ctx.address();
-        self.outbox.set_waker(move || addr.do_send(Pump));
         let addr = ctx.address();
         self.socket.writer.on_drain(move || addr.do_send(Pump));
         let subscribe = Subscribe {
@@ -200,7 +196,16 @@ impl Actor for OneBotWsClient {
             label: format!("OneBot ws {}", self.socket.peer),
         };
         ctx.spawn(self.settings.bot.send(subscribe).into_actor(self).map(|r, act, ctx| match r {
-            Ok(id) => act.subscription = Some(id),
+            Ok(id) => {
+                act.subscription = Some(id);
+                // nonebot discards every frame until it sees this one, and takes self_id from
+                // it. Sent once subscribed, it promises every later event; events that came
+                // meanwhile waited in the outbox and follow it.
+                act.send_json(&onebot_event::lifecycle(act.settings.qq, unix_now(), "connect"));
+                let addr = ctx.address();
+                act.outbox.set_waker(move || addr.do_send(Pump));
+                ctx.notify(Pump);
+            }
             Err(_) => ctx.stop(),
         }));
         if let Some(every) = self.settings.heartbeat {
