@@ -90,8 +90,16 @@ impl WsPeer {
     }
 
     async fn read_frame(&mut self) -> Value {
+        // One deadline for the data frame: a server that pings every few seconds must not
+        // keep a test waiting for ever.
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match self.recv_any().await {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await;
+            let message = next
+                .expect("timed out waiting for a data frame")
+                .expect("connection ended")
+                .expect("read error");
+            match message {
                 Message::Text(t) => return serde_json::from_str(&t).expect("frame is JSON"),
                 Message::Binary(b) => return serde_json::from_slice(&b).expect("frame is JSON"),
                 Message::Close(c) => panic!("gateway closed the connection: {c:?}"),

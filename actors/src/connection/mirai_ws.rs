@@ -261,7 +261,8 @@ impl Actor for MiraiWsClient {
                     // The connect ack is the first frame, and is sent once the client is
                     // subscribed: every event after it reaches the client. Events that came
                     // meanwhile waited in the outbox and follow the ack.
-                    let ack = json!({"syncId": "", "data": mirai_command::verified(&act.session.key)});
+                    let ack =
+                        json!({"syncId": "", "data": mirai_command::verified(&act.session.key)});
                     act.reply(ack.to_string(), ctx);
                     let addr = ctx.address();
                     act.outbox.set_waker(move || addr.do_send(Pump));
