@@ -115,28 +115,47 @@ impl ConsoleSocket {
     }
 }
 
-/// An event as the console shows it: its kind, and its mirai and OneBot JSON.
+/// An event as the console shows it: its kind, and its mirai and OneBot JSON — the bytes every
+/// other client of those protocols gets, encoded once per event and shared.
 fn frame(e: &SharedEvent) -> String {
-    let mirai = mirai_event::encode_for_bot(e.bot, &e.event);
-    let onebot = onebot_event::encode(e.bot, e.time, &e.event, MessageFormat::Array);
+    let mirai = mirai_event::encoded(e);
+    let onebot = onebot_event::encoded(e, MessageFormat::Array);
     let kind = mirai
-        .as_ref()
-        .and_then(|m| m["type"].as_str().map(str::to_owned))
-        .or_else(|| onebot.as_ref().map(onebot_kind))
+        .and_then(mirai_kind)
+        .or_else(|| onebot.and_then(onebot_kind))
         .unwrap_or_else(|| "Unmapped".to_owned());
-    json!({"type": "event", "bot": e.bot, "time": e.time, "kind": kind,
-           "mirai": mirai, "onebot": onebot})
-    .to_string()
+    let raw = |b: Option<&bytes::Bytes>| {
+        b.map_or("null".into(), |b| String::from_utf8_lossy(b).into_owned())
+    };
+    format!(
+        r#"{{"type":"event","bot":{},"time":{},"kind":{},"mirai":{},"onebot":{}}}"#,
+        e.bot,
+        e.time,
+        Value::String(kind),
+        raw(mirai),
+        raw(onebot)
+    )
+}
+
+/// A mirai event's `type`.
+fn mirai_kind(encoded: &bytes::Bytes) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(encoded).ok().map(|k| k.kind)
 }
 
 /// `post_type` and its sub-kind, for events mirai has no name for.
-fn onebot_kind(v: &Value) -> String {
-    let post = v["post_type"].as_str().unwrap_or("event");
+fn onebot_kind(encoded: &bytes::Bytes) -> Option<String> {
+    let v: serde_json::Map<String, Value> = serde_json::from_slice(encoded).ok()?;
+    let post = v.get("post_type").and_then(Value::as_str)?;
     let sub = ["message_type", "notice_type", "request_type", "meta_event_type"]
         .iter()
-        .find_map(|k| v[*k].as_str())
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
         .unwrap_or("");
-    format!("{post}.{sub}")
+    Some(format!("{post}.{sub}"))
 }
 
 impl Actor for ConsoleSocket {

@@ -19,8 +19,9 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     }
     let mut scrape = Scrape::default();
     for b in status::bots(&state.actors).await {
-        let (qq, source) = (b.qq.to_string(), b.source_name());
-        let labels = [("bot", qq.as_str()), ("source", source.as_str())];
+        // The labels botgate_events_received_total has.
+        let qq = b.qq.to_string();
+        let labels = [("bot", qq.as_str()), ("source", b.source.name())];
         let online = b.link() == "online";
         scrape.gauge(
             "botgate_bot_online",
@@ -38,11 +39,13 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             );
         }
     }
-    let adapters: [(&str, Option<&ClientStats>); 4] = [
+    // The labels the adapters' sockets give botgate_frames_delivered_total.
+    let adapters: [(&str, Option<&ClientStats>); 5] = [
         ("mirai ws", Some(&state.mirai_ws.stats)),
-        ("onebot ws", state.onebot.as_ref().map(|o| &*o.settings.stats)),
+        ("OneBot ws", state.onebot.as_ref().map(|o| &*o.settings.stats)),
         ("qqbot gateway", Some(&state.qqbot_stats)),
         ("oicq_webd ws", state.oicq.as_ref().map(|o| &*o.stats)),
+        ("console", Some(&state.console_stats)),
     ];
     for (adapter, stats) in adapters {
         let Some(stats) = stats else {

@@ -148,18 +148,11 @@ impl Scrape {
     /// Sets gauge `name` (labelled `labels`) to `value`.
     pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: i64) {
         let (names, values) = split(labels);
-        if !self.gauges.contains_key(name) {
-            let Ok(g) = IntGaugeVec::new(Opts::new(name, help), &names) else {
-                return log::warn!("metric {name} is malformed");
-            };
-            if self.registry.register(Box::new(g.clone())).is_err() {
-                return log::warn!("metric {name} not registered");
-            }
-            self.gauges.insert(name.to_owned(), g);
-        }
-        if let Some(g) =
-            self.gauges.get(name).and_then(|v| v.get_metric_with_label_values(&values).ok())
-        {
+        let registry = &self.registry;
+        let vec = series(&mut self.gauges, registry, name, || {
+            IntGaugeVec::new(Opts::new(name, help), &names)
+        });
+        if let Some(g) = vec.and_then(|v| v.get_metric_with_label_values(&values).ok()) {
             g.set(value);
         }
     }
@@ -167,18 +160,11 @@ impl Scrape {
     /// Sets counter `name` (labelled `labels`) to the running total `value`.
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         let (names, values) = split(labels);
-        if !self.counters.contains_key(name) {
-            let Ok(c) = IntCounterVec::new(Opts::new(name, help), &names) else {
-                return log::warn!("metric {name} is malformed");
-            };
-            if self.registry.register(Box::new(c.clone())).is_err() {
-                return log::warn!("metric {name} not registered");
-            }
-            self.counters.insert(name.to_owned(), c);
-        }
-        if let Some(c) =
-            self.counters.get(name).and_then(|v| v.get_metric_with_label_values(&values).ok())
-        {
+        let registry = &self.registry;
+        let vec = series(&mut self.counters, registry, name, || {
+            IntCounterVec::new(Opts::new(name, help), &names)
+        });
+        if let Some(c) = vec.and_then(|v| v.get_metric_with_label_values(&values).ok()) {
             c.inc_by(value.saturating_sub(c.get()));
         }
     }
@@ -193,6 +179,27 @@ impl Scrape {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The metric vector `name` of a scrape, made and registered by `make` the first time.
+fn series<'m, V>(
+    made: &'m mut HashMap<String, V>,
+    registry: &Registry,
+    name: &str,
+    make: impl FnOnce() -> prometheus::Result<V>,
+) -> Option<&'m V>
+where
+    V: prometheus::core::Collector + Clone + 'static,
+{
+    if !made.contains_key(name) {
+        let vec = make().map_err(|e| log::warn!("metric {name} is malformed: {e}")).ok()?;
+        if let Err(e) = registry.register(Box::new(vec.clone())) {
+            log::warn!("metric {name} not registered: {e}");
+            return None;
+        }
+        made.insert(name.to_owned(), vec);
+    }
+    made.get(name)
 }
 
 fn split<'a>(labels: &[(&'a str, &'a str)]) -> (Vec<&'a str>, Vec<&'a str>) {
