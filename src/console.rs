@@ -171,6 +171,7 @@ impl Actor for ConsoleSocket {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
                 label: format!("console {}", self.socket.peer),
+                durable: None,
             };
             let bot = bot.clone();
             let qq = *qq;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use botgate_actors::bot::{BotActor, MediaRoot};
+use botgate_actors::cluster::ClusterLink;
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
 use botgate_actors::connection::onebot_upstream::{probe_login, UpstreamConfig, UpstreamMode};
@@ -85,6 +86,8 @@ pub struct Actors {
     pub store: Addr<StoreActor>,
     /// The apps of the QQ official protocol served to SDKs.
     pub qqbot_apps: Vec<SocketApp>,
+    /// The cluster link, when this process is one node of a cluster.
+    pub cluster: Option<ClusterLink>,
 }
 
 /// A running gateway.
@@ -97,24 +100,20 @@ pub struct Gateway {
     pub actors: Actors,
     handles: Vec<actix_web::dev::ServerHandle>,
     running: Vec<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+    /// This node's leases, in a cluster.
+    node: std::sync::Mutex<Option<crate::cluster::Node>>,
 }
 
 impl Gateway {
     /// Starts everything the config describes. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
-        if config.cluster.is_some() {
-            // Leases exist (`botgate_actors::cluster`); sources, events and commands do not
-            // cross nodes yet, and every node would run every source.
-            return Err(crate::config::ConfigError {
-                key: "cluster".into(),
-                message: "cluster mode is not complete in this version: a node would run every \
-                          bot's source itself; remove the section to run one process"
-                    .into(),
-            }
-            .into());
-        }
+        check_clusterable(&config)?;
         let config = learn_accounts(config).await?;
-        let actors = start_actors(&config)?;
+        let link = match &config.cluster {
+            Some(cluster) => Some(crate::cluster::connect(cluster).await?),
+            None => None,
+        };
+        let actors = start_actors(&config, link)?;
         announce_metrics(&config, &actors);
         let (listeners, servers) = listeners::start(&config, actors.clone())?;
         for l in &listeners {
@@ -129,7 +128,12 @@ impl Gateway {
         let handles = servers.iter().map(|s| s.handle()).collect();
         // A server only accepts connections while its future is polled.
         let running = servers.into_iter().map(actix_web::rt::spawn).collect();
-        Ok(Gateway { server_addr, listeners, actors, handles, running })
+        let node = match &actors.cluster {
+            Some(link) => Some(crate::cluster::Node::start(link.clone(), &actors).await?),
+            None => None,
+        };
+        let node = std::sync::Mutex::new(node);
+        Ok(Gateway { server_addr, listeners, actors, handles, running, node })
     }
 
     /// Where the listener serving `mount` is bound.
@@ -165,6 +169,12 @@ impl Gateway {
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         let closed = close_all_served("botgate is shutting down");
         self.stop().await;
+        let node = self.node.lock().ok().and_then(|mut n| n.take());
+        if let Some(mut node) = node {
+            // Sources stop, destinations record what they delivered, leases go back: the
+            // other nodes take over at once instead of after a lease.
+            node.leave().await;
+        }
         let flushes = self.actors.bots.iter().map(|(_, _, bot)| bot.send(Flush));
         futures_util::future::join_all(flushes).await;
         let a = &self.actors;
@@ -416,7 +426,50 @@ async fn check_account(
     }
 }
 
-fn start_actors(config: &Config) -> Result<Actors, StartError> {
+/// Refuses what cannot run in a cluster yet, naming the key: destinations other than mirai's
+/// reverse-ws would be delivered to by every node, and a platform that dials botgate (a
+/// reverse OneBot link, a QQ official webhook) reaches one node rather than the owner.
+fn check_clusterable(config: &Config) -> Result<(), StartError> {
+    if config.cluster.is_none() {
+        return Ok(());
+    }
+    let refuse = |key: String, what: &str| {
+        Err(StartError::from(crate::config::ConfigError {
+            key,
+            message: format!(
+                "{what} cannot run in a cluster in this version (every node would deliver, or \
+                 the platform would reach one node); remove it or the cluster section"
+            ),
+        }))
+    };
+    if config.mirai.adapters.iter().any(|a| a == "webhook") {
+        return refuse("mirai.adapters".into(), "the webhook adapter");
+    }
+    if let Some(ob) = &config.onebot {
+        if !ob.post_url.is_empty() {
+            return refuse("onebot.post_url".into(), "OneBot HTTP POST");
+        }
+        if ob.use_ws_reverse {
+            return refuse("onebot.use_ws_reverse".into(), "OneBot reverse WebSocket");
+        }
+    }
+    if let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) {
+        if let Some(i) = q.apps.iter().position(|a| !a.webhook.is_empty()) {
+            return refuse(format!("qqbot.apps[{i}].webhook"), "a served app's webhook delivery");
+        }
+    }
+    for (i, b) in config.bots.iter().enumerate() {
+        if b.onebot.as_ref().is_some_and(|ob| ob.mode == "reverse") {
+            return refuse(format!("bots[{i}].onebot.mode"), "a reverse OneBot link");
+        }
+        if b.qqbot.as_ref().is_some_and(|q| q.transport == "webhook") {
+            return refuse(format!("bots[{i}].qqbot.transport"), "a QQ official webhook source");
+        }
+    }
+    Ok(())
+}
+
+fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors, StartError> {
     let mirai = &config.mirai;
     let media_root = MediaRoot::new(config.server.media_root.as_deref().map(std::path::Path::new))
         .map_err(|e| crate::config::ConfigError {
@@ -473,6 +526,10 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
             }
             .with_media_root(media_root.clone())
             .with_store(store.clone());
+            let actor = match &cluster {
+                Some(link) => actor.with_cluster(link.clone(), crate::cluster::COMMAND_TIMEOUT),
+                None => actor,
+            };
             info!("bot {} ({:?}) started", b.qq, b.source);
             (b.qq, b.source, actor.start())
         })
@@ -491,10 +548,15 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
     .start();
     let mut destinations = Vec::new();
     if mirai.adapters.iter().any(|a| a == "reverse-ws") {
-        for mut cfg in destination_configs(config)? {
+        for (index, mut cfg) in destination_configs(config)?.into_iter().enumerate() {
             info!("mirai reverse-ws: destination {}", cfg.display_name);
-            cfg.store = Some(store.clone());
             cfg.expects = expected_bot(&cfg, &bots);
+            if cluster.is_some() {
+                // The stream keeps what waits for it; its position says what it was sent.
+                cfg.durable = Some(crate::cluster::durable_name(index));
+            } else {
+                cfg.store = Some(store.clone());
+            }
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
@@ -604,6 +666,7 @@ fn start_actors(config: &Config) -> Result<Actors, StartError> {
         onebot_reverse,
         store,
         qqbot_apps,
+        cluster,
     })
 }
 
@@ -680,9 +743,10 @@ pub fn destination_configs(config: &Config) -> Result<Vec<DestinationConfig>, St
             heartbeat_interval: Duration::from_millis(rws.heartbeat_interval),
             max_in_flight: config.server.max_in_flight,
             tls: Arc::clone(&tls),
-            // Set by start_actors, which owns the store and the bots.
+            // Set by start_actors, which owns the store, the bots and the cluster.
             store: None,
             expects: None,
+            durable: None,
         });
     }
     Ok(out)

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod botgate_endpoints;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod gateway;

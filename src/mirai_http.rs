@@ -77,8 +77,12 @@ impl HttpSessions {
         if self.capacity == 0 {
             return;
         }
-        let subscribe =
-            Subscribe { outbox, filter: EventFilter::All, label: "mirai http session".to_owned() };
+        let subscribe = Subscribe {
+            outbox,
+            filter: EventFilter::All,
+            label: "mirai http session".to_owned(),
+            durable: None,
+        };
         if let Ok(id) = session.bot.send(subscribe).await {
             match self.lock().get_mut(&session.key) {
                 Some(q) => q.subscription = Some(id),

@@ -5,6 +5,7 @@
 use actix::{Actor, Addr, Context, Handler, Recipient};
 use botgate_actors::bot::{BotActor, BotStatus, GetStatus};
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
+use botgate_actors::connection::standby::SetActive;
 use botgate_actors::store::StoredCount;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -24,6 +25,8 @@ pub struct BotSnapshot {
     pub stored: Option<usize>,
     /// Its actor.
     pub bot: Addr<BotActor>,
+    /// In a cluster, the node that owns it (`None` while none does).
+    pub owner: Option<String>,
 }
 
 impl BotSnapshot {
@@ -62,12 +65,16 @@ impl BotSnapshot {
             Some(problem) => v["error"] = json!(problem),
             None => v["catchingUp"] = json!(s.catching_up),
         }
+        if let Some(owner) = &self.owner {
+            v["owner"] = json!(owner);
+        }
         v
     }
 }
 
 /// Every bot, in config order.
 pub async fn bots(actors: &Actors) -> Vec<BotSnapshot> {
+    let owners = &crate::cluster::owners(actors.cluster.as_ref()).await;
     join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
         let stored = match actors.store.send(StoredCount { bot: *qq }).await {
             Ok(Ok((count, _))) => Some(count),
@@ -79,6 +86,7 @@ pub async fn bots(actors: &Actors) -> Vec<BotSnapshot> {
             status: addr.send(GetStatus).await.ok(),
             stored,
             bot: addr.clone(),
+            owner: owners.get(&crate::cluster::bot_resource(*qq)).cloned(),
         }
     }))
     .await
@@ -117,12 +125,14 @@ pub struct DestinationSnapshot {
     pub index: usize,
     /// Its status; `None` if its actor did not answer.
     pub status: Option<DestinationStatus>,
+    /// In a cluster, the node that owns it (`None` while none does).
+    pub owner: Option<String>,
 }
 
 impl DestinationSnapshot {
     /// As `/healthz` and the admin API show it.
     pub fn to_json(&self) -> Value {
-        match &self.status {
+        let mut v = match &self.status {
             Some(s) => json!({
                 "id": self.index,
                 "adapter": self.kind.adapter(),
@@ -138,7 +148,11 @@ impl DestinationSnapshot {
                 "adapter": self.kind.adapter(),
                 "error": "destination unavailable",
             }),
+        };
+        if let Some(owner) = &self.owner {
+            v["owner"] = json!(owner);
         }
+        v
     }
 }
 
@@ -150,19 +164,29 @@ pub struct DestinationActor {
     pub status: Recipient<GetDestinationStatus>,
     /// Where a redial is asked.
     pub redial: Recipient<Redial>,
+    /// Where a cluster turns it on and off, for the kinds that can stand by.
+    pub standby: Option<Recipient<SetActive>>,
 }
 
 fn actor<A>(kind: DestinationKind, a: &Addr<A>) -> DestinationActor
 where
     A: Actor<Context = Context<A>> + Handler<GetDestinationStatus> + Handler<Redial>,
 {
-    DestinationActor { kind, status: a.clone().recipient(), redial: a.clone().recipient() }
+    DestinationActor {
+        kind,
+        status: a.clone().recipient(),
+        redial: a.clone().recipient(),
+        standby: None,
+    }
 }
 
 /// Every outbound destination's actor, in a stable order (the admin API's ids).
 pub fn destination_actors(actors: &Actors) -> Vec<DestinationActor> {
     let mut all = Vec::new();
-    all.extend(actors.destinations.iter().map(|d| actor(DestinationKind::MiraiReverseWs, d)));
+    all.extend(actors.destinations.iter().map(|d| DestinationActor {
+        standby: Some(d.clone().recipient()),
+        ..actor(DestinationKind::MiraiReverseWs, d)
+    }));
     all.extend(actors.webhooks.iter().map(|d| actor(DestinationKind::MiraiWebhook, d)));
     all.extend(actors.onebot_posts.iter().map(|d| actor(DestinationKind::OneBotPost, d)));
     all.extend(actors.onebot_reverse.iter().map(|d| actor(DestinationKind::OneBotReverseWs, d)));
@@ -172,9 +196,11 @@ pub fn destination_actors(actors: &Actors) -> Vec<DestinationActor> {
 /// Every outbound destination, in a stable order.
 pub async fn destinations(actors: &Actors) -> Vec<DestinationSnapshot> {
     let all = destination_actors(actors);
+    let owners = &crate::cluster::owners(actors.cluster.as_ref()).await;
     join_all(all.into_iter().enumerate().map(|(index, d)| async move {
         let status = d.status.send(GetDestinationStatus).await.ok();
-        DestinationSnapshot { kind: d.kind, index, status }
+        let owner = owners.get(&crate::cluster::destination_resource(index)).cloned();
+        DestinationSnapshot { kind: d.kind, index, status, owner }
     }))
     .await
 }

@@ -41,19 +41,34 @@ fn a_bad_config_stops_start_up_naming_the_key_and_the_fix() {
         .expect("run");
     assert!(!unhealthy.status.success(), "nothing listens on the bundled port in tests");
 
-    // A cluster section is refused until cluster mode is complete: no silent single node.
+    // A cluster whose NATS does not answer stops start-up naming the key: no silent single
+    // node.
     std::fs::write(
         &path,
         format!(
-            "{}\ncluster: {{ nats: \"nats://127.0.0.1:4222\", node: gate-a }}\n",
-            bundled_config()
+            "{}\ncluster: {{ nats: \"nats://127.0.0.1:{}\", node: gate-a }}\n",
+            bundled_config(),
+            free_port()
         ),
     )
     .expect("write");
     let out = Command::new(BIN).arg("--config").arg(&path).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cluster") && err.contains("not complete"), "{err}");
+    assert!(err.contains("cluster.nats") && err.contains("cannot connect"), "{err}");
+    // What cannot run in a cluster yet is refused by its key.
+    std::fs::write(
+        &path,
+        format!(
+            "{}\ncluster: {{ nats: \"nats://127.0.0.1:4222\", node: gate-a }}\n",
+            bundled_config().replace("post_url: \"\"", "post_url: \"http://127.0.0.1:9/\"")
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BIN).arg("--config").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("onebot.post_url") && err.contains("cluster"), "{err}");
 
     let missing =
         Command::new(BIN).args(["--config", "/no/such/config.yaml"]).output().expect("run");

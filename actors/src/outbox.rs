@@ -101,6 +101,13 @@ impl<T> Outbox<T> {
         }
     }
 
+    /// Whether one more item fits without an overflow (a producer that can wait, such as a
+    /// durable feed, waits while it does not).
+    pub fn has_room(&self) -> bool {
+        let inner = self.lock();
+        inner.queue.len() < inner.capacity
+    }
+
     /// Removes the wake-up callback; items keep queueing (up to the bound) until one is set.
     pub fn clear_waker(&self) {
         let mut inner = self.lock();

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use log::{debug, warn};
 
 use super::cache::MessageCache;
+use super::cluster::ClusterRole;
 use super::media_root::MediaRoot;
 use super::recorder::Recorder;
 use super::sources::oicq::OicqSource;
@@ -16,6 +17,7 @@ use super::sources::onebot::OneBotSource;
 use super::sources::qqbot::{QqBotConfig, QqBotSource};
 use super::sources::Source;
 use super::world::{SimWorld, SimulatedWorldSpec};
+use crate::cluster::commands::{Answer, Request};
 use crate::connection::oicq_link::OicqConfig;
 use crate::connection::onebot_upstream::UpstreamConfig;
 use crate::model::{
@@ -70,6 +72,8 @@ pub struct BotActor {
     pub(super) recorder: Recorder,
     /// Its events-received counter, resolved once.
     received: Option<prometheus::IntCounter>,
+    /// Its part in a cluster, if botgate runs as one.
+    pub(super) cluster: Option<ClusterRole>,
 }
 
 impl BotActor {
@@ -108,6 +112,7 @@ impl BotActor {
             media_root: MediaRoot::default(),
             recorder: Recorder::new(None),
             received: None,
+            cluster: None,
         }
     }
 
@@ -154,11 +159,20 @@ impl BotActor {
         }
     }
 
-    /// Hands one event to every subscriber that wants it.
+    /// Hands one event to every subscriber that wants it — in a cluster, through the stream
+    /// (every node, this one too, delivers it when it comes back).
     pub(super) fn fan_out_shared(&mut self, shared: SharedEvent) {
         let bot = self.qq;
         let source = self.source.name();
         self.received.get_or_insert_with(|| crate::metrics::events_received(bot, source)).inc();
+        if let Some(shared) = self.publish_clustered(shared) {
+            self.deliver_local(shared);
+        }
+    }
+
+    /// Hands one event to every local subscriber that wants it.
+    pub(super) fn deliver_local(&mut self, shared: SharedEvent) {
+        let bot = self.qq;
         let shared = Arc::new(shared);
         self.subscribers.retain(|s| {
             if !s.filter.accepts(&shared.event) {
@@ -194,11 +208,11 @@ impl Actor for BotActor {
         // waiting on each other under load.
         ctx.set_mailbox_capacity(4096);
         debug!("bot {} started", self.qq);
-        match &mut self.source {
-            Source::OneBot(source) => source.start_link(ctx.address().recipient()),
-            Source::QqBot(_) => self.start_qqbot(ctx),
-            Source::Oicq(_) => self.start_oicq(ctx),
-            Source::Simulated(_) => {}
+        if self.cluster.is_some() {
+            // The source starts once this node owns the account.
+            self.start_following(ctx);
+        } else {
+            self.start_source(ctx);
         }
         if let Some(store) = self.recorder.store() {
             // New message ids continue after the stored ones, so an id never names two
@@ -215,6 +229,37 @@ impl Actor for BotActor {
                 Ok(Err(e)) => warn!("bot {bot}: reading the store failed: {e}"),
                 Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
             }));
+        }
+    }
+}
+
+impl BotActor {
+    /// Starts the source's platform link (a simulated world needs none).
+    pub(super) fn start_source(&mut self, ctx: &mut Context<Self>) {
+        match &mut self.source {
+            Source::OneBot(source) => source.start_link(ctx.address().recipient()),
+            Source::QqBot(_) => self.start_qqbot(ctx),
+            Source::Oicq(_) => self.start_oicq(ctx),
+            Source::Simulated(_) => {}
+        }
+    }
+
+    /// Stops the source's platform link, when another node takes the account over.
+    pub(super) fn stop_source(&mut self) {
+        use crate::connection::ws_client::StopLink;
+        match &mut self.source {
+            Source::OneBot(source) => source.stop_link(),
+            Source::QqBot(source) => {
+                if let Some(gateway) = source.gateway.take() {
+                    gateway.do_send(StopLink);
+                }
+            }
+            Source::Oicq(source) => {
+                if let Some(link) = source.link.take() {
+                    link.do_send(StopLink);
+                }
+            }
+            Source::Simulated(_) => {}
         }
     }
 }
@@ -324,6 +369,15 @@ impl Handler<Execute> for BotActor {
         if let Err(e) = self.media_root.check_command(&mut command) {
             return Reply::Now(Err(e));
         }
+        if let Some(forwarded) = self.forward(Request::Execute(command.clone())) {
+            // Another node owns the account: it runs the command.
+            return Reply::Later(Box::pin(forwarded.into_actor(self).map(
+                |answer, _, _| match answer? {
+                    Answer::Done(output) => Ok(output),
+                    other => Err(BotError::Internal(format!("an unexpected answer {other:?}"))),
+                },
+            )));
+        }
         let missing = referenced_message(&command)
             .filter(|(context, id)| self.cache.get(*context, *id).is_none());
         if let (Some((context, id)), Some(store)) = (missing, self.recorder.store().cloned()) {
@@ -376,12 +430,29 @@ fn not_simulated() -> BotError {
 pub struct Inject(pub SimulatedInput);
 
 impl Handler<Inject> for BotActor {
-    type Result = Result<Option<i32>, BotError>;
+    type Result = ResponseActFuture<Self, Result<Option<i32>, BotError>>;
 
+    /// Answers once what the injection produced is accepted: at once in one process, once
+    /// in the stream in a cluster (from the owner, wherever it was asked).
     fn handle(&mut self, msg: Inject, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(forwarded) = self.forward(Request::Inject(msg.0.clone())) {
+            return Box::pin(forwarded.into_actor(self).map(|answer, _, _| match answer? {
+                Answer::Injected(id) => Ok(id),
+                other => Err(BotError::Internal(format!("an unexpected answer {other:?}"))),
+            }));
+        }
         let result = self.inject_input(msg.0);
         self.record_changes(ctx);
-        result
+        let accepted = self.accepted();
+        Box::pin(
+            async move {
+                if accepted.await.is_err() {
+                    return Err(BotError::Internal("the event stream is unavailable".into()));
+                }
+                result
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -395,12 +466,16 @@ pub struct Subscribe {
     pub filter: EventFilter,
     /// Who is subscribing, for logs.
     pub label: String,
+    /// In a cluster, the durable name of an outbound destination: it then reads from the
+    /// position it last delivered, whichever node delivered it ([`crate::cluster::feed`]).
+    /// Clients of one node leave it out.
+    pub durable: Option<String>,
 }
 
 impl Handler<Subscribe> for BotActor {
     type Result = MessageResult<Subscribe>;
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) -> Self::Result {
         let id = SubscriptionId(self.next_subscription);
         self.next_subscription += 1;
         if msg.outbox.is_closed() {
@@ -408,6 +483,10 @@ impl Handler<Subscribe> for BotActor {
             return MessageResult(id);
         }
         debug!("bot {}: {} subscribed", self.qq, msg.label);
+        if let (Some(name), Some(role)) = (msg.durable, self.cluster.as_ref()) {
+            self.start_feed(id, name, msg.outbox, role.link().clone(), ctx);
+            return MessageResult(id);
+        }
         self.subscribers.push(Subscriber {
             id,
             outbox: msg.outbox,
@@ -424,10 +503,17 @@ impl Handler<Subscribe> for BotActor {
 pub struct Unsubscribe(pub SubscriptionId);
 
 impl Handler<Unsubscribe> for BotActor {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: Unsubscribe, _: &mut Self::Context) {
+    /// Answered once a durable feed recorded what its destination delivered.
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Self::Context) -> Self::Result {
         self.subscribers.retain(|s| s.id != msg.0);
+        let feed = self.cluster.as_mut().and_then(|role| role.feeds.remove(&msg.0)).flatten();
+        Box::pin(async move {
+            if let Some(feed) = feed {
+                feed.stop().await;
+            }
+        })
     }
 }
 

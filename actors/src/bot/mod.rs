@@ -5,6 +5,7 @@
 mod actor;
 mod administration;
 mod cache;
+mod cluster;
 mod faces;
 mod media_root;
 mod platform_events;
@@ -19,6 +20,7 @@ pub use actor::{
     Subscribe, SubscriptionId, Unsubscribe,
 };
 pub use cache::MessageCache;
+pub use cluster::SetOwner;
 pub use media_root::MediaRoot;
 pub use recorder::Flush;
 pub use sources::onebot::{ForwardAction, UpstreamLink};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix::prelude::*;
 
 use super::actor::BotActor;
+use crate::cluster::commands::Request;
 use crate::model::{InjectedOrigin, Segment, SimulatedInput, UserId};
 
 /// How many messages one turn of the bot produces when the rate is unlimited, so that commands
@@ -25,7 +26,7 @@ pub const MAX_TEXT_SIZE: usize = 64 * 1024;
 const TICK: Duration = Duration::from_millis(1);
 
 /// Asks a simulated bot to produce `count` group messages from `member` in `group`.
-#[derive(Message, Debug, Clone)]
+#[derive(Message, Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<(), crate::model::BotError>")]
 pub struct GenerateTraffic {
     /// The group the messages appear in.
@@ -92,9 +93,23 @@ impl GenerateTraffic {
 }
 
 impl Handler<GenerateTraffic> for BotActor {
-    type Result = Result<(), crate::model::BotError>;
+    type Result = ResponseActFuture<Self, Result<(), crate::model::BotError>>;
 
     fn handle(&mut self, job: GenerateTraffic, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(forwarded) = self.forward(Request::Traffic(job.clone())) {
+            // Another node owns the account: its world produces the traffic.
+            return Box::pin(forwarded.into_actor(self).map(|answer, _, _| answer.map(|_| ())));
+        }
+        Box::pin(fut::ready(self.start_traffic(job, ctx)))
+    }
+}
+
+impl BotActor {
+    fn start_traffic(
+        &mut self,
+        job: GenerateTraffic,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), crate::model::BotError> {
         job.check()?;
         // Fail fast on a sender outside the world instead of silently producing nothing.
         self.check_member(job.group, job.member)?;

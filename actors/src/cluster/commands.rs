@@ -11,19 +11,60 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterError, ClusterLink};
-use crate::bot::{BotActor, Execute};
-use crate::model::{BotError, Command, CommandOutput, UserId};
+use crate::bot::{BotActor, Execute, GenerateTraffic, Inject};
+use crate::model::{BotError, Command, CommandOutput, SimulatedInput, UserId};
 
 /// The subject a bot's owner answers commands on.
 pub fn subject(bot: UserId) -> String {
     format!("botgate.commands.{bot}")
 }
 
-/// A command's result as it travels back.
+/// What a node asks a bot's owner to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Run a client's command.
+    Execute(Command),
+    /// Deliver injected traffic to a simulated bot (`/sim/{qq}/inject`); answered once the
+    /// events it produced are accepted (in the stream).
+    Inject(SimulatedInput),
+    /// Start generated traffic on a simulated bot (`/sim/{qq}/traffic`).
+    Traffic(GenerateTraffic),
+}
+
+/// A request's result as it travels back.
 #[derive(Debug, Serialize, Deserialize)]
-enum Answer {
+pub enum Answer {
+    /// A command's output.
     Done(CommandOutput),
+    /// An injection's new message id, if any.
+    Injected(Option<i32>),
+    /// Traffic started.
+    Started,
+    /// The bot's error.
     Failed(BotError),
+}
+
+/// Runs `request` on this node's bot actor.
+async fn run(actor: &Addr<BotActor>, bot: UserId, request: Request) -> Answer {
+    let lost =
+        |e: actix::MailboxError| Answer::Failed(BotError::Internal(format!("bot {bot}: {e}")));
+    match request {
+        Request::Execute(command) => match actor.send(Execute(command)).await {
+            Ok(Ok(output)) => Answer::Done(output),
+            Ok(Err(e)) => Answer::Failed(e),
+            Err(e) => lost(e),
+        },
+        Request::Inject(input) => match actor.send(Inject(input)).await {
+            Ok(Ok(id)) => Answer::Injected(id),
+            Ok(Err(e)) => Answer::Failed(e),
+            Err(e) => lost(e),
+        },
+        Request::Traffic(job) => match actor.send(job).await {
+            Ok(Ok(())) => Answer::Started,
+            Ok(Err(e)) => Answer::Failed(e),
+            Err(e) => lost(e),
+        },
+    }
 }
 
 /// Serving a bot's commands on this node (its owner). [`Serving::stop`] withdraws it at
@@ -80,25 +121,28 @@ pub async fn serve(
             let Some(reply) = request.reply.clone() else {
                 continue;
             };
-            let answer = if request.payload.is_empty() {
+            if request.payload.is_empty() {
                 // The probe `serve` sends itself.
-                Answer::Done(CommandOutput::Done)
-            } else {
-                match serde_json::from_slice::<Command>(&request.payload) {
-                    Ok(command) => match actor.send(Execute(command)).await {
-                        Ok(Ok(output)) => Answer::Done(output),
-                        Ok(Err(e)) => Answer::Failed(e),
-                        Err(e) => Answer::Failed(BotError::Internal(format!("bot {bot}: {e}"))),
-                    },
-                    Err(e) => Answer::Failed(BotError::InvalidParameter(format!(
-                        "a command from another node does not decode: {e}"
-                    ))),
-                }
-            };
-            let payload = serde_json::to_vec(&answer).unwrap_or_default();
-            if let Err(e) = client.publish(reply, Bytes::from(payload)).await {
-                log::warn!("cluster: answering a command for bot {bot} failed: {e}");
+                let payload = serde_json::to_vec(&Answer::Started).unwrap_or_default();
+                let _ = client.publish(reply, Bytes::from(payload)).await;
+                continue;
             }
+            // Requests run concurrently, as a client's commands do on one node; the bot
+            // actor orders them.
+            let (client, actor) = (client.clone(), actor.clone());
+            // Not actix::spawn: this task runs outside the arbiter's LocalSet.
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<Request>(&request.payload) {
+                    Ok(request) => run(&actor, bot, request).await,
+                    Err(e) => Answer::Failed(BotError::InvalidParameter(format!(
+                        "a request from another node does not decode: {e}"
+                    ))),
+                };
+                let payload = serde_json::to_vec(&answer).unwrap_or_default();
+                if let Err(e) = client.publish(reply, Bytes::from(payload)).await {
+                    log::warn!("cluster: answering a request for bot {bot} failed: {e}");
+                }
+            });
         }
         if let Err(e) = requests.unsubscribe().await {
             log::debug!("cluster: withdrawing bot {bot}'s commands: {e}");
@@ -132,8 +176,22 @@ pub async fn call(
     command: &Command,
     timeout: Duration,
 ) -> Result<CommandOutput, BotError> {
-    let payload = serde_json::to_vec(command)
-        .map_err(|e| BotError::Internal(format!("a command does not serialize: {e}")))?;
+    match ask(link, bot, &Request::Execute(command.clone()), timeout).await? {
+        Answer::Done(output) => Ok(output),
+        Answer::Failed(e) => Err(e),
+        other => Err(BotError::Internal(format!("bot {bot}: an unexpected answer {other:?}"))),
+    }
+}
+
+/// Sends `request` to bot `bot`'s owner and waits at most `timeout` for its answer.
+pub async fn ask(
+    link: &ClusterLink,
+    bot: UserId,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Answer, BotError> {
+    let payload = serde_json::to_vec(request)
+        .map_err(|e| BotError::Internal(format!("a request does not serialize: {e}")))?;
     let request = link.client.request(subject(bot), Bytes::from(payload));
     let response = match tokio::time::timeout(timeout, request).await {
         Err(_) => {
@@ -149,9 +207,6 @@ pub async fn call(
         Ok(Err(e)) => return Err(BotError::Internal(format!("bot {bot}: {e}"))),
         Ok(Ok(message)) => message,
     };
-    match serde_json::from_slice::<Answer>(&response.payload) {
-        Ok(Answer::Done(output)) => Ok(output),
-        Ok(Answer::Failed(e)) => Err(e),
-        Err(e) => Err(BotError::Internal(format!("bot {bot}: an unreadable answer: {e}"))),
-    }
+    serde_json::from_slice::<Answer>(&response.payload)
+        .map_err(|e| BotError::Internal(format!("bot {bot}: an unreadable answer: {e}")))
 }

@@ -35,7 +35,13 @@ pub struct Leases {
     /// Owned resources and the revision of their last renewal.
     held: BTreeMap<String, u64>,
     heartbeat: Option<u64>,
+    handover: Option<Handover>,
 }
+
+/// Where a node hears that it is about to give a resource back (over its fair share): the
+/// resource and a sender to answer once it stopped using it. The lease is deleted after the
+/// answer (or a third of a lease), so the next owner never overlaps with this one.
+pub type Handover = tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<()>)>;
 
 fn own_key(resource: &str) -> String {
     format!("own.{resource}")
@@ -53,7 +59,14 @@ impl Leases {
             resources,
             held: BTreeMap::new(),
             heartbeat: None,
+            handover: None,
         })
+    }
+
+    /// Asks `handover` before giving a resource back (see [`Handover`]).
+    pub fn with_handover(mut self, handover: Handover) -> Self {
+        self.handover = Some(handover);
+        self
     }
 
     /// Keeps the leases until `stop` turns true, publishing what this node owns on `owned`
@@ -110,6 +123,12 @@ impl Leases {
                     "cluster: {} holds more than its share ({fair}); giving back {resource}",
                     self.node
                 );
+                if let Some(handover) = &self.handover {
+                    let (done, stopped) = tokio::sync::oneshot::channel();
+                    if handover.send((resource.clone(), done)).is_ok() {
+                        let _ = tokio::time::timeout(self.lease / 3, stopped).await;
+                    }
+                }
                 self.release(&resource).await;
             }
         }

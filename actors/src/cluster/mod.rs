@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod events;
+pub mod feed;
 pub mod leases;
 pub mod sessions;
 

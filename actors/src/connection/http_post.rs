@@ -565,6 +565,7 @@ impl Actor for HttpPostDestination {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
                 label: format!("http post {}", self.config.url),
+                durable: None,
             };
             let qq = *qq;
             ctx.spawn(bot.send(subscribe).into_actor(self).map(move |r, act, _| {

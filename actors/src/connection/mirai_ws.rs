@@ -253,6 +253,7 @@ impl Actor for MiraiWsClient {
             outbox: self.outbox.clone(),
             filter: self.channel.filter(),
             label: format!("mirai ws {}", self.socket.peer),
+            durable: None,
         };
         ctx.spawn(self.session.bot.send(subscribe).into_actor(self).map(|result, act, ctx| {
             match result {

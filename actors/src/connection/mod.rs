@@ -20,6 +20,7 @@ pub mod qqbot_gateway;
 pub mod qqbot_served;
 pub mod reverse_ws;
 pub mod shutdown;
+pub mod standby;
 pub mod stats;
 pub mod tls;
 pub mod ws_client;

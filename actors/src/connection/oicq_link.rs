@@ -259,3 +259,12 @@ impl OicqApi {
         }
     }
 }
+
+impl Handler<crate::connection::ws_client::StopLink> for OicqLink {
+    type Result = ();
+
+    fn handle(&mut self, _: crate::connection::ws_client::StopLink, ctx: &mut Self::Context) {
+        log::info!("the link stops: another node of the cluster holds the account");
+        ctx.stop();
+    }
+}

@@ -124,6 +124,7 @@ impl Actor for OicqPushClient {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
             label: format!("oicq_webd ws {}", self.socket.peer),
+            durable: None,
         };
         ctx.spawn(self.settings.bot.send(subscribe).into_actor(self).map(|r, act, ctx| match r {
             Ok(id) => act.subscription = Some(id),

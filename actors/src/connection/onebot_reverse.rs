@@ -346,6 +346,7 @@ impl Actor for OneBotReverseClient {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
                 label: format!("onebot reverse {} ({:?})", self.config.url, self.config.role),
+                durable: None,
             };
             ctx.spawn(self.config.bot.send(subscribe).into_actor(self).map(|r, act, _| {
                 if let Err(e) = r {

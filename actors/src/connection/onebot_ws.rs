@@ -194,6 +194,7 @@ impl Actor for OneBotWsClient {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
             label: format!("OneBot ws {}", self.socket.peer),
+            durable: None,
         };
         ctx.spawn(self.settings.bot.send(subscribe).into_actor(self).map(|r, act, ctx| match r {
             Ok(id) => {

@@ -453,3 +453,12 @@ impl WriteHandler<WsProtocolError> for QqGateway {
 
     fn finished(&mut self, _: &mut Self::Context) {}
 }
+
+impl Handler<crate::connection::ws_client::StopLink> for QqGateway {
+    type Result = ();
+
+    fn handle(&mut self, _: crate::connection::ws_client::StopLink, ctx: &mut Self::Context) {
+        log::info!("the link stops: another node of the cluster holds the account");
+        ctx.stop();
+    }
+}

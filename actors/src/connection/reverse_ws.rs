@@ -22,6 +22,7 @@ use super::frames::{FrameAssembler, Inbound};
 use super::in_flight::InFlight;
 use super::mirai_calls;
 use super::shutdown::{self, Settled, ShutDown};
+use super::standby::{self, SetActive};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
 use crate::bot::{BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::log_throttle::LogThrottle;
@@ -72,6 +73,9 @@ pub struct DestinationConfig {
     /// The bot whose events are kept from the start, before the server first verifies (a
     /// restart must not lose what comes meanwhile); a verify for another bot replaces it.
     pub expects: Option<(UserId, Addr<BotActor>)>,
+    /// In a cluster, the destination's durable name: its events come from its recorded
+    /// position in the stream, and it runs only on the node that owns it.
+    pub durable: Option<String>,
 }
 
 /// Warnings about refused commands: a flood is counted, not written.
@@ -130,6 +134,8 @@ pub struct ReverseWsDestination {
     pending_dial: Option<SpawnHandle>,
     /// Waiters for the last link's close at shutdown.
     link_closed: Settled,
+    /// In a cluster, another node owns the destination: nothing is dialled or delivered.
+    standby: bool,
 }
 
 impl ReverseWsDestination {
@@ -143,7 +149,9 @@ impl ReverseWsDestination {
             format!("mirai-reverse-ws {}", config.display_name),
             config.replay_buffer_size,
         );
+        let standby = config.durable.is_some();
         ReverseWsDestination {
+            standby,
             config,
             registry,
             outbox,
@@ -224,7 +232,7 @@ impl ReverseWsDestination {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.closing {
+        if self.closing || self.standby {
             return;
         }
         self.generation += 1;
@@ -427,6 +435,7 @@ impl ReverseWsDestination {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
             label: format!("reverse-ws {}", self.config.display_name),
+            durable: self.config.durable.clone(),
         };
         ctx.spawn(bot.clone().send(subscribe).into_actor(self).map(move |result, act, _| {
             match (result, act.subscription.as_mut()) {
@@ -514,14 +523,23 @@ impl Actor for ReverseWsDestination {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if !self.config.heartbeat_interval.is_zero() {
+            ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
+        }
+        if !self.standby {
+            self.activate(ctx);
+        }
+    }
+}
+
+impl ReverseWsDestination {
+    /// Starts the destination's work: its bot's events, its backlog, its link.
+    fn activate(&mut self, ctx: &mut Context<Self>) {
         if let Some((qq, bot)) = self.config.expects.clone() {
             // Until the server verifies, its bot's events go to the store as they come.
             let addr = ctx.address();
             self.outbox.set_waker(move || addr.do_send(DrainOutbox));
             self.subscribe(qq, bot, ctx);
-        }
-        if !self.config.heartbeat_interval.is_zero() {
-            ctx.run_interval(self.config.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
         }
         ctx.wait(self.backlog.load().into_actor(self).map(|items, act, _| {
             act.backlog.found(items.len());
@@ -614,14 +632,18 @@ impl Handler<DrainOutbox> for ReverseWsDestination {
             return;
         }
         let (batch, more) = self.outbox.drain(DRAIN_BATCH);
-        let frames: Vec<Message> = batch.iter().filter_map(|e| self.push_frame(e)).collect();
+        let frames: Vec<Option<Message>> = batch.iter().map(|e| self.push_frame(e)).collect();
         if let Some(link) = self.link.as_mut() {
             let mut written = 0;
-            for frame in frames {
-                if link.sink.write(frame).is_err() {
-                    break;
+            for (event, frame) in batch.iter().zip(frames) {
+                if let Some(frame) = frame {
+                    if link.sink.write(frame).is_err() {
+                        break;
+                    }
+                    written += 1;
                 }
-                written += 1;
+                // Written (or not expressible in mirai's format): a durable feed moves on.
+                event.delivered();
             }
             crate::metrics::frames_delivered("mirai reverse-ws", written);
         }
@@ -690,6 +712,58 @@ impl Handler<Redial> for ReverseWsDestination {
         }
         self.backoff.reset();
         self.connect(ctx);
+    }
+}
+
+impl Handler<SetActive> for ReverseWsDestination {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: SetActive, ctx: &mut Self::Context) -> Self::Result {
+        if msg.0 != self.standby {
+            return Box::pin(fut::ready(()));
+        }
+        self.standby = !msg.0;
+        if msg.0 {
+            info!("reverse-ws {}: this node delivers to it now", self.config.display_name);
+            self.backoff.reset();
+            self.activate(ctx);
+            return Box::pin(fut::ready(()));
+        }
+        info!("reverse-ws {}: another node delivers to it now", self.config.display_name);
+        self.generation += 1;
+        if let Some(pending) = self.pending_dial.take() {
+            ctx.cancel_future(pending);
+        }
+        let closed = self.link.take().map(|mut link| {
+            if let Some(session) = link.session {
+                self.registry.do_send(Release { session_key: session.key });
+            }
+            let _ = link.sink.write(Message::Close(Some(standby::moved())));
+            link.sink.close();
+            self.link_closed.wait()
+        });
+        let unsubscribed =
+            self.subscription.take().and_then(|s| Some(s.bot.send(Unsubscribe(s.id?))));
+        Box::pin(
+            async move {
+                if let Some(unsubscribed) = unsubscribed {
+                    let _ = unsubscribed.await;
+                }
+                if let Some(closed) = closed {
+                    closed.await;
+                }
+            }
+            .into_actor(self)
+            .map(|_, act, _| {
+                // Not delivered here: the next owner reads them again from the stream.
+                let (undelivered, _) = act.outbox.drain(usize::MAX);
+                debug!(
+                    "reverse-ws {}: {} undelivered events left to the next owner",
+                    act.config.display_name,
+                    undelivered.len()
+                );
+            }),
+        )
     }
 }
 

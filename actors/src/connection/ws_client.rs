@@ -108,3 +108,9 @@ pub fn dial(
         Ok((WsSink(sink), stream))
     }
 }
+
+/// Ends an outbound link actor (a source's platform link) for good: its account moved to
+/// another node of the cluster. The socket closes with the actor.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct StopLink;

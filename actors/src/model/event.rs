@@ -373,12 +373,45 @@ pub struct SharedEvent {
     /// The event.
     pub event: Event,
     encoded: [OnceLock<Option<Bytes>>; WIRE_FORMATS],
+    receipt: Option<Receipt>,
+}
+
+/// What a destination signals once it delivered an event that came from a durable feed (a
+/// cluster's JetStream consumer): the feed then acknowledges it, so the next owner of the
+/// destination continues after it.
+pub struct Receipt(Box<dyn Fn() + Send + Sync>);
+
+impl Receipt {
+    /// A receipt that runs `signal` on delivery.
+    pub fn new(signal: impl Fn() + Send + Sync + 'static) -> Self {
+        Receipt(Box::new(signal))
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Receipt")
+    }
 }
 
 impl SharedEvent {
     /// Wraps an event of bot `bot`, emitted at `time`, for fan-out.
     pub fn new(bot: UserId, time: i64, event: Event) -> Self {
-        SharedEvent { bot, time, event, encoded: Default::default() }
+        SharedEvent { bot, time, event, encoded: Default::default(), receipt: None }
+    }
+
+    /// Attaches the receipt a destination signals once it delivered this event.
+    pub fn with_receipt(mut self, receipt: Receipt) -> Self {
+        self.receipt = Some(receipt);
+        self
+    }
+
+    /// Tells the event's durable feed (if it came from one) that it was delivered; a no-op
+    /// for events fanned out live.
+    pub fn delivered(&self) {
+        if let Some(receipt) = &self.receipt {
+            (receipt.0)();
+        }
     }
 
     /// Sets the event's OneBot encoding to `raw`, the exact bytes a OneBot implementation

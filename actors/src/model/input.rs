@@ -8,7 +8,7 @@ use super::event::Event;
 use super::message::{MessageSource, Segment};
 
 /// Who sends an injected message, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InjectedOrigin {
     /// A friend's private message.
     Friend(UserId),
@@ -45,7 +45,7 @@ pub enum InjectedOrigin {
 }
 
 /// One injected happening.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SimulatedInput {
     /// A message arrives. A `source` id the client chose is ignored: the platform assigns ids.
     Message {

@@ -30,7 +30,7 @@ use crate::protocol::qqbot::dispatch::IdMap;
 pub(crate) struct OicqSource {
     config: OicqConfig,
     api: Option<OicqApi>,
-    link: Option<Addr<OicqLink>>,
+    pub(crate) link: Option<Addr<OicqLink>>,
     online: bool,
     ever_online: bool,
     nickname: String,

@@ -106,6 +106,14 @@ impl OneBotSource {
         self.link = Some(OneBotUpstream::new(self.config.clone(), bot).start());
     }
 
+    /// Stops the link: another node of the cluster holds the account now.
+    pub(crate) fn stop_link(&mut self) {
+        if let Some(link) = self.link.take() {
+            link.do_send(crate::connection::ws_client::StopLink);
+        }
+        self.online = false;
+    }
+
     /// Whether the link is up and logged in as the account.
     pub(crate) fn online(&self) -> bool {
         self.online

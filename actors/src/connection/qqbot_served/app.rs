@@ -294,6 +294,7 @@ impl Actor for QqApp {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
             label: format!("qqbot app {}", self.config.app_id),
+            durable: None,
         };
         self.config.bot_addr.do_send(subscribe);
         if let Some(store) = self.config.store.clone() {

@@ -85,7 +85,7 @@ impl Recent {
 pub(crate) struct QqBotSource {
     config: QqBotConfig,
     api: Option<QqApi>,
-    gateway: Option<Addr<QqGateway>>,
+    pub(crate) gateway: Option<Addr<QqGateway>>,
     ids: IdBook,
     passive: PassiveReplies,
     me: SelfIds,

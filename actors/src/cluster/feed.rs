@@ -1,0 +1,214 @@
+//! Durable feeds: how an outbound destination of a cluster reads a bot's events. Its position
+//! — the stream sequence of the last event it delivered — is a key of the JetStream key-value
+//! bucket `botgate_positions`, written by revision-checked updates after delivery. A feed
+//! reads the bot's subject with an ordered consumer from the position onwards (gap-free and
+//! in order, across NATS restarts), so a destination's next owner continues after the last
+//! event its previous owner delivered: none lost, none twice.
+//!
+//! The feed waits while the destination's outbox is full (the stream holds what it has not
+//! read), so a server away for long loses nothing to the outbox's bound.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use log::{debug, info, warn};
+use tokio::sync::{mpsc, oneshot};
+
+use super::events::{follow, stream};
+use super::{ClusterError, ClusterLink};
+use crate::bot::EventOutbox;
+use crate::model::{Receipt, SharedEvent, UserId};
+use crate::outbox::Delivery;
+
+/// The key-value bucket of destinations' positions.
+pub const BUCKET: &str = "botgate_positions";
+
+/// How long the feed waits before following again after its consumer failed.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// How often a feed whose outbox is full looks again.
+const FULL_POLL: Duration = Duration::from_millis(5);
+
+/// A running feed; [`Feed::stop`] ends it after recording the last delivered position.
+pub struct Feed {
+    stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
+}
+
+impl Feed {
+    /// Stops reading and records the position of everything delivered so far; returns once
+    /// recorded, so the destination's next owner starts right after it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let (done, recorded) = oneshot::channel();
+            if stop.send(done).is_ok() {
+                let _ = recorded.await;
+            }
+        }
+    }
+}
+
+/// The position key of destination `name` for bot `bot`.
+fn position_key(name: &str, bot: UserId) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    format!("{name}.{bot}")
+}
+
+/// Where destination `name` is in bot `bot`'s events: the last delivered sequence and the
+/// key's revision. A destination seen for the first time starts at the stream's end.
+async fn position(
+    link: &ClusterLink,
+    store: &kv::Store,
+    key: &str,
+) -> Result<(u64, u64), ClusterError> {
+    let read = |e: &dyn std::fmt::Display| ClusterError::JetStream(format!("position {key}: {e}"));
+    if let Some(entry) = store.entry(key).await.map_err(|e| read(&e))? {
+        if entry.operation == kv::Operation::Put {
+            let last = std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| read(&"not a sequence number"))?;
+            return Ok((last, entry.revision));
+        }
+    }
+    let mut events = stream(link).await?;
+    let last = events.info().await.map_err(|e| read(&e))?.state.last_sequence;
+    match store.create(key, Bytes::from(last.to_string())).await {
+        Ok(revision) => {
+            info!("cluster: {key} starts at event {}", last + 1);
+            Ok((last, revision))
+        }
+        // Another node created it meanwhile: take its value.
+        Err(_) => Box::pin(position(link, store, key)).await,
+    }
+}
+
+/// Starts feeding bot `bot`'s events to destination `name`'s `outbox` from its recorded
+/// position; each event carries a receipt the destination signals once delivered.
+pub async fn start(
+    link: &ClusterLink,
+    bot: UserId,
+    name: &str,
+    outbox: EventOutbox,
+) -> Result<Feed, ClusterError> {
+    let about = "botgate: the last event each destination delivered";
+    let store = link.bucket(BUCKET, about, Duration::ZERO).await?;
+    let key = position_key(name, bot);
+    let (last, revision) = position(link, &store, &key).await?;
+    let (stop, stopping) = oneshot::channel();
+    let run = Run { link: link.clone(), bot, store, key, delivered: last, revision };
+    tokio::spawn(run.feed(outbox, last + 1, stopping));
+    Ok(Feed { stop: Some(stop) })
+}
+
+struct Run {
+    link: ClusterLink,
+    bot: UserId,
+    store: kv::Store,
+    key: String,
+    /// The last delivered sequence, as recorded.
+    delivered: u64,
+    revision: u64,
+}
+
+impl Run {
+    async fn feed(
+        mut self,
+        outbox: EventOutbox,
+        mut next: u64,
+        mut stopping: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
+        let (receipts, mut delivered) = mpsc::unbounded_channel::<u64>();
+        'follow: loop {
+            let events = match follow(&self.link, self.bot, Some(next)).await {
+                Ok(events) => events,
+                Err(e) => {
+                    warn!("cluster: {}: {e}; following again", self.key);
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => continue 'follow,
+                        done = &mut stopping => return self.finish(&mut delivered, done.ok()).await,
+                    }
+                }
+            };
+            futures_util::pin_mut!(events);
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut stopping => return self.finish(&mut delivered, done.ok()).await,
+                    Some(first) = delivered.recv() => {
+                        if !self.record(first, &mut delivered).await {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(FULL_POLL), if !outbox.has_room() => {}
+                    item = events.next(), if outbox.has_room() => match item {
+                        Some(Ok((sequence, published))) => {
+                            next = sequence + 1;
+                            let receipts = receipts.clone();
+                            let receipt = Receipt::new(move || {
+                                let _ = receipts.send(sequence);
+                            });
+                            let event = SharedEvent::new(published.bot, published.time, published.event)
+                                .with_receipt(receipt);
+                            if matches!(outbox.push(std::sync::Arc::new(event)), Delivery::Closed) {
+                                debug!("cluster: {}: the destination closed its outbox", self.key);
+                                return self.finish(&mut delivered, None).await;
+                            }
+                        }
+                        Some(Err(e)) => {
+                            warn!("cluster: {}: {e}; following again from {next}", self.key);
+                            continue 'follow;
+                        }
+                        None => continue 'follow,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Records the highest of `first` and every receipt already waiting; false once another
+    /// node has written the position (this one no longer owns the destination).
+    async fn record(&mut self, first: u64, delivered: &mut mpsc::UnboundedReceiver<u64>) -> bool {
+        let mut highest = first;
+        while let Ok(more) = delivered.try_recv() {
+            highest = highest.max(more);
+        }
+        if highest <= self.delivered {
+            return true;
+        }
+        let value = Bytes::from(highest.to_string());
+        match self.store.update(&self.key, value, self.revision).await {
+            Ok(revision) => {
+                self.revision = revision;
+                self.delivered = highest;
+                true
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                warn!("cluster: {}: another node moved the position; this feed stops", self.key);
+                false
+            }
+            Err(e) => {
+                // NATS away: the next receipt writes the position (the highest wins).
+                warn!("cluster: {}: recording the position failed: {e}", self.key);
+                true
+            }
+        }
+    }
+
+    async fn finish(
+        mut self,
+        delivered: &mut mpsc::UnboundedReceiver<u64>,
+        done: Option<oneshot::Sender<()>>,
+    ) {
+        if let Ok(first) = delivered.try_recv() {
+            self.record(first, delivered).await;
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+}

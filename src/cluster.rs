@@ -1,0 +1,185 @@
+//! This process as one node of a cluster (`cluster:`): it joins NATS, keeps leases on the bot
+//! accounts and outbound destinations, and turns what it owns on and off — a bot's source
+//! runs, a destination delivers, only on its owner. Every node starts every actor; the others
+//! follow the stream (bots) or stand by (destinations).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use actix::{Addr, Recipient};
+use botgate_actors::bot::{BotActor, SetOwner};
+use botgate_actors::cluster::leases::{self, Leases, Owned};
+use botgate_actors::cluster::ClusterLink;
+use botgate_actors::connection::standby::SetActive;
+use log::{info, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{ClusterConfig, ConfigError};
+use crate::gateway::{Actors, StartError};
+
+/// How long a command forwarded to a bot's owner may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lease name of bot `qq`.
+pub fn bot_resource(qq: i64) -> String {
+    format!("bot.{qq}")
+}
+
+/// The lease name of the outbound destination with admin id `index`.
+pub fn destination_resource(index: usize) -> String {
+    format!("dest.{index}")
+}
+
+/// The durable name a destination's feed records its position under.
+pub fn durable_name(index: usize) -> String {
+    format!("dest-{index}")
+}
+
+/// Connects to the config's NATS servers; an error names `cluster.nats`.
+pub async fn connect(config: &ClusterConfig) -> Result<ClusterLink, StartError> {
+    let urls = config.urls()?;
+    ClusterLink::connect(&urls, &config.node, Duration::from_millis(config.lease)).await.map_err(
+        |e| {
+            StartError::Config(ConfigError {
+                key: "cluster.nats".into(),
+                message: format!("{e}; start nats-server with JetStream (-js) or fix the URL"),
+            })
+        },
+    )
+}
+
+/// What a lease turns on and off.
+#[derive(Clone)]
+enum Leased {
+    Bot(Addr<BotActor>),
+    Destination(Recipient<SetActive>),
+}
+
+/// The longest a resource takes to stop or start before the node moves on (NATS away, its
+/// last events cannot reach the stream): the lease then expires as for a dead node.
+const SWITCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Leased {
+    async fn set(&self, owned: bool) {
+        let switched = async {
+            match self {
+                Leased::Bot(bot) => bot.send(SetOwner(owned)).await.is_ok(),
+                Leased::Destination(d) => d.send(SetActive(owned)).await.is_ok(),
+            }
+        };
+        if !matches!(tokio::time::timeout(SWITCH_TIMEOUT, switched).await, Ok(true)) {
+            warn!(
+                "cluster: a resource did not finish switching {}",
+                if owned { "on" } else { "off" }
+            );
+        }
+    }
+}
+
+/// The node's lease keeper and what it turned on.
+pub struct Node {
+    link: ClusterLink,
+    stop: watch::Sender<bool>,
+    keeper: Option<tokio::task::JoinHandle<()>>,
+    resources: Vec<(String, Leased)>,
+    owned: watch::Receiver<Owned>,
+}
+
+impl Node {
+    /// Starts keeping leases on every bot and destination of `actors`.
+    pub async fn start(link: ClusterLink, actors: &Actors) -> Result<Node, StartError> {
+        let mut resources: Vec<(String, Leased)> = actors
+            .bots
+            .iter()
+            .map(|(qq, _, bot)| (bot_resource(*qq), Leased::Bot(bot.clone())))
+            .collect();
+        let destinations = crate::status::destination_actors(actors);
+        for (index, d) in destinations.into_iter().enumerate() {
+            // Config checks refuse destinations that cannot stand by in a cluster.
+            if let Some(standby) = d.standby {
+                resources.push((destination_resource(index), Leased::Destination(standby)));
+            }
+        }
+        let names = resources.iter().map(|(name, _)| name.clone()).collect();
+        let (handover, mut handovers) = mpsc::unbounded_channel::<(String, oneshot::Sender<()>)>();
+        let keeper = Leases::new(&link, names)
+            .await
+            .map_err(|e| {
+                StartError::Config(ConfigError {
+                    key: "cluster.nats".into(),
+                    message: e.to_string(),
+                })
+            })?
+            .with_handover(handover);
+        let (owned_tx, owned) = watch::channel(Owned::new());
+        let (stop, stopping) = watch::channel(false);
+        let keeper = tokio::spawn(keeper.run(owned_tx, stopping));
+        let table = resources.clone();
+        let mut changes = owned.clone();
+        actix::spawn(async move {
+            let mut on: BTreeSet<String> = BTreeSet::new();
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let now = changes.borrow_and_update().clone();
+                        for (name, target) in &table {
+                            match (on.contains(name), now.contains(name)) {
+                                (false, true) => {
+                                    info!("cluster: this node owns {name}");
+                                    target.set(true).await;
+                                    on.insert(name.clone());
+                                }
+                                (true, false) => {
+                                    warn!("cluster: this node lost {name}");
+                                    target.set(false).await;
+                                    on.remove(name);
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Some((name, done)) = handovers.recv() => {
+                        if let Some((_, target)) = table.iter().find(|(n, _)| *n == name) {
+                            target.set(false).await;
+                        }
+                        on.remove(&name);
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Ok(Node { link, stop, keeper: Some(keeper), resources, owned })
+    }
+
+    /// The cluster link (for owners and forwarded requests).
+    pub fn link(&self) -> &ClusterLink {
+        &self.link
+    }
+
+    /// Stops what this node owns (sources, destinations, recording their positions), then
+    /// gives every lease back so the other nodes take over at once.
+    pub async fn leave(&mut self) {
+        let owned = self.owned.borrow().clone();
+        for (name, target) in &self.resources {
+            if owned.contains(name) {
+                target.set(false).await;
+            }
+        }
+        let _ = self.stop.send(true);
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.await;
+        }
+    }
+}
+
+/// Who owns each resource now, by lease name (empty outside a cluster or when NATS does not
+/// answer).
+pub async fn owners(link: Option<&ClusterLink>) -> std::collections::BTreeMap<String, String> {
+    match link {
+        Some(link) => leases::owners(link).await.unwrap_or_default(),
+        None => Default::default(),
+    }
+}
