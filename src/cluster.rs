@@ -133,7 +133,7 @@ impl Node {
                                     on.insert(name.clone());
                                 }
                                 (true, false) => {
-                                    warn!("cluster: this node lost {name}");
+                                    info!("cluster: this node no longer owns {name}");
                                     target.set(false).await;
                                     on.remove(name);
                                 }
