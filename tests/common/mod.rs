@@ -342,6 +342,12 @@ impl FakeServer {
             .expect("server task ended")
     }
 
+    /// The next connection the gateway opens, however long that takes (`None` once the
+    /// server stopped).
+    pub async fn next_connection(&mut self) -> Option<WsPeer> {
+        self.conns.recv().await
+    }
+
     /// Stops listening; connections already handed out are closed by dropping them.
     pub fn kill(self) -> u16 {
         self.task.abort();

@@ -100,7 +100,7 @@ pub async fn start(
     let key = position_key(name, bot);
     let (last, revision) = position(link, &store, &key).await?;
     let (stop, stopping) = oneshot::channel();
-    let run = Run { link: link.clone(), bot, store, key, delivered: last, revision };
+    let run = Run { link: link.clone(), bot, store, key, delivered: last, revision, unrecorded: 0 };
     tokio::spawn(run.feed(outbox, last + 1, stopping));
     Ok(Feed { stop: Some(stop) })
 }
@@ -113,6 +113,8 @@ struct Run {
     /// The last delivered sequence, as recorded.
     delivered: u64,
     revision: u64,
+    /// A delivered sequence not recorded yet (NATS was away): recorded again shortly.
+    unrecorded: u64,
 }
 
 impl Run {
@@ -141,6 +143,11 @@ impl Run {
                     done = &mut stopping => return self.finish(&mut delivered, done.ok()).await,
                     Some(first) = delivered.recv() => {
                         if !self.record(first, &mut delivered).await {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(RETRY), if self.unrecorded > self.delivered => {
+                        if !self.record(self.unrecorded, &mut delivered).await {
                             return;
                         }
                     }
@@ -188,12 +195,31 @@ impl Run {
                 true
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                warn!("cluster: {}: another node moved the position; this feed stops", self.key);
-                false
+                // An earlier write whose answer was lost (NATS restarting) may have landed:
+                // the key then holds this feed's own position, and the feed carries on.
+                let ours = |entry: &kv::Entry| {
+                    let value = std::str::from_utf8(&entry.value).ok()?.parse::<u64>().ok()?;
+                    (self.delivered..=highest).contains(&value).then_some(value)
+                };
+                match self.store.entry(&self.key).await {
+                    Ok(Some(entry)) if ours(&entry).is_some() => {
+                        self.delivered = ours(&entry).unwrap_or(self.delivered);
+                        self.revision = entry.revision;
+                        Box::pin(self.record(highest, delivered)).await
+                    }
+                    _ => {
+                        warn!(
+                            "cluster: {}: another node moved the position; this feed stops",
+                            self.key
+                        );
+                        false
+                    }
+                }
             }
             Err(e) => {
-                // NATS away: the next receipt writes the position (the highest wins).
+                // NATS away: written again shortly, or with the next receipt.
                 warn!("cluster: {}: recording the position failed: {e}", self.key);
+                self.unrecorded = highest;
                 true
             }
         }
@@ -204,7 +230,8 @@ impl Run {
         delivered: &mut mpsc::UnboundedReceiver<u64>,
         done: Option<oneshot::Sender<()>>,
     ) {
-        if let Ok(first) = delivered.try_recv() {
+        let first = delivered.try_recv().unwrap_or(0).max(self.unrecorded);
+        if first > self.delivered {
             self.record(first, delivered).await;
         }
         if let Some(done) = done {
