@@ -95,10 +95,7 @@ impl Node {
             .collect();
         let destinations = crate::status::destination_actors(actors);
         for (index, d) in destinations.into_iter().enumerate() {
-            // Config checks refuse destinations that cannot stand by in a cluster.
-            if let Some(standby) = d.standby {
-                resources.push((destination_resource(index), Leased::Destination(standby)));
-            }
+            resources.push((destination_resource(index), Leased::Destination(d.standby)));
         }
         let names = resources.iter().map(|(name, _)| name.clone()).collect();
         let (handover, mut handovers) = mpsc::unbounded_channel::<(String, oneshot::Sender<()>)>();

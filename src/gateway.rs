@@ -426,9 +426,9 @@ async fn check_account(
     }
 }
 
-/// Refuses what cannot run in a cluster yet, naming the key: destinations other than mirai's
-/// reverse-ws would be delivered to by every node, and a platform that dials botgate (a
-/// reverse OneBot link, a QQ official webhook) reaches one node rather than the owner.
+/// Refuses what cannot run in a cluster yet, naming the key: a served app's webhook would be
+/// delivered to by every node, and a platform that dials botgate (a reverse OneBot link, a
+/// QQ official webhook) reaches one node rather than the owner.
 fn check_clusterable(config: &Config) -> Result<(), StartError> {
     if config.cluster.is_none() {
         return Ok(());
@@ -442,17 +442,6 @@ fn check_clusterable(config: &Config) -> Result<(), StartError> {
             ),
         }))
     };
-    if config.mirai.adapters.iter().any(|a| a == "webhook") {
-        return refuse("mirai.adapters".into(), "the webhook adapter");
-    }
-    if let Some(ob) = &config.onebot {
-        if !ob.post_url.is_empty() {
-            return refuse("onebot.post_url".into(), "OneBot HTTP POST");
-        }
-        if ob.use_ws_reverse {
-            return refuse("onebot.use_ws_reverse".into(), "OneBot reverse WebSocket");
-        }
-    }
     if let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) {
         if let Some(i) = q.apps.iter().position(|a| !a.webhook.is_empty()) {
             return refuse(format!("qqbot.apps[{i}].webhook"), "a served app's webhook delivery");
@@ -546,17 +535,22 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
         bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect(),
     )
     .start();
+    // In a cluster the stream keeps what waits for a destination and its position says what
+    // it was sent; alone, the store does. Destinations are numbered as the admin API does.
+    let mut next_destination = 0;
+    let durability = |next: &mut usize| {
+        let index = std::mem::replace(next, *next + 1);
+        match cluster {
+            Some(_) => (None, Some(crate::cluster::durable_name(index))),
+            None => (Some(store.clone()), None),
+        }
+    };
     let mut destinations = Vec::new();
     if mirai.adapters.iter().any(|a| a == "reverse-ws") {
-        for (index, mut cfg) in destination_configs(config)?.into_iter().enumerate() {
+        for mut cfg in destination_configs(config)? {
             info!("mirai reverse-ws: destination {}", cfg.display_name);
             cfg.expects = expected_bot(&cfg, &bots);
-            if cluster.is_some() {
-                // The stream keeps what waits for it; its position says what it was sent.
-                cfg.durable = Some(crate::cluster::durable_name(index));
-            } else {
-                cfg.store = Some(store.clone());
-            }
+            (cfg.store, cfg.durable) = durability(&mut next_destination);
             destinations.push(ReverseWsDestination::new(cfg, registry.clone()).start());
         }
     }
@@ -569,6 +563,7 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
         })?;
         let all_bots: Vec<_> = bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect();
         for d in &wh.destinations {
+            let (store, durable) = durability(&mut next_destination);
             let config = HttpPostConfig {
                 url: WebhookSetting::url(d),
                 headers: merged(&wh.extra_headers, &Default::default()),
@@ -579,7 +574,8 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
                 buffer_size: wh.buffer_size,
                 tls: Arc::clone(&tls),
                 protocol: PostProtocol::MiraiWebhook,
-                store: Some(store.clone()),
+                store,
+                durable,
             };
             info!("mirai webhook: destination {}", config.url);
             webhooks
@@ -596,6 +592,7 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
             message: e,
         })?;
         let timeout = Duration::from_secs(if ob.post_timeout == 0 { 60 } else { ob.post_timeout });
+        let (store, durable) = durability(&mut next_destination);
         let config = HttpPostConfig {
             url: ob.post_url.clone(),
             headers: Vec::new(),
@@ -609,7 +606,8 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
                 secret: Secret::new(ob.secret.clone()),
                 format: ob.message_format(),
             },
-            store: Some(store.clone()),
+            store,
+            durable,
         };
         info!("onebot http post: {}", config.url);
         onebot_posts.push(HttpPostDestination::new(config, registry.clone(), served).start());
@@ -633,6 +631,7 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
                 ]
             };
             for (role, url) in roles {
+                let (store, durable) = durability(&mut next_destination);
                 let config = OneBotReverseConfig {
                     url,
                     role,
@@ -649,7 +648,8 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
                     heartbeat: ob.heartbeat(),
                     tls: Arc::clone(&tls),
                     max_in_flight: config.server.max_in_flight,
-                    store: Some(store.clone()),
+                    store,
+                    durable,
                 };
                 info!("onebot reverse ws: {} ({})", config.url, role.client_role());
                 onebot_reverse.push(OneBotReverseClient::new(config).start());

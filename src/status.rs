@@ -164,29 +164,29 @@ pub struct DestinationActor {
     pub status: Recipient<GetDestinationStatus>,
     /// Where a redial is asked.
     pub redial: Recipient<Redial>,
-    /// Where a cluster turns it on and off, for the kinds that can stand by.
-    pub standby: Option<Recipient<SetActive>>,
+    /// Where a cluster turns it on (its node owns it) and off.
+    pub standby: Recipient<SetActive>,
 }
 
 fn actor<A>(kind: DestinationKind, a: &Addr<A>) -> DestinationActor
 where
-    A: Actor<Context = Context<A>> + Handler<GetDestinationStatus> + Handler<Redial>,
+    A: Actor<Context = Context<A>>
+        + Handler<GetDestinationStatus>
+        + Handler<Redial>
+        + Handler<SetActive>,
 {
     DestinationActor {
         kind,
         status: a.clone().recipient(),
         redial: a.clone().recipient(),
-        standby: None,
+        standby: a.clone().recipient(),
     }
 }
 
 /// Every outbound destination's actor, in a stable order (the admin API's ids).
 pub fn destination_actors(actors: &Actors) -> Vec<DestinationActor> {
     let mut all = Vec::new();
-    all.extend(actors.destinations.iter().map(|d| DestinationActor {
-        standby: Some(d.clone().recipient()),
-        ..actor(DestinationKind::MiraiReverseWs, d)
-    }));
+    all.extend(actors.destinations.iter().map(|d| actor(DestinationKind::MiraiReverseWs, d)));
     all.extend(actors.webhooks.iter().map(|d| actor(DestinationKind::MiraiWebhook, d)));
     all.extend(actors.onebot_posts.iter().map(|d| actor(DestinationKind::OneBotPost, d)));
     all.extend(actors.onebot_reverse.iter().map(|d| actor(DestinationKind::OneBotReverseWs, d)));

@@ -22,13 +22,52 @@ struct Ports {
     ws: u16,
 }
 
-fn node_config(name: &str, ports: &Ports, nats: &str, destination: u16) -> String {
+/// Destinations beside the mirai reverse-ws one every node has.
+#[derive(Clone, Default)]
+struct More {
+    /// A mirai webhook URL.
+    webhook: Option<String>,
+    /// A OneBot HTTP POST URL.
+    onebot_post: Option<String>,
+    /// A OneBot reverse WebSocket (universal) URL.
+    onebot_reverse: Option<String>,
+}
+
+fn node_config(name: &str, ports: &Ports, nats: &str, destination: u16, more: &More) -> String {
+    let webhook = match &more.webhook {
+        Some(url) => format!(
+            "    webhook:\n      destinations: [\"{url}\"]\n      retryInterval: 100\n      \
+             maxRetryInterval: 200\n"
+        ),
+        None => String::new(),
+    };
+    let adapters = if more.webhook.is_some() {
+        "http, ws, reverse-ws, webhook"
+    } else {
+        "http, ws, reverse-ws"
+    };
+    let onebot = if more.onebot_post.is_some() || more.onebot_reverse.is_some() {
+        let post = more.onebot_post.as_deref().unwrap_or("");
+        let reverse = match &more.onebot_reverse {
+            Some(url) => format!(
+                "  use_ws_reverse: true\n  ws_reverse_use_universal_client: true\n  \
+                 ws_reverse_url: {url}\n  ws_reverse_reconnect_interval: 100\n"
+            ),
+            None => String::new(),
+        };
+        format!(
+            "onebot:\n  use_http: false\n  use_ws: false\n  enable_heartbeat: false\n  \
+             post_url: \"{post}\"\n  post_retry_interval: 100\n  post_max_retry_interval: 200\n{reverse}"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "server: {{ host: 127.0.0.1, port: {} }}\n{WORLD}\nmirai:\n  adapters: [http, ws, reverse-ws]\n  \
+        "server: {{ host: 127.0.0.1, port: {} }}\n{WORLD}\nmirai:\n  adapters: [{adapters}]\n  \
          verifyKey: \"1234567890\"\n  adapterSettings:\n    http: {{ host: 127.0.0.1, port: {} }}\n    \
          ws: {{ host: 127.0.0.1, port: {}, heartbeatInterval: 0 }}\n    reverse-ws:\n      \
          heartbeatInterval: 0\n      maxReconnectInterval: 400\n      destinations:\n        - {}\n\
-         cluster: {{ nats: \"{nats}\", node: {name}, lease: 1000 }}\n",
+         {webhook}{onebot}cluster: {{ nats: \"{nats}\", node: {name}, lease: 1000 }}\n",
         ports.server,
         ports.http,
         ports.ws,
@@ -44,11 +83,15 @@ struct Cluster {
 
 impl Cluster {
     async fn start(destination: u16) -> Cluster {
+        Self::start_with(destination, &More::default()).await
+    }
+
+    async fn start_with(destination: u16, more: &More) -> Cluster {
         let nats = nats::nats_server();
         let mut nodes = Vec::new();
         for name in ["gate-a", "gate-b", "gate-c"] {
             let ports = Ports { server: free_port(), http: free_port(), ws: free_port() };
-            let config = node_config(name, &ports, &nats.url, destination);
+            let config = node_config(name, &ports, &nats.url, destination, more);
             let running = Running::start_logging(
                 &config,
                 ports.server,
@@ -80,6 +123,29 @@ impl Cluster {
         }
     }
 
+    /// Waits until ownership is spread: no node owns more than `share` resources.
+    async fn wait_spread(&self, share: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let h = healthz_at(self.ports("gate-a").server).await;
+            let owners: Vec<String> = ["bots", "destinations"]
+                .iter()
+                .flat_map(|k| h[k].as_array().cloned().unwrap_or_default())
+                .map(|r| r["owner"].as_str().unwrap_or("").to_owned())
+                .collect();
+            let most = ["gate-a", "gate-b", "gate-c"]
+                .iter()
+                .map(|n| owners.iter().filter(|o| o == n).count())
+                .max()
+                .unwrap_or(0);
+            if owners.iter().all(|o| !o.is_empty()) && most <= share {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never spread: {owners:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn kill(&mut self, name: &str) {
         let node = self.nodes.iter_mut().find(|(n, _, _)| n == name).expect("node");
         // Dropping a Running is kill -9.
@@ -99,6 +165,16 @@ async fn say(server: u16, text: &str) -> bool {
 /// A business server taking the destination's connections, one after another, verifying
 /// each for bot 10001 and recording every message text it is pushed, in arrival order.
 fn record_destination(port: u16) -> Arc<Mutex<Vec<String>>> {
+    record_ws(port, true, |v| v["data"]["messageChain"][1]["text"].as_str().map(str::to_owned))
+}
+
+/// A WebSocket server taking a destination's connections, one after another (verifying
+/// each for bot 10001 when `verify`), recording what `text` finds in each frame.
+fn record_ws(
+    port: u16,
+    verify: bool,
+    text: fn(&Value) -> Option<String>,
+) -> Arc<Mutex<Vec<String>>> {
     let texts = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&texts);
     actix_web::rt::spawn(async move {
@@ -107,20 +183,27 @@ fn record_destination(port: u16) -> Arc<Mutex<Vec<String>>> {
         while let Some(mut conn) = server.next_connection().await {
             let record = Arc::clone(&record);
             actix_web::rt::spawn(async move {
-                conn.verify(10001).await;
+                if verify {
+                    conn.verify(10001).await;
+                }
                 let mut ws = conn.into_inner();
                 use futures_util::StreamExt;
                 while let Some(Ok(message)) = ws.next().await {
-                    let Ok(text) = message.to_text() else { continue };
-                    let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
-                    if let Some(t) = v["data"]["messageChain"][1]["text"].as_str() {
-                        record.lock().expect("record").push(t.to_owned());
+                    let Ok(frame) = message.to_text() else { continue };
+                    let Ok(v) = serde_json::from_str::<Value>(frame) else { continue };
+                    if let Some(t) = text(&v) {
+                        record.lock().expect("record").push(t);
                     }
                 }
             });
         }
     });
     texts
+}
+
+/// The texts an HTTP endpoint was POSTed, found by `text` in each body, in arrival order.
+fn posted(ep: &Endpoint, text: fn(&Value) -> Option<String>) -> Vec<String> {
+    ep.deliveries().iter().filter_map(|(_, _, v)| text(v)).collect()
 }
 
 /// A mirai ws client of bot 10001 on `port`, past its connect ack.
@@ -302,4 +385,74 @@ async fn a_nats_restart_loses_nothing() {
     let accepted = accepted.lock().expect("accepted").clone();
     wait_received(&received, &accepted).await;
     check_exactly_once(&received.lock().expect("record"), &accepted);
+}
+
+#[actix_web::test]
+async fn every_destination_kind_delivers_once_in_order_across_owner_deaths() {
+    let destination = free_port();
+    let mirai_ws = record_destination(destination);
+    let onebot_ws_port = free_port();
+    let onebot_ws = record_ws(onebot_ws_port, false, |v| {
+        (v["post_type"] == "message").then(|| v["raw_message"].as_str().map(str::to_owned))?
+    });
+    let webhook = Arc::new(Endpoint::default());
+    let webhook_addr = start_endpoint(Arc::clone(&webhook));
+    let post = Arc::new(Endpoint::default());
+    let post_addr = start_endpoint(Arc::clone(&post));
+    let more = More {
+        webhook: Some(format!("http://{webhook_addr}/hook")),
+        onebot_post: Some(format!("http://{post_addr}/hook")),
+        onebot_reverse: Some(format!("ws://127.0.0.1:{onebot_ws_port}/")),
+    };
+    let mut cluster = Cluster::start_with(destination, &more).await;
+    cluster.wait_spread(2).await;
+    let (bot_owner, _) = cluster.owners("gate-a").await;
+    // Six resources (two bots, four destinations) over three nodes: two each. One node that
+    // does not own the bot survives; the other two are killed.
+    let survivor = ["gate-a", "gate-b", "gate-c"]
+        .into_iter()
+        .find(|n| *n != bot_owner)
+        .expect("a node that does not own the bot")
+        .to_owned();
+    let server = cluster.ports(&survivor).server;
+    let h = healthz_at(server).await;
+    let owners: Vec<&str> =
+        (0..4).map(|i| h["destinations"][i]["owner"].as_str().unwrap_or("")).collect();
+    eprintln!("bot 10001 on {bot_owner}; destinations on {owners:?}; {survivor} survives");
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let injector = inject_stream(server, Arc::clone(&accepted), Arc::clone(&stop));
+    wait_accepted(&accepted, 150).await;
+    for node in ["gate-a", "gate-b", "gate-c"] {
+        if node != survivor {
+            cluster.kill(node);
+        }
+    }
+    wait_accepted(&accepted, 150).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = injector.await;
+    let accepted = accepted.lock().expect("accepted").clone();
+    let h = healthz_at(server).await;
+    for i in 0..4 {
+        assert_eq!(h["destinations"][i]["owner"], survivor.as_str(), "{h}");
+    }
+    let mirai_text = |v: &Value| v["messageChain"][1]["text"].as_str().map(str::to_owned);
+    let onebot_text = |v: &Value| {
+        (v["post_type"] == "message").then(|| v["raw_message"].as_str().map(str::to_owned))?
+    };
+    wait_received(&mirai_ws, &accepted).await;
+    wait_received(&onebot_ws, &accepted).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline
+        && !accepted.iter().all(|n| {
+            let e = format!("e{n}");
+            posted(&webhook, mirai_text).contains(&e) && posted(&post, onebot_text).contains(&e)
+        })
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check_exactly_once(&mirai_ws.lock().expect("record"), &accepted);
+    check_exactly_once(&onebot_ws.lock().expect("record"), &accepted);
+    check_exactly_once(&posted(&webhook, mirai_text), &accepted);
+    check_exactly_once(&posted(&post, onebot_text), &accepted);
 }

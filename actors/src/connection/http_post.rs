@@ -26,7 +26,10 @@ use super::backoff::Backoff;
 use super::mirai_calls;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use super::shutdown::{self, Settled, ShutDown};
-use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
+use super::standby::SetActive;
+use crate::bot::{
+    BotActor, EventFilter, EventOutbox, Execute, Subscribe, SubscriptionId, Unsubscribe,
+};
 use crate::log_throttle::LogThrottle;
 use crate::model::{SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -101,6 +104,10 @@ pub struct HttpPostConfig {
     pub protocol: PostProtocol,
     /// Where accepted events wait durably (the store's `outbound` table).
     pub store: Option<Addr<StoreActor>>,
+    /// In a cluster, the destination's durable name: its events come from its recorded
+    /// position in the stream (the stream is its buffer), and it posts only on the node that
+    /// owns it.
+    pub durable: Option<String>,
 }
 
 impl HttpPostConfig {
@@ -171,6 +178,10 @@ pub struct HttpPostDestination {
     last_error: Option<String>,
     /// The retry waiting out its backoff.
     pending_retry: Option<SpawnHandle>,
+    /// In a cluster, another node owns the destination: nothing is posted.
+    standby: bool,
+    /// The bots' subscriptions, ended when the destination stands down.
+    subscriptions: Vec<(Addr<BotActor>, SubscriptionId)>,
 }
 
 /// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
@@ -202,7 +213,10 @@ impl HttpPostDestination {
             .finish();
         let outbox = Outbox::new(config.buffer_size, OverflowPolicy::DropOldest);
         let backoff = Backoff::new(config.retry_interval, config.max_retry_interval);
+        let standby = config.durable.is_some();
         HttpPostDestination {
+            standby,
+            subscriptions: Vec::new(),
             config,
             client,
             registry,
@@ -275,7 +289,7 @@ impl HttpPostDestination {
                 self.enqueue(fresh);
             }
         }
-        if self.posting || self.closing {
+        if self.posting || self.closing || self.standby {
             return;
         }
         let Some(front) = self.queue.front() else {
@@ -510,7 +524,7 @@ impl HttpPostDestination {
     /// At shutdown, a delivered front is acknowledged to the store and the wait ends;
     /// nothing else happens (no reply is run, no retry is scheduled).
     fn settle(&mut self, outcome: Outcome) -> Option<Outcome> {
-        if !self.closing {
+        if !self.closing && !self.standby {
             return Some(outcome);
         }
         if matches!(outcome, Outcome::Delivered(_) | Outcome::Refused(_)) {
@@ -526,6 +540,9 @@ impl HttpPostDestination {
         if let (Some(seq), Some(store)) = (done.seq, self.config.store.as_ref()) {
             store.do_send(AckOutbound { seq });
         }
+        if let Some(event) = &done.event {
+            event.delivered();
+        }
         Some(done)
     }
 }
@@ -534,6 +551,17 @@ impl Actor for HttpPostDestination {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let addr = ctx.address();
+        self.outbox.set_waker(move || addr.do_send(Pump));
+        if !self.standby {
+            self.activate(ctx);
+        }
+    }
+}
+
+impl HttpPostDestination {
+    /// Starts the destination's work: what an earlier run left, then its bots' events.
+    fn activate(&mut self, ctx: &mut Context<Self>) {
         if let Some(store) = self.config.store.clone() {
             // What an earlier run accepted and did not deliver goes first.
             let load = store.send(LoadOutbound { dest: self.config.durable_key() });
@@ -558,22 +586,69 @@ impl Actor for HttpPostDestination {
             }));
             ctx.run_later(std::time::Duration::ZERO, |act, ctx| act.pump(ctx));
         }
-        let addr = ctx.address();
-        self.outbox.set_waker(move || addr.do_send(Pump));
-        for (qq, bot) in &self.bots {
+        for (qq, bot) in self.bots.clone() {
             let subscribe = Subscribe {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
                 label: format!("http post {}", self.config.url),
-                durable: None,
+                durable: self.config.durable.clone(),
             };
-            let qq = *qq;
-            ctx.spawn(bot.send(subscribe).into_actor(self).map(move |r, act, _| {
-                if let Err(e) = r {
-                    warn!("http post {}: subscribing to bot {qq} failed: {e}", act.config.url);
+            ctx.spawn(bot.send(subscribe).into_actor(self).map(move |r, act, _| match r {
+                Ok(id) if act.standby => bot.do_send(Unsubscribe(id)),
+                Ok(id) => act.subscriptions.push((bot, id)),
+                Err(e) => {
+                    warn!("http post {}: subscribing to bot {qq} failed: {e}", act.config.url)
                 }
             }));
         }
+    }
+}
+
+impl Handler<SetActive> for HttpPostDestination {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Standing down: no new POST; the one in flight is given a moment to be answered (a
+    /// delivered event is recorded, not posted again by the next owner), then the feeds
+    /// record their positions and what waits is left to the next owner.
+    fn handle(&mut self, msg: SetActive, ctx: &mut Self::Context) -> Self::Result {
+        if msg.0 != self.standby {
+            return Box::pin(fut::ready(()));
+        }
+        self.standby = !msg.0;
+        if msg.0 {
+            info!("http post {}: this node posts to it now", self.config.url);
+            self.backoff.reset();
+            self.healthy = true;
+            self.activate(ctx);
+            return Box::pin(fut::ready(()));
+        }
+        info!("http post {}: another node posts to it now", self.config.url);
+        if let Some(pending) = self.pending_retry.take() {
+            ctx.cancel_future(pending);
+            self.posting = false;
+        }
+        let answered = self.requesting.then(|| self.answered.wait());
+        let subscriptions = std::mem::take(&mut self.subscriptions);
+        Box::pin(
+            async move {
+                if let Some(answered) = answered {
+                    answered.await;
+                }
+                let ends = subscriptions.iter().map(|(bot, id)| bot.send(Unsubscribe(*id)));
+                futures_util::future::join_all(ends).await;
+            }
+            .into_actor(self)
+            .map(|_, act, _| {
+                let (undelivered, _) = act.outbox.drain(usize::MAX);
+                let queued = std::mem::take(&mut act.queue).len();
+                debug!(
+                    "http post {}: {} undelivered events left to the next owner",
+                    act.config.url,
+                    undelivered.len() + queued
+                );
+                act.posting = false;
+            }),
+        )
     }
 }
 

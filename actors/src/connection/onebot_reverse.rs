@@ -24,8 +24,11 @@ use super::onebot_calls;
 use super::onebot_ws::OneBotRole;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use super::shutdown::{self, Settled, ShutDown};
+use super::standby::{self, SetActive};
 use super::ws_client::{self, LinkEvent, WsSink, WsStream};
-use crate::bot::{unix_now, BotActor, EventFilter, EventOutbox, Subscribe};
+use crate::bot::{
+    unix_now, BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe,
+};
 use crate::log_throttle::LogThrottle;
 use crate::model::UserId;
 use crate::outbox::{Outbox, OverflowPolicy};
@@ -65,6 +68,9 @@ pub struct OneBotReverseConfig {
     pub max_in_flight: usize,
     /// Where events wait durably while the server is away.
     pub store: Option<Addr<StoreActor>>,
+    /// In a cluster, the destination's durable name: its events come from its recorded
+    /// position in the stream, and it dials only from the node that owns it.
+    pub durable: Option<String>,
 }
 
 /// Warnings about refused commands: a flood is counted, not written.
@@ -96,6 +102,10 @@ pub struct OneBotReverseClient {
     pending_dial: Option<SpawnHandle>,
     /// Waiters for the last link's close at shutdown.
     link_closed: Settled,
+    /// In a cluster, another node owns the destination: nothing is dialled or delivered.
+    standby: bool,
+    /// The bot's subscription (event roles), ended when the destination stands down.
+    subscription: Option<SubscriptionId>,
 }
 
 impl OneBotReverseClient {
@@ -110,7 +120,10 @@ impl OneBotReverseClient {
             format!("onebot-reverse {} ({})", config.url, config.role.client_role()),
             config.buffer_size,
         );
+        let standby = config.durable.is_some();
         OneBotReverseClient {
+            standby,
+            subscription: None,
             config,
             outbox,
             link: None,
@@ -194,7 +207,7 @@ impl OneBotReverseClient {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.closing {
+        if self.closing || self.standby {
             return;
         }
         self.generation += 1;
@@ -327,6 +340,24 @@ impl Actor for OneBotReverseClient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let (true, Some(every)) = (self.config.role.events(), self.config.heartbeat) {
+            ctx.run_interval(every, move |act, ctx| {
+                if act.link.is_some() {
+                    let beat =
+                        onebot_calls::heartbeat(act.config.bot.clone(), act.config.qq, every);
+                    ctx.spawn(beat.into_actor(act).map(|beat, act, _| act.send_json(&beat)));
+                }
+            });
+        }
+        if !self.standby {
+            self.activate(ctx);
+        }
+    }
+}
+
+impl OneBotReverseClient {
+    /// Starts the destination's work: its backlog, its bot's events, its link.
+    fn activate(&mut self, ctx: &mut Context<Self>) {
         ctx.wait(self.backlog.load().into_actor(self).map(|items, act, _| {
             act.backlog.found(items.len());
             if !items.is_empty() {
@@ -346,24 +377,58 @@ impl Actor for OneBotReverseClient {
                 outbox: self.outbox.clone(),
                 filter: EventFilter::All,
                 label: format!("onebot reverse {} ({:?})", self.config.url, self.config.role),
-                durable: None,
+                durable: self.config.durable.clone(),
             };
-            ctx.spawn(self.config.bot.send(subscribe).into_actor(self).map(|r, act, _| {
-                if let Err(e) = r {
-                    warn!("onebot reverse {}: subscribe failed: {e}", act.config.url);
-                }
+            ctx.spawn(self.config.bot.send(subscribe).into_actor(self).map(|r, act, _| match r {
+                Ok(id) if act.standby => act.config.bot.do_send(Unsubscribe(id)),
+                Ok(id) => act.subscription = Some(id),
+                Err(e) => warn!("onebot reverse {}: subscribe failed: {e}", act.config.url),
             }));
-            if let Some(every) = self.config.heartbeat {
-                ctx.run_interval(every, move |act, ctx| {
-                    if act.link.is_some() {
-                        let beat =
-                            onebot_calls::heartbeat(act.config.bot.clone(), act.config.qq, every);
-                        ctx.spawn(beat.into_actor(act).map(|beat, act, _| act.send_json(&beat)));
-                    }
-                });
-            }
         }
         self.connect(ctx);
+    }
+}
+
+impl Handler<SetActive> for OneBotReverseClient {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: SetActive, ctx: &mut Self::Context) -> Self::Result {
+        if msg.0 != self.standby {
+            return Box::pin(fut::ready(()));
+        }
+        self.standby = !msg.0;
+        let (url, role) = (self.config.url.clone(), self.config.role);
+        if msg.0 {
+            info!("onebot reverse {url} ({role:?}): this node dials it now");
+            self.backoff.reset();
+            self.stopped_by_1000 = false;
+            self.activate(ctx);
+            return Box::pin(fut::ready(()));
+        }
+        info!("onebot reverse {url} ({role:?}): another node dials it now");
+        self.generation += 1;
+        if let Some(pending) = self.pending_dial.take() {
+            ctx.cancel_future(pending);
+        }
+        let closed = self.link.take().map(|mut link| {
+            let _ = link.sink.write(Message::Close(Some(standby::moved())));
+            link.sink.close();
+            self.link_closed.wait()
+        });
+        let unsubscribed = self.subscription.take().map(|id| self.config.bot.send(Unsubscribe(id)));
+        Box::pin(
+            async move {
+                if let Some(unsubscribed) = unsubscribed {
+                    let _ = unsubscribed.await;
+                }
+                if let Some(closed) = closed {
+                    closed.await;
+                }
+            }
+            .into_actor(self)
+            // Not delivered here: the next owner reads them again from the stream.
+            .map(|_, act, _| drop(act.outbox.drain(usize::MAX))),
+        )
     }
 }
 
@@ -444,6 +509,8 @@ impl Handler<Drain> for OneBotReverseClient {
                     written += 1;
                 }
             }
+            // Written (or not expressible): a durable feed moves on.
+            e.delivered();
         }
         crate::metrics::frames_delivered("onebot reverse ws", written);
         if more {
