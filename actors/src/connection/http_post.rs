@@ -26,7 +26,7 @@ use super::backoff::Backoff;
 use super::mirai_calls;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use super::shutdown::{self, Settled, ShutDown};
-use super::standby::SetActive;
+use super::standby::{self, SetActive};
 use crate::bot::{
     BotActor, EventFilter, EventOutbox, Execute, Subscribe, SubscriptionId, Unsubscribe,
 };
@@ -631,11 +631,13 @@ impl Handler<SetActive> for HttpPostDestination {
         let subscriptions = std::mem::take(&mut self.subscriptions);
         Box::pin(
             async move {
+                // The answer first: a delivered POST's receipt must reach its feed before
+                // the feed ends (`send` posts the message at once, so not before this).
                 if let Some(answered) = answered {
                     answered.await;
                 }
-                let ends = subscriptions.iter().map(|(bot, id)| bot.send(Unsubscribe(*id)));
-                futures_util::future::join_all(ends).await;
+                let ends = subscriptions.into_iter().map(|(bot, id)| bot.send(Unsubscribe(id)));
+                standby::stand_down(ends, None::<std::future::Ready<()>>).await;
             }
             .into_actor(self)
             .map(|_, act, _| {

@@ -410,24 +410,14 @@ impl Handler<SetActive> for OneBotReverseClient {
         if let Some(pending) = self.pending_dial.take() {
             ctx.cancel_future(pending);
         }
-        let closed = self.link.take().map(|mut link| {
-            let _ = link.sink.write(Message::Close(Some(standby::moved())));
-            link.sink.close();
-            self.link_closed.wait()
-        });
+        let closed = (self.link.take())
+            .map(|mut link| standby::close_moved(&mut link.sink, &mut self.link_closed));
         let unsubscribed = self.subscription.take().map(|id| self.config.bot.send(Unsubscribe(id)));
         Box::pin(
-            async move {
-                if let Some(unsubscribed) = unsubscribed {
-                    let _ = unsubscribed.await;
-                }
-                if let Some(closed) = closed {
-                    closed.await;
-                }
-            }
-            .into_actor(self)
-            // Not delivered here: the next owner reads them again from the stream.
-            .map(|_, act, _| drop(act.outbox.drain(usize::MAX))),
+            standby::stand_down(unsubscribed, closed)
+                .into_actor(self)
+                // Not delivered here: the next owner reads them again from the stream.
+                .map(|_, act, _| drop(act.outbox.drain(usize::MAX))),
         )
     }
 }

@@ -738,32 +738,19 @@ impl Handler<SetActive> for ReverseWsDestination {
             if let Some(session) = link.session {
                 self.registry.do_send(Release { session_key: session.key });
             }
-            let _ = link.sink.write(Message::Close(Some(standby::moved())));
-            link.sink.close();
-            self.link_closed.wait()
+            standby::close_moved(&mut link.sink, &mut self.link_closed)
         });
         let unsubscribed =
             self.subscription.take().and_then(|s| Some(s.bot.send(Unsubscribe(s.id?))));
-        Box::pin(
-            async move {
-                if let Some(unsubscribed) = unsubscribed {
-                    let _ = unsubscribed.await;
-                }
-                if let Some(closed) = closed {
-                    closed.await;
-                }
-            }
-            .into_actor(self)
-            .map(|_, act, _| {
-                // Not delivered here: the next owner reads them again from the stream.
-                let (undelivered, _) = act.outbox.drain(usize::MAX);
-                debug!(
-                    "reverse-ws {}: {} undelivered events left to the next owner",
-                    act.config.display_name,
-                    undelivered.len()
-                );
-            }),
-        )
+        Box::pin(standby::stand_down(unsubscribed, closed).into_actor(self).map(|_, act, _| {
+            // Not delivered here: the next owner reads them again from the stream.
+            let (undelivered, _) = act.outbox.drain(usize::MAX);
+            debug!(
+                "reverse-ws {}: {} undelivered events left to the next owner",
+                act.config.display_name,
+                undelivered.len()
+            );
+        }))
     }
 }
 

@@ -53,6 +53,16 @@ pub fn close_away(
 ) -> impl std::future::Future<Output = ()> {
     let reason =
         CloseReason { code: CloseCode::Away, description: Some("botgate is shutting down".into()) };
+    close_with(sink, closed, reason)
+}
+
+/// Closes a link with `reason` after what was written to it; resolves when `closed` is
+/// notified (the sink's `finished`), or after [`GRACE`].
+pub fn close_with(
+    sink: &mut SinkWrite<Message, WsSink>,
+    closed: &mut Settled,
+    reason: CloseReason,
+) -> impl std::future::Future<Output = ()> {
     let _ = sink.write(Message::Close(Some(reason)));
     sink.close();
     closed.wait()
