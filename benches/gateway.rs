@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BytesMut};
+
+#[path = "gateway/cluster.rs"]
+mod cluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -221,9 +224,15 @@ fn spawn_botgate(name: &str, config: &str) -> Child {
 
 impl Server {
     fn botgate() -> Server {
+        Self::botgate_with("botgate", "")
+    }
+
+    /// botgate with `extra` appended to its config (a `cluster:` section), its store and
+    /// config files named after `name`.
+    fn botgate_with(name: &'static str, extra: &str) -> Server {
         let (http, ws, onebot) = (free_port(), free_port(), free_port());
         // A fresh store on disk, as a deployment has, that no earlier run filled.
-        let data = std::env::temp_dir().join(format!("botgate-bench-data-{}", std::process::id()));
+        let data = std::env::temp_dir().join(format!("{name}-bench-data-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let data = data.display().to_string();
         let config = format!(
@@ -234,11 +243,11 @@ impl Server {
              mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
              ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n\
              onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.1\n  ws_port: {onebot}\n  \
-             post_message_format: array\n  outbox_size: 65536\n  ws_ping_interval: 0\n"
+             post_message_format: array\n  outbox_size: 65536\n  ws_ping_interval: 0\n{extra}"
         );
-        let child = spawn_botgate("botgate-bench", &config);
+        let child = spawn_botgate(&format!("{name}-bench"), &config);
         Server {
-            name: "botgate",
+            name,
             child,
             ws: SocketAddr::from(([127, 0, 0, 1], ws)),
             http: Some(SocketAddr::from(([127, 0, 0, 1], http))),
@@ -405,15 +414,28 @@ async fn fan_out(
     events: usize,
     rate: usize,
 ) -> FanOut {
-    let (addr, path, first_frame) = server.endpoint(proto, true);
+    fan_out_over(&[server], proto, clients, events, rate).await
+}
+
+/// Fan-out with the clients spread evenly over `servers` (the nodes of a cluster); the first
+/// server fires the events.
+async fn fan_out_over(
+    servers: &[&Server],
+    proto: Proto,
+    clients: usize,
+    events: usize,
+    rate: usize,
+) -> FanOut {
     let mut conns = Vec::with_capacity(clients);
-    for _ in 0..clients {
+    for i in 0..clients {
+        let (addr, path, first_frame) = servers[i % servers.len()].endpoint(proto, true);
         let mut c = Conn::open(addr, &path).await.expect("connect");
         if first_frame {
             c.frame().await.expect("the first frame");
         }
         conns.push(c);
     }
+    let server = servers[0];
     let frame_bytes = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = conns
@@ -694,7 +716,8 @@ fn main() {
     println!("\nbench: {} passed, {failed} failed", rows.len() - failed);
 }
 
-/// Whether a scenario group runs: `BENCH_ONLY=idle,fanout,commands,relay` (default: all).
+/// Whether a scenario group runs: `BENCH_ONLY=idle,fanout,commands,relay,cluster` (default:
+/// all).
 fn enabled(group: &str) -> bool {
     std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|g| g.trim() == group))
 }
@@ -709,6 +732,9 @@ async fn run_all() -> Vec<Row> {
     }
     if enabled("relay") {
         rows.extend(relay_rows().await);
+    }
+    if enabled("cluster") {
+        rows.extend(cluster::rows().await);
     }
     rows
 }

@@ -204,6 +204,16 @@ async fn redial(
     let Some(destination) = all.get(*id) else {
         return error(StatusCode::NOT_FOUND, format!("no destination {id}"));
     };
+    if let Some(link) = &state.actors.cluster {
+        // Only the owner dials; another node's actor stands by and would do nothing.
+        let owners = crate::cluster::owners(Some(link)).await;
+        let owner = owners.get(&crate::cluster::destination_resource(*id));
+        if owner != Some(&link.node) {
+            let owner = owner.map_or("no node (it is being taken over)", String::as_str);
+            let why = format!("destination {id} is delivered by {owner}; ask that node");
+            return error(StatusCode::CONFLICT, why);
+        }
+    }
     match destination.redial.send(Redial).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "redialling": *id })),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::{Addr, Recipient};
 use botgate_actors::bot::{BotActor, SetOwner};
 use botgate_actors::cluster::leases::{self, Leases, Owned};
+use botgate_actors::cluster::sessions::Sessions;
 use botgate_actors::cluster::ClusterLink;
 use botgate_actors::connection::standby::SetActive;
 use log::{info, warn};
@@ -46,6 +47,13 @@ pub async fn connect(config: &ClusterConfig) -> Result<ClusterLink, StartError> 
             })
         },
     )
+}
+
+/// The cluster's shared mirai sessions; an error names `cluster.nats`.
+pub async fn sessions(link: &ClusterLink) -> Result<Sessions, StartError> {
+    Sessions::open(link).await.map_err(|e| {
+        StartError::Config(ConfigError { key: "cluster.nats".into(), message: e.to_string() })
+    })
 }
 
 /// What a lease turns on and off.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use botgate_actors::bot::{BotActor, MediaRoot};
+use botgate_actors::cluster::sessions::Sessions;
 use botgate_actors::cluster::ClusterLink;
 use botgate_actors::connection::http_post::{HttpPostConfig, HttpPostDestination, PostProtocol};
 use botgate_actors::connection::onebot_reverse::{OneBotReverseClient, OneBotReverseConfig};
@@ -113,7 +114,11 @@ impl Gateway {
             Some(cluster) => Some(crate::cluster::connect(cluster).await?),
             None => None,
         };
-        let actors = start_actors(&config, link)?;
+        let sessions = match &link {
+            Some(link) => Some(crate::cluster::sessions(link).await?),
+            None => None,
+        };
+        let actors = start_actors(&config, link, sessions)?;
         announce_metrics(&config, &actors);
         let (listeners, servers) = listeners::start(&config, actors.clone())?;
         for l in &listeners {
@@ -458,7 +463,11 @@ fn check_clusterable(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors, StartError> {
+fn start_actors(
+    config: &Config,
+    cluster: Option<ClusterLink>,
+    shared_sessions: Option<Sessions>,
+) -> Result<Actors, StartError> {
     let mirai = &config.mirai;
     let media_root = MediaRoot::new(config.server.media_root.as_deref().map(std::path::Path::new))
         .map_err(|e| crate::config::ConfigError {
@@ -533,7 +542,11 @@ fn start_actors(config: &Config, cluster: Option<ClusterLink>) -> Result<Actors,
     let registry = SessionRegistry::new(
         registry_config,
         bots.iter().map(|(qq, _, addr)| (*qq, addr.clone())).collect(),
-    )
+    );
+    let registry = match shared_sessions {
+        Some(shared) => registry.with_shared(shared),
+        None => registry,
+    }
     .start();
     // In a cluster the stream keeps what waits for a destination and its position says what
     // it was sent; alone, the store does. Destinations are numbered as the admin API does.

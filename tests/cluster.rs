@@ -333,6 +333,20 @@ async fn events_reach_every_node_and_commands_reach_the_owner() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(*received.lock().expect("record"), vec!["hello cluster".to_owned()]);
+    // The admin API's redial works on the destination's owner; another node says who owns it.
+    let (_, dest_owner) = cluster.owners("gate-a").await;
+    for node in ["gate-a", "gate-b", "gate-c"] {
+        let url =
+            format!("http://127.0.0.1:{}/api/destinations/0/redial", cluster.ports(node).server);
+        let mut r = awc::Client::default().post(url).send().await.expect("redial");
+        let body: Value = r.json().await.expect("json");
+        if node == dest_owner {
+            assert_eq!(r.status().as_u16(), 200, "{body}");
+        } else {
+            assert_eq!(r.status().as_u16(), 409, "{body}");
+            assert!(body["error"].as_str().is_some_and(|e| e.contains(&dest_owner)), "{body}");
+        }
+    }
 }
 
 #[actix_web::test]
@@ -455,4 +469,113 @@ async fn every_destination_kind_delivers_once_in_order_across_owner_deaths() {
     check_exactly_once(&onebot_ws.lock().expect("record"), &accepted);
     check_exactly_once(&posted(&webhook, mirai_text), &accepted);
     check_exactly_once(&posted(&post, onebot_text), &accepted);
+}
+
+/// POSTs `body` to `path` on a node's mirai http adapter; answers the JSON.
+async fn mirai_post(port: u16, path: &str, body: Value) -> Value {
+    awc::Client::default()
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .send_json(&body)
+        .await
+        .expect("mirai http")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Sends a group message with session `key` through node `port`; answers the code.
+async fn send_with(port: u16, key: &str) -> Value {
+    let body = json!({"sessionKey": key, "target": 30001,
+                      "messageChain": [{"type": "Plain", "text": "shared session"}]});
+    mirai_post(port, "/sendGroupMessage", body).await["code"].clone()
+}
+
+#[actix_web::test]
+async fn a_session_verified_on_one_node_works_on_every_node() {
+    let destination = free_port();
+    let _received = record_destination(destination);
+    let cluster = Cluster::start(destination).await;
+    let http = |n: &str| cluster.ports(n).http;
+    // /verify on a, /bind on b, a command on c.
+    let verified = mirai_post(http("gate-a"), "/verify", json!({"verifyKey": "1234567890"})).await;
+    let key = verified["session"].as_str().expect("session key").to_owned();
+    let bound = mirai_post(http("gate-b"), "/bind", json!({"sessionKey": key, "qq": 10001})).await;
+    assert_eq!(bound["code"], 0, "{bound}");
+    assert_eq!(send_with(http("gate-c"), &key).await, 0);
+    // A ws client on b attaches to it: one more reference, counted by every node.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], cluster.ports("gate-b").ws));
+    let path = format!("/all?verifyKey=1234567890&sessionKey={key}");
+    let mut ws = ws_client(addr, &path, &[]).await.expect("ws");
+    let ack = ws.recv_frame().await;
+    assert_eq!(
+        (ack["data"]["code"].clone(), ack["data"]["session"].clone()),
+        (json!(0), json!(key))
+    );
+    // /release on c drops the binding; the ws client on b still holds the session.
+    let released =
+        mirai_post(http("gate-c"), "/release", json!({"sessionKey": key, "qq": 10001})).await;
+    assert_eq!(released["code"], 0, "{released}");
+    assert_eq!(send_with(http("gate-a"), &key).await, 0, "the ws client still holds it");
+    // The last user leaves: the session is closed on every node.
+    ws.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for node in ["gate-a", "gate-b", "gate-c"] {
+        loop {
+            let code = send_with(http(node), &key).await;
+            if code == 3 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{node} still takes it ({code})");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // A key never issued, or a wrong verifyKey, is refused on every node as on one.
+    assert_eq!(send_with(http("gate-b"), "nosuchkey").await, 3);
+    let wrong = mirai_post(http("gate-c"), "/verify", json!({"verifyKey": "wrong"})).await;
+    assert_eq!(wrong["code"], 1, "{wrong}");
+}
+
+#[actix_web::test]
+async fn a_destination_taken_over_mid_burst_resumes_inside_a_batch() {
+    let destination = free_port();
+    let received = record_destination(destination);
+    let mut cluster = Cluster::start(destination).await;
+    // Three resources over three nodes: the bot's owner is not the destination's.
+    cluster.wait_spread(1).await;
+    let (bot_owner, dest_owner) = cluster.owners("gate-a").await;
+    assert_ne!(bot_owner, dest_owner);
+    // Generated as fast as the owner's world can: the owner publishes what queues while a
+    // publish is acknowledged as one batch, so positions fall inside batches.
+    let count = 20_000;
+    let traffic = awc::Client::default()
+        .post(format!("http://127.0.0.1:{}/sim/10001/traffic", cluster.ports(&bot_owner).server))
+        .send_json(&json!({"group": 30001, "member": 20001, "count": count, "rate": 10_000}))
+        .await
+        .expect("traffic");
+    assert_eq!(traffic.status().as_u16(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().expect("record").len() < count / 4 {
+        assert!(tokio::time::Instant::now() < deadline, "the burst never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.kill(&dest_owner);
+    let numbers = || -> Vec<String> {
+        let texts = received.lock().expect("record").clone();
+        texts
+            .iter()
+            .filter_map(|t| Some(format!("e{}", t.strip_prefix("bench ")?.split(' ').next()?)))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while numbers().len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} generated events arrived",
+            numbers().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all: Vec<u64> = (0..count as u64).collect();
+    check_exactly_once(&numbers(), &all);
 }

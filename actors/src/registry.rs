@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use log::{debug, info};
+use log::{debug, info, warn};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 
 use crate::bot::BotActor;
+use crate::cluster::sessions::{Sessions, SharedSession};
 use crate::model::UserId;
 use crate::secret::Secret;
 
@@ -78,13 +79,67 @@ struct Session {
 pub struct SessionRegistry {
     config: RegistryConfig,
     bots: Vec<(UserId, Addr<BotActor>)>,
+    /// This node's sessions; in a cluster, every session of the cluster as the bucket's
+    /// watch reported it, with this node's references.
     sessions: HashMap<String, Session>,
+    /// In a cluster, the sessions every node shares.
+    shared: Option<Sessions>,
+}
+
+/// A registry's answer that may wait for the cluster's sessions.
+type Answer<T> = ResponseActFuture<SessionRegistry, Result<T, SessionError>>;
+
+fn ready<T: 'static>(result: Result<T, SessionError>) -> Answer<T> {
+    Box::pin(fut::ready(result))
+}
+
+/// Logs a failed change of the cluster's sessions: the session then works on this node.
+fn shared_failed(what: &str, e: &crate::cluster::ClusterError) {
+    warn!("sessions: {what} not shared with the cluster: {e}");
 }
 
 impl SessionRegistry {
     /// A registry over the given bots, in config order (the first is `singleMode`'s bot).
     pub fn new(config: RegistryConfig, bots: Vec<(UserId, Addr<BotActor>)>) -> Self {
-        SessionRegistry { config, bots, sessions: HashMap::new() }
+        SessionRegistry { config, bots, sessions: HashMap::new(), shared: None }
+    }
+
+    /// In a cluster: sessions are created, bound, counted and closed in `shared`, so a key
+    /// verified on one node works on every node (`singleMode`'s one session is the same on
+    /// every node by name).
+    pub fn with_shared(mut self, shared: Sessions) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Session `key` from the cluster, when this node does not know it (yet): created or
+    /// bound on another node a moment ago.
+    fn fetch(
+        &self,
+        key: String,
+    ) -> Option<impl std::future::Future<Output = Option<SharedSession>>> {
+        let shared = self.shared.clone()?;
+        Some(async move {
+            match shared.get(&key).await {
+                Ok(found) => found,
+                Err(e) => {
+                    shared_failed("a lookup", &e);
+                    None
+                }
+            }
+        })
+    }
+
+    /// Adds `delta` references to `key` in the cluster.
+    fn share_reference(&self, key: &str, delta: i32) -> impl std::future::Future<Output = ()> {
+        let (shared, key) = (self.shared.clone(), key.to_owned());
+        async move {
+            if let Some(shared) = shared {
+                if let Err(e) = shared.reference(&key, delta).await {
+                    shared_failed("a reference", &e);
+                }
+            }
+        }
     }
 
     fn bot(&self, qq: UserId) -> Option<&Addr<BotActor>> {
@@ -137,6 +192,32 @@ impl Actor for SessionRegistry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        if let Some(shared) = self.shared.clone() {
+            // Every node's view follows the bucket: sessions created, bound and closed
+            // elsewhere.
+            let watch = async move { shared.watch().await };
+            ctx.wait(watch.into_actor(self).map(|watch, _, ctx| match watch {
+                Ok(changes) => {
+                    ctx.add_stream(changes);
+                }
+                Err(e) => warn!("sessions: {e}; sessions of other nodes are looked up instead"),
+            }));
+        }
+    }
+}
+
+impl StreamHandler<(String, Option<SharedSession>)> for SessionRegistry {
+    fn handle(&mut self, (key, session): (String, Option<SharedSession>), _: &mut Context<Self>) {
+        match session {
+            Some(s) => self.learn(key, s),
+            None => {
+                self.sessions.remove(&key);
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Context<Self>) {
+        warn!("sessions: the cluster's watch ended; sessions of other nodes are looked up");
     }
 }
 
@@ -155,30 +236,91 @@ pub struct Authenticate {
 }
 
 impl Handler<Authenticate> for SessionRegistry {
-    type Result = Result<BoundSession, SessionError>;
+    type Result = Answer<BoundSession>;
 
     fn handle(&mut self, msg: Authenticate, _: &mut Self::Context) -> Self::Result {
-        self.check_key(msg.verify_key.as_deref())?;
+        if let Err(e) = self.check_key(msg.verify_key.as_deref()) {
+            return ready(Err(e));
+        }
         let session_key = msg.session_key.filter(|k| !k.is_empty());
-        let bound = if self.config.single_mode {
-            self.single_session()?
-        } else {
-            match (session_key, msg.qq) {
-                (Some(key), _) => self.bound(&key)?,
-                (None, Some(qq)) => {
-                    let bot = self.bot(qq).ok_or(SessionError::NoBot)?.clone();
-                    let key = self.new_key();
-                    self.sessions.insert(key.clone(), Session { bot: Some(qq), refs: 0 });
-                    BoundSession { key, qq, bot }
+        if self.config.single_mode {
+            return ready(self.single_session().map(|bound| self.attach(bound)));
+        }
+        match (session_key, msg.qq) {
+            (Some(key), _) => match (self.bound(&key), self.fetch(key.clone())) {
+                (Err(SessionError::IllegalSession), Some(fetch)) => {
+                    // Verified on another node a moment ago: this node learns it first.
+                    Box::pin(fetch.into_actor(self).then(move |found, act, _| {
+                        if let Some(found) = found {
+                            act.learn(key.clone(), found);
+                        }
+                        let bound = act.bound(&key).map(|bound| act.attach(bound));
+                        let shared = bound.as_ref().ok().map(|_| act.share_reference(&key, 1));
+                        async move {
+                            if let Some(shared) = shared {
+                                shared.await;
+                            }
+                            bound
+                        }
+                        .into_actor(act)
+                    }))
                 }
-                (None, None) => return Err(SessionError::MissingParameter),
+                (Ok(bound), _) => {
+                    let bound = self.attach(bound);
+                    let shared = self.share_reference(&bound.key, 1);
+                    Box::pin(
+                        async move {
+                            shared.await;
+                            Ok(bound)
+                        }
+                        .into_actor(self),
+                    )
+                }
+                (Err(e), _) => ready(Err(e)),
+            },
+            (None, Some(qq)) => {
+                let Some(bot) = self.bot(qq).cloned() else {
+                    return ready(Err(SessionError::NoBot));
+                };
+                let key = self.new_key();
+                self.sessions.insert(key.clone(), Session { bot: Some(qq), refs: 0 });
+                let bound = self.attach(BoundSession { key, qq, bot });
+                let shared = self.shared.clone();
+                Box::pin(
+                    async move {
+                        if let Some(shared) = shared {
+                            let created = shared.create(&bound.key, Some(qq)).await;
+                            let counted = match created {
+                                Ok(()) => shared.reference(&bound.key, 1).await.map(|_| ()),
+                                Err(e) => Err(e),
+                            };
+                            if let Err(e) = counted {
+                                shared_failed("a new session", &e);
+                            }
+                        }
+                        Ok(bound)
+                    }
+                    .into_actor(self),
+                )
             }
-        };
+            (None, None) => ready(Err(SessionError::MissingParameter)),
+        }
+    }
+}
+
+impl SessionRegistry {
+    /// Takes in a session as the cluster has it (this node's references unchanged).
+    fn learn(&mut self, key: String, found: SharedSession) {
+        self.sessions.entry(key).or_insert(Session { bot: None, refs: 0 }).bot = found.bot;
+    }
+
+    /// Counts one more user of `bound` on this node.
+    fn attach(&mut self, bound: BoundSession) -> BoundSession {
         if let Some(s) = self.sessions.get_mut(&bound.key) {
             s.refs += 1;
         }
         debug!("session bound to bot {} (adapter connection attached)", bound.qq);
-        Ok(bound)
+        bound
     }
 }
 
@@ -192,23 +334,45 @@ pub struct CreateSession {
 }
 
 impl Handler<CreateSession> for SessionRegistry {
-    type Result = Result<String, SessionError>;
+    type Result = Answer<String>;
 
     fn handle(&mut self, msg: CreateSession, ctx: &mut Self::Context) -> Self::Result {
-        self.check_key(msg.verify_key.as_deref())?;
+        if let Err(e) = self.check_key(msg.verify_key.as_deref()) {
+            return ready(Err(e));
+        }
         if self.config.single_mode {
-            return self.single_session().map(|s| s.key);
+            return ready(self.single_session().map(|s| s.key));
         }
         let key = self.new_key();
         self.sessions.insert(key.clone(), Session { bot: None, refs: 0 });
         let expiring = key.clone();
-        ctx.run_later(self.config.unbound_session_ttl, move |act, _| {
+        ctx.run_later(self.config.unbound_session_ttl, move |act, ctx| {
             if act.sessions.get(&expiring).is_some_and(|s| s.bot.is_none()) {
                 act.sessions.remove(&expiring);
                 debug!("an unbound session expired");
             }
+            if let Some(shared) = act.shared.clone() {
+                // Bound on another node meanwhile, it lives on.
+                let close = async move { shared.close_if_unbound(&expiring).await };
+                ctx.spawn(close.into_actor(act).map(|closed, _, _| {
+                    if let Err(e) = closed {
+                        shared_failed("an expiry", &e);
+                    }
+                }));
+            }
         });
-        Ok(key)
+        let shared = self.shared.clone();
+        Box::pin(
+            async move {
+                if let Some(shared) = shared {
+                    if let Err(e) = shared.create(&key, None).await {
+                        shared_failed("a new session", &e);
+                    }
+                }
+                Ok(key)
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -223,22 +387,57 @@ pub struct Bind {
 }
 
 impl Handler<Bind> for SessionRegistry {
-    type Result = Result<(), SessionError>;
+    type Result = Answer<()>;
 
     fn handle(&mut self, msg: Bind, _: &mut Self::Context) -> Self::Result {
         if self.config.single_mode {
-            return Err(SessionError::Unsupported);
+            return ready(Err(SessionError::Unsupported));
         }
         if self.bot(msg.qq).is_none() {
-            return Err(SessionError::NoBot);
+            return ready(Err(SessionError::NoBot));
         }
-        let session =
-            self.sessions.get_mut(&msg.session_key).ok_or(SessionError::IllegalSession)?;
-        if session.bot.is_none() {
-            session.bot = Some(msg.qq);
-            session.refs += 1;
+        let known = self.sessions.contains_key(&msg.session_key);
+        let Some(fetch) = self.fetch(msg.session_key.clone()).filter(|_| !known) else {
+            return self.bind_known(msg);
+        };
+        // Created on another node (its /verify went there): learn it, then bind it.
+        Box::pin(fetch.into_actor(self).then(move |found, act, _| {
+            if let Some(found) = found {
+                act.learn(msg.session_key.clone(), found);
+            }
+            act.bind_known(msg)
+        }))
+    }
+}
+
+impl SessionRegistry {
+    /// Binds a session this node knows; binding counts as one reference, on every node.
+    fn bind_known(&mut self, msg: Bind) -> Answer<()> {
+        let Some(session) = self.sessions.get_mut(&msg.session_key) else {
+            return ready(Err(SessionError::IllegalSession));
+        };
+        if session.bot.is_some() {
+            return ready(Ok(()));
         }
-        Ok(())
+        session.bot = Some(msg.qq);
+        session.refs += 1;
+        let shared = self.shared.clone();
+        Box::pin(
+            async move {
+                if let Some(shared) = shared {
+                    let bound = shared.bind(&msg.session_key, msg.qq).await;
+                    let counted = match bound {
+                        Ok(_) => shared.reference(&msg.session_key, 1).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = counted {
+                        shared_failed("a binding", &e);
+                    }
+                }
+                Ok(())
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -254,10 +453,25 @@ pub struct Release {
 impl Handler<Release> for SessionRegistry {
     type Result = ();
 
-    fn handle(&mut self, msg: Release, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Release, ctx: &mut Self::Context) {
+        if msg.session_key == SINGLE_SESSION {
+            if let Some(s) = self.sessions.get_mut(&msg.session_key) {
+                s.refs = s.refs.saturating_sub(1);
+            }
+            return;
+        }
+        if self.shared.is_some() {
+            // Closed when the cluster's count reaches zero; the watch removes it here.
+            if let Some(s) = self.sessions.get_mut(&msg.session_key) {
+                s.refs = s.refs.saturating_sub(1);
+            }
+            let released = self.share_reference(&msg.session_key, -1);
+            ctx.spawn(released.into_actor(self));
+            return;
+        }
         if let Some(s) = self.sessions.get_mut(&msg.session_key) {
             s.refs = s.refs.saturating_sub(1);
-            if s.refs == 0 && msg.session_key != SINGLE_SESSION {
+            if s.refs == 0 {
                 self.sessions.remove(&msg.session_key);
                 debug!("a session was released by its last user and closed");
             }
@@ -274,13 +488,24 @@ pub struct Lookup {
 }
 
 impl Handler<Lookup> for SessionRegistry {
-    type Result = Result<BoundSession, SessionError>;
+    type Result = Answer<BoundSession>;
 
     fn handle(&mut self, msg: Lookup, _: &mut Self::Context) -> Self::Result {
         if self.config.single_mode {
-            return self.single_session();
+            return ready(self.single_session());
         }
-        self.bound(&msg.session_key)
+        match (self.bound(&msg.session_key), self.fetch(msg.session_key.clone())) {
+            (Err(SessionError::IllegalSession), Some(fetch)) => {
+                let key = msg.session_key;
+                Box::pin(fetch.into_actor(self).map(move |found, act, _| {
+                    if let Some(found) = found {
+                        act.learn(key.clone(), found);
+                    }
+                    act.bound(&key)
+                }))
+            }
+            (result, _) => ready(result),
+        }
     }
 }
 

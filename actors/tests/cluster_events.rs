@@ -25,6 +25,16 @@ fn number(p: &Published) -> i64 {
     p.time - 1_700_000_000
 }
 
+/// The event numbers of a run of batches, in order.
+async fn flatten(
+    batches: impl futures_util::Stream<
+        Item = Result<(u64, Vec<Published>), botgate_actors::cluster::ClusterError>,
+    >,
+) -> Vec<i64> {
+    let batches: Vec<_> = batches.collect().await;
+    batches.into_iter().flat_map(|r| r.expect("decodes").1).map(|p| number(&p)).collect()
+}
+
 async fn link(url: &str, node: &str) -> ClusterLink {
     ClusterLink::connect(&[url.to_owned()], node, Duration::from_secs(5)).await.expect("connect")
 }
@@ -39,7 +49,7 @@ async fn published_events_reach_followers_once_in_order_and_survive_a_nats_resta
 
     let mut first_sequence = 0;
     for n in 1..=200 {
-        let seq = events::publish(&owner, &event(n), &format!("gate-a-10001-{n}"))
+        let seq = events::publish(&owner, &[event(n)], &format!("gate-a-10001-{n}"))
             .await
             .expect("publish");
         if n == 1 {
@@ -47,20 +57,23 @@ async fn published_events_reach_followers_once_in_order_and_survive_a_nats_resta
         }
     }
     // A retry of event 200 (its acknowledgement was lost, say): stored once.
-    events::publish(&owner, &event(200), "gate-a-10001-200").await.expect("retried publish");
-    events::publish(&owner, &event(201), "gate-a-10001-201").await.expect("publish");
+    events::publish(&owner, &[event(200)], "gate-a-10001-200").await.expect("retried publish");
+    // A batch of two keeps its order.
+    events::publish(&owner, &[event(201), event(202)], "gate-a-10001-201").await.expect("publish");
     // Another bot's events are not this follower's.
     let other = Published { bot: 10002, ..event(999) };
-    events::publish(&owner, &other, "gate-a-10002-1").await.expect("publish");
+    events::publish(&owner, &[other], "gate-a-10002-1").await.expect("publish");
 
     let mut got = Vec::new();
-    while got.len() < 201 {
+    while got.len() < 202 {
         let next = tokio::time::timeout(Duration::from_secs(10), live.next()).await;
-        let (_, p) = next.expect("an event in time").expect("stream open").expect("decodes");
-        assert_eq!(p.bot, 10001);
-        got.push(number(&p));
+        let (_, batch) = next.expect("an event in time").expect("stream open").expect("decodes");
+        for p in batch {
+            assert_eq!(p.bot, 10001);
+            got.push(number(&p));
+        }
     }
-    assert_eq!(got, (1..=201).collect::<Vec<_>>(), "once each, in order");
+    assert_eq!(got, (1..=202).collect::<Vec<_>>(), "once each, in order");
     assert!(
         tokio::time::timeout(Duration::from_millis(300), live.next()).await.is_err(),
         "nothing more: the retry was stored once, the other bot's event is not here"
@@ -69,19 +82,15 @@ async fn published_events_reach_followers_once_in_order_and_survive_a_nats_resta
     // A follower that was away catches up from a sequence.
     let from_100 =
         events::follow(&follower, 10001, Some(first_sequence + 99)).await.expect("follow");
-    let caught: Vec<i64> =
-        from_100.take(102).map(|r| number(&r.expect("decodes").1)).collect().await;
-    assert_eq!(caught, (100..=201).collect::<Vec<_>>());
+    let caught: Vec<i64> = flatten(from_100.take(102)).await;
+    assert_eq!(caught, (100..=202).collect::<Vec<_>>());
 
     // kill -9 of the NATS server: what the stream acknowledged is still there after it.
     nats.restart();
     let after = link(&nats.url, "gate-c").await;
     let everything = events::follow(&after, 10001, Some(first_sequence)).await.expect("follow");
-    let kept: Vec<i64> = tokio::time::timeout(
-        Duration::from_secs(20),
-        everything.take(201).map(|r| number(&r.expect("decodes").1)).collect::<Vec<_>>(),
-    )
-    .await
-    .expect("the stream after the restart");
-    assert_eq!(kept, (1..=201).collect::<Vec<_>>());
+    let kept = tokio::time::timeout(Duration::from_secs(20), flatten(everything.take(201)))
+        .await
+        .expect("the stream after the restart");
+    assert_eq!(kept, (1..=202).collect::<Vec<_>>());
 }

@@ -106,8 +106,12 @@ impl Drop for ClusterRole {
     }
 }
 
-/// Publishes events in order, each retried under the same id until the stream has it (its
-/// duplicate window stores a retried one once).
+/// The most events one stream message carries.
+const MAX_BATCH: usize = 256;
+
+/// Publishes events in order: whatever queued while the previous publish was being
+/// acknowledged goes out as one batch (group commit), retried under the same id until the
+/// stream has it (its duplicate window stores a retried batch once).
 fn start_publisher(link: ClusterLink, bot: UserId) -> mpsc::UnboundedSender<Outgoing> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let boot = std::time::SystemTime::now()
@@ -116,31 +120,43 @@ fn start_publisher(link: ClusterLink, bot: UserId) -> mpsc::UnboundedSender<Outg
         .unwrap_or(0);
     tokio::spawn(async move {
         let mut n = 0u64;
-        while let Some(item) = rx.recv().await {
-            let published = match item {
-                Outgoing::Barrier(done) => {
-                    let _ = done.send(());
-                    continue;
+        let mut batch: Vec<Published> = Vec::new();
+        let mut barriers: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    Outgoing::Event(published) => batch.push(*published),
+                    // Answered once what came before it is in the stream.
+                    Outgoing::Barrier(done) => barriers.push(done),
                 }
-                Outgoing::Event(published) => published,
-            };
-            n += 1;
-            let id = format!("{}-{bot}-{boot}-{n}", link.node);
-            let mut delay = PUBLISH_RETRY.0;
-            while let Err(e) = events::publish(&link, published.as_ref(), &id).await {
-                warn_throttled!(PUBLISH_FAILED, "cluster: bot {bot}: {e}; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(PUBLISH_RETRY.1);
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                n += 1;
+                let id = format!("{}-{bot}-{boot}-{n}", link.node);
+                let mut delay = PUBLISH_RETRY.0;
+                while let Err(e) = events::publish(&link, &batch, &id).await {
+                    warn_throttled!(PUBLISH_FAILED, "cluster: bot {bot}: {e}; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(PUBLISH_RETRY.1);
+                }
+                batch.clear();
+            }
+            for done in barriers.drain(..) {
+                let _ = done.send(());
             }
         }
     });
     tx
 }
 
-/// One event read from the stream.
+/// One batch of events read from the stream.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Followed(Published);
+struct Followed(Vec<Published>);
 
 /// Makes this node the bot's owner (`true`) or not; answered once the change is complete —
 /// on giving up, once the source and the command service stopped and every event it
@@ -229,10 +245,10 @@ impl BotActor {
                         futures_util::pin_mut!(events);
                         while let Some(item) = events.next().await {
                             match item {
-                                Ok((sequence, published)) => {
+                                Ok((sequence, batch)) => {
                                     next = Some(sequence + 1);
                                     // Waits for room in a full mailbox rather than lose one.
-                                    if addr.send(Followed(published)).await.is_err() {
+                                    if addr.send(Followed(batch)).await.is_err() {
                                         return;
                                     }
                                 }
@@ -258,9 +274,9 @@ impl Handler<Followed> for BotActor {
     type Result = ();
 
     fn handle(&mut self, msg: Followed, _: &mut Self::Context) {
-        let Followed(published) = msg;
-        if let Event::Message(message) = &published.event {
-            if let Some(role) = self.cluster.as_mut() {
+        for published in msg.0 {
+            if let (Event::Message(message), Some(role)) = (&published.event, self.cluster.as_mut())
+            {
                 role.last_message_id = role.last_message_id.max(message.source.id);
                 // A follower keeps what a command may name, should it become the owner.
                 if !role.owner {
@@ -269,8 +285,8 @@ impl Handler<Followed> for BotActor {
                     }
                 }
             }
+            self.deliver_local(SharedEvent::new(published.bot, published.time, published.event));
         }
-        self.deliver_local(SharedEvent::new(published.bot, published.time, published.event));
     }
 }
 

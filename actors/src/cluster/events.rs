@@ -1,6 +1,9 @@
 //! Events across the cluster: a bot's owner publishes each event once, in model form, to the
 //! JetStream stream `BOTGATE_EVENTS` (subject `botgate.events.<qq>`); an event is *accepted*
-//! once the stream acknowledged it. Every node with local subscribers of that bot reads the
+//! once the stream acknowledged it. One stream message carries a batch — the events the owner
+//! produced while its previous publish was being acknowledged (group commit) — so a busy bot
+//! is not held to one acknowledgement round trip per event; a position is a message's sequence
+//! and an index within its batch. Every node with local subscribers of that bot reads the
 //! subject with an ordered consumer and fans the events out as its own, serializing once per
 //! wire format as a single process does. The stream is bounded by age and size.
 
@@ -54,21 +57,24 @@ pub async fn stream(link: &ClusterLink) -> Result<stream::Stream, ClusterError> 
         .map_err(|e| ClusterError::JetStream(format!("stream {STREAM}: {e}")))
 }
 
-/// Publishes one event of its owner; answers the stream's sequence once it has the event
-/// (the event is accepted then). `id` identifies it for JetStream's duplicate window, so a
-/// retried publish is stored once.
+/// Publishes a batch of one bot's events, in order; answers the stream's sequence once it has
+/// them (they are accepted then). `id` identifies the batch for JetStream's duplicate window,
+/// so a retried publish is stored once.
 pub async fn publish(
     link: &ClusterLink,
-    published: &Published,
+    batch: &[Published],
     id: &str,
 ) -> Result<u64, ClusterError> {
-    let payload = serde_json::to_vec(published)
+    let Some(first) = batch.first() else {
+        return Err(ClusterError::JetStream("an empty batch".into()));
+    };
+    let payload = serde_json::to_vec(batch)
         .map_err(|e| ClusterError::JetStream(format!("an event does not serialize: {e}")))?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id);
     let ack = link
         .jetstream
-        .publish_with_headers(subject(published.bot), headers, Bytes::from(payload))
+        .publish_with_headers(subject(first.bot), headers, Bytes::from(payload))
         .await
         .map_err(|e| ClusterError::JetStream(format!("publishing: {e}")))?
         .await
@@ -76,12 +82,13 @@ pub async fn publish(
     Ok(ack.sequence)
 }
 
-/// Bot `bot`'s events from now on (or from stream sequence `from`), in order, as they come.
+/// Bot `bot`'s batches from now on (or from stream sequence `from`), in order, as they come,
+/// each with its sequence.
 pub async fn follow(
     link: &ClusterLink,
     bot: UserId,
     from: Option<u64>,
-) -> Result<impl Stream<Item = Result<(u64, Published), ClusterError>>, ClusterError> {
+) -> Result<impl Stream<Item = Result<(u64, Vec<Published>), ClusterError>>, ClusterError> {
     let stream = stream(link).await?;
     let deliver_policy = match from {
         Some(sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence },
@@ -102,8 +109,8 @@ pub async fn follow(
     Ok(messages.map(|m| {
         let m = m.map_err(|e| ClusterError::JetStream(format!("reading events: {e}")))?;
         let sequence = m.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let published = serde_json::from_slice::<Published>(&m.payload)
+        let batch = serde_json::from_slice::<Vec<Published>>(&m.payload)
             .map_err(|e| ClusterError::JetStream(format!("an event does not decode: {e}")))?;
-        Ok((sequence, published))
+        Ok((sequence, batch))
     }))
 }

@@ -1,6 +1,7 @@
 //! Durable feeds: how an outbound destination of a cluster reads a bot's events. Its position
-//! — the stream sequence of the last event it delivered — is a key of the JetStream key-value
-//! bucket `botgate_positions`, written by revision-checked updates after delivery. A feed
+//! — where the next undelivered event is: a stream message's sequence and an index in its
+//! batch — is a key of the JetStream key-value bucket `botgate_positions`, written by
+//! revision-checked updates after delivery. A feed
 //! reads the bot's subject with an ordered consumer from the position onwards (gap-free and
 //! in order, across NATS restarts), so a destination's next owner continues after the last
 //! event its previous owner delivered: none lost, none twice.
@@ -8,6 +9,7 @@
 //! The feed waits while the destination's outbox is full (the stream holds what it has not
 //! read), so a server away for long loses nothing to the outbox's bound.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
@@ -30,6 +32,27 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// How often a feed whose outbox is full looks again.
 const FULL_POLL: Duration = Duration::from_millis(5);
+
+/// Where a destination is in a bot's events: every event before (stream sequence, index in
+/// that message's batch) is delivered. Ordered as the events are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    /// The stream message.
+    pub sequence: u64,
+    /// The first undelivered event in its batch.
+    pub index: usize,
+}
+
+impl Position {
+    fn encode(self) -> Bytes {
+        Bytes::from(format!("{}:{}", self.sequence, self.index))
+    }
+
+    fn decode(value: &[u8]) -> Option<Position> {
+        let (sequence, index) = std::str::from_utf8(value).ok()?.split_once(':')?;
+        Some(Position { sequence: sequence.parse().ok()?, index: index.parse().ok()? })
+    }
+}
 
 /// A running feed; [`Feed::stop`] ends it after recording the last delivered position.
 pub struct Feed {
@@ -58,29 +81,27 @@ fn position_key(name: &str, bot: UserId) -> String {
     format!("{name}.{bot}")
 }
 
-/// Where destination `name` is in bot `bot`'s events: the last delivered sequence and the
-/// key's revision. A destination seen for the first time starts at the stream's end.
+/// Where destination `name` is in bot `bot`'s events, and the key's revision. A destination
+/// seen for the first time starts at the stream's end.
 async fn position(
     link: &ClusterLink,
     store: &kv::Store,
     key: &str,
-) -> Result<(u64, u64), ClusterError> {
+) -> Result<(Position, u64), ClusterError> {
     let read = |e: &dyn std::fmt::Display| ClusterError::JetStream(format!("position {key}: {e}"));
     if let Some(entry) = store.entry(key).await.map_err(|e| read(&e))? {
         if entry.operation == kv::Operation::Put {
-            let last = std::str::from_utf8(&entry.value)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| read(&"not a sequence number"))?;
-            return Ok((last, entry.revision));
+            let at = Position::decode(&entry.value).ok_or_else(|| read(&"not a position"))?;
+            return Ok((at, entry.revision));
         }
     }
     let mut events = stream(link).await?;
     let last = events.info().await.map_err(|e| read(&e))?.state.last_sequence;
-    match store.create(key, Bytes::from(last.to_string())).await {
+    let at = Position { sequence: last + 1, index: 0 };
+    match store.create(key, at.encode()).await {
         Ok(revision) => {
-            info!("cluster: {key} starts at event {}", last + 1);
-            Ok((last, revision))
+            info!("cluster: {key} starts at event {}", at.sequence);
+            Ok((at, revision))
         }
         // Another node created it meanwhile: take its value.
         Err(_) => Box::pin(position(link, store, key)).await,
@@ -95,13 +116,13 @@ pub async fn start(
     name: &str,
     outbox: EventOutbox,
 ) -> Result<Feed, ClusterError> {
-    let about = "botgate: the last event each destination delivered";
+    let about = "botgate: where each destination is in each bot's events";
     let store = link.bucket(BUCKET, about, Duration::ZERO).await?;
     let key = position_key(name, bot);
-    let (last, revision) = position(link, &store, &key).await?;
+    let (at, revision) = position(link, &store, &key).await?;
     let (stop, stopping) = oneshot::channel();
-    let run = Run { link: link.clone(), bot, store, key, delivered: last, revision, unrecorded: 0 };
-    tokio::spawn(run.feed(outbox, last + 1, stopping));
+    let run = Run { link: link.clone(), bot, store, key, delivered: at, revision, unrecorded: at };
+    tokio::spawn(run.feed(outbox, at, stopping));
     Ok(Feed { stop: Some(stop) })
 }
 
@@ -110,23 +131,27 @@ struct Run {
     bot: UserId,
     store: kv::Store,
     key: String,
-    /// The last delivered sequence, as recorded.
-    delivered: u64,
+    /// Where the destination is, as recorded.
+    delivered: Position,
     revision: u64,
-    /// A delivered sequence not recorded yet (NATS was away): recorded again shortly.
-    unrecorded: u64,
+    /// A position delivered but not recorded yet (NATS was away): recorded again shortly.
+    unrecorded: Position,
 }
 
 impl Run {
     async fn feed(
         mut self,
         outbox: EventOutbox,
-        mut next: u64,
+        from: Position,
         mut stopping: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
-        let (receipts, mut delivered) = mpsc::unbounded_channel::<u64>();
+        let (receipts, mut delivered) = mpsc::unbounded_channel::<Position>();
+        // Read but not yet in the outbox (it was full), oldest first.
+        let mut pending: VecDeque<SharedEvent> = VecDeque::new();
+        // Where reading continues: the batch after the last one read.
+        let mut next = from;
         'follow: loop {
-            let events = match follow(&self.link, self.bot, Some(next)).await {
+            let events = match follow(&self.link, self.bot, Some(next.sequence)).await {
                 Ok(events) => events,
                 Err(e) => {
                     warn!("cluster: {}: {e}; following again", self.key);
@@ -138,6 +163,14 @@ impl Run {
             };
             futures_util::pin_mut!(events);
             loop {
+                while !pending.is_empty() && outbox.has_room() {
+                    let Some(event) = pending.pop_front() else { break };
+                    if matches!(outbox.push(std::sync::Arc::new(event)), Delivery::Closed) {
+                        debug!("cluster: {}: the destination closed its outbox", self.key);
+                        return self.finish(&mut delivered, None).await;
+                    }
+                }
+                let reading = pending.is_empty();
                 tokio::select! {
                     biased;
                     done = &mut stopping => return self.finish(&mut delivered, done.ok()).await,
@@ -151,23 +184,29 @@ impl Run {
                             return;
                         }
                     }
-                    _ = tokio::time::sleep(FULL_POLL), if !outbox.has_room() => {}
-                    item = events.next(), if outbox.has_room() => match item {
-                        Some(Ok((sequence, published))) => {
-                            next = sequence + 1;
-                            let receipts = receipts.clone();
-                            let receipt = Receipt::new(move || {
-                                let _ = receipts.send(sequence);
-                            });
-                            let event = SharedEvent::new(published.bot, published.time, published.event)
-                                .with_receipt(receipt);
-                            if matches!(outbox.push(std::sync::Arc::new(event)), Delivery::Closed) {
-                                debug!("cluster: {}: the destination closed its outbox", self.key);
-                                return self.finish(&mut delivered, None).await;
+                    _ = tokio::time::sleep(FULL_POLL), if !reading => {}
+                    item = events.next(), if reading => match item {
+                        Some(Ok((sequence, batch))) => {
+                            // The first batch may be partly delivered already.
+                            let skip = if sequence == next.sequence { next.index } else { 0 };
+                            next = Position { sequence: sequence + 1, index: 0 };
+                            for (index, published) in batch.into_iter().enumerate().skip(skip) {
+                                let receipts = receipts.clone();
+                                let at = Position { sequence, index: index + 1 };
+                                let receipt = Receipt::new(move || {
+                                    let _ = receipts.send(at);
+                                });
+                                pending.push_back(
+                                    SharedEvent::new(published.bot, published.time, published.event)
+                                        .with_receipt(receipt),
+                                );
                             }
                         }
                         Some(Err(e)) => {
-                            warn!("cluster: {}: {e}; following again from {next}", self.key);
+                            warn!(
+                                "cluster: {}: {e}; following again from {}",
+                                self.key, next.sequence
+                            );
                             continue 'follow;
                         }
                         None => continue 'follow,
@@ -179,7 +218,11 @@ impl Run {
 
     /// Records the highest of `first` and every receipt already waiting; false once another
     /// node has written the position (this one no longer owns the destination).
-    async fn record(&mut self, first: u64, delivered: &mut mpsc::UnboundedReceiver<u64>) -> bool {
+    async fn record(
+        &mut self,
+        first: Position,
+        delivered: &mut mpsc::UnboundedReceiver<Position>,
+    ) -> bool {
         let mut highest = first;
         while let Ok(more) = delivered.try_recv() {
             highest = highest.max(more);
@@ -187,8 +230,7 @@ impl Run {
         if highest <= self.delivered {
             return true;
         }
-        let value = Bytes::from(highest.to_string());
-        match self.store.update(&self.key, value, self.revision).await {
+        match self.store.update(&self.key, highest.encode(), self.revision).await {
             Ok(revision) => {
                 self.revision = revision;
                 self.delivered = highest;
@@ -196,10 +238,10 @@ impl Run {
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 // An earlier write whose answer was lost (NATS restarting) may have landed:
-                // the key then holds this feed's own position, and the feed carries on.
+                // the key then holds a position of this feed's own, and the feed carries on.
                 let ours = |entry: &kv::Entry| {
-                    let value = std::str::from_utf8(&entry.value).ok()?.parse::<u64>().ok()?;
-                    (self.delivered..=highest).contains(&value).then_some(value)
+                    let at = Position::decode(&entry.value)?;
+                    (self.delivered..=highest).contains(&at).then_some(at)
                 };
                 match self.store.entry(&self.key).await {
                     Ok(Some(entry)) if ours(&entry).is_some() => {
@@ -227,10 +269,10 @@ impl Run {
 
     async fn finish(
         mut self,
-        delivered: &mut mpsc::UnboundedReceiver<u64>,
+        delivered: &mut mpsc::UnboundedReceiver<Position>,
         done: Option<oneshot::Sender<()>>,
     ) {
-        let first = delivered.try_recv().unwrap_or(0).max(self.unrecorded);
+        let first = delivered.try_recv().unwrap_or_default().max(self.unrecorded);
         if first > self.delivered {
             self.record(first, delivered).await;
         }

@@ -63,7 +63,8 @@ impl Sessions {
 
     /// Binds session `key` to `bot`.
     pub async fn bind(&self, key: &str, bot: UserId) -> Result<SharedSession, ClusterError> {
-        self.change(key, |s| s.bot = Some(bot)).await?.ok_or_else(|| missing(key))
+        let bound = self.change(key, |s| s.bot = Some(bot)).await?;
+        bound.map(|(s, _)| s).ok_or_else(|| missing(key))
     }
 
     /// Adds `delta` references to session `key`; at zero the session is closed (answers
@@ -76,15 +77,56 @@ impl Sessions {
         let next =
             self.change(key, |s| s.references = s.references.saturating_add_signed(delta)).await?;
         match next {
-            Some(s) if s.references == 0 => {
-                self.store
-                    .delete(key)
-                    .await
-                    .map_err(|e| ClusterError::JetStream(format!("closing a session: {e}")))?;
-                Ok(None)
+            Some((s, revision)) if s.references == 0 => {
+                // Only if no node took a reference since: then the session lives on.
+                match self.store.delete_expect_revision(key, Some(revision)).await {
+                    Ok(()) => Ok(None),
+                    Err(_) => self.get(key).await,
+                }
             }
-            other => Ok(other),
+            other => Ok(other.map(|(s, _)| s)),
         }
+    }
+
+    /// Closes session `key` if it is still unbound and unused (its creator's expiry timer:
+    /// mirai-api-http closes a session not bound within three minutes).
+    pub async fn close_if_unbound(&self, key: &str) -> Result<(), ClusterError> {
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| ClusterError::JetStream(format!("session {}: {e}", prefix(key))))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Ok(());
+        };
+        let session = serde_json::from_slice::<SharedSession>(&entry.value).ok();
+        if session.is_some_and(|s| s.bot.is_none() && s.references == 0) {
+            // A bind on another node meanwhile changes the revision and keeps it.
+            let _ = self.store.delete_expect_revision(key, Some(entry.revision)).await;
+        }
+        Ok(())
+    }
+
+    /// Every change to the cluster's sessions from now on: a session as it now is, or
+    /// `None` when it was closed.
+    pub async fn watch(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = (String, Option<SharedSession>)>, ClusterError>
+    {
+        use futures_util::StreamExt;
+        let watch = self
+            .store
+            .watch_all()
+            .await
+            .map_err(|e| ClusterError::JetStream(format!("watching sessions: {e}")))?;
+        Ok(watch.filter_map(|entry| async move {
+            let entry = entry.ok()?;
+            let session = match entry.operation {
+                kv::Operation::Put => serde_json::from_slice(&entry.value).ok(),
+                kv::Operation::Delete | kv::Operation::Purge => None,
+            };
+            Some((entry.key, session))
+        }))
     }
 
     /// Applies `f` to session `key` with a revision-checked update, retrying when another
@@ -93,7 +135,7 @@ impl Sessions {
         &self,
         key: &str,
         f: impl Fn(&mut SharedSession),
-    ) -> Result<Option<SharedSession>, ClusterError> {
+    ) -> Result<Option<(SharedSession, u64)>, ClusterError> {
         for _ in 0..RETRIES {
             let entry =
                 self.store.entry(key).await.map_err(|e| {
@@ -109,8 +151,8 @@ impl Sessions {
                 )));
             };
             f(&mut session);
-            if self.store.update(key, encode(&session), entry.revision).await.is_ok() {
-                return Ok(Some(session));
+            if let Ok(revision) = self.store.update(key, encode(&session), entry.revision).await {
+                return Ok(Some((session, revision)));
             }
         }
         Err(ClusterError::JetStream(format!(
