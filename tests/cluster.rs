@@ -90,15 +90,20 @@ impl Cluster {
         let nats = nats::nats_server();
         let mut nodes = Vec::new();
         for name in ["gate-a", "gate-b", "gate-c"] {
-            let ports = Ports { server: free_port(), http: free_port(), ws: free_port() };
-            let config = node_config(name, &ports, &nats.url, destination, more);
-            let running = Running::start_logging(
-                &config,
-                ports.server,
-                std::process::Stdio::inherit(),
-                "warn",
-            )
-            .await;
+            // A port picked free may be taken by a parallel test before the node binds it:
+            // then the node exits, and it starts again on other ports.
+            let mut attempts = 0;
+            let (ports, running) = loop {
+                let ports = Ports { server: free_port(), http: free_port(), ws: free_port() };
+                let config = node_config(name, &ports, &nats.url, destination, more);
+                let inherit = std::process::Stdio::inherit();
+                match Running::try_start(&config, ports.server, inherit, "warn").await {
+                    Ok(running) => break (ports, running),
+                    Err(why) if attempts < 3 => eprintln!("{name}: {why}; trying other ports"),
+                    Err(why) => panic!("{name} did not start: {why}"),
+                }
+                attempts += 1;
+            };
             nodes.push((name.to_owned(), ports, Some(running)));
         }
         Cluster { nats, nodes }

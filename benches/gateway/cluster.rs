@@ -138,6 +138,23 @@ pub(super) async fn rows() -> Vec<Row> {
         format!("{:.0} k frames/s", a1000.frames_per_sec / 1000.0),
         s1000.frames_per_sec / a1000.frames_per_sec,
     ));
+    // What the stream adds to an event's latency, at a rate far below the ceiling.
+    let paced = scale(300);
+    let al = fan_out(&alone, Proto::Mirai, 100, paced, 100).await;
+    let sl = fan_out(&solo, Proto::Mirai, 100, paced, 100).await;
+    eprintln!(
+        "cluster: 100 clients × 100 events/s: alone p50 {:.2} p99 {:.2} ms, one node p50 {:.2} \
+         p99 {:.2} ms",
+        al.p50, al.p99, sl.p50, sl.p99
+    );
+    rows.push(row(
+        "cluster: fan-out to 100 mirai clients × 100 events/s, latency p50 / p99 (1 node vs no \
+         cluster)"
+            .to_owned(),
+        format!("{:.2} / {:.2} ms", sl.p50, sl.p99),
+        format!("{:.2} / {:.2} ms", al.p50, al.p99),
+        sl.p99 / al.p99,
+    ));
     let per = scale(50_000);
     let ac = commands(&alone, Proto::Mirai, 1, 64, per).await;
     let sc = commands(&solo, Proto::Mirai, 1, 64, per).await;

@@ -609,6 +609,20 @@ impl Running {
         stderr: std::process::Stdio,
         level: &str,
     ) -> Running {
+        match Self::try_start(config, server_port, stderr, level).await {
+            Ok(running) => running,
+            Err(why) => panic!("botgate did not start: {why}"),
+        }
+    }
+
+    /// Starts the binary and waits for `/healthz`; an error if the process exits first (a
+    /// port another test took meanwhile, say) or never answers.
+    pub async fn try_start(
+        config: &str,
+        server_port: u16,
+        stderr: std::process::Stdio,
+        level: &str,
+    ) -> Result<Running, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, config).expect("write config");
@@ -622,20 +636,24 @@ impl Running {
             .stderr(stderr)
             .spawn()
             .expect("start botgate");
-        let running = Running { child, _dir: dir };
+        let mut running = Running { child, _dir: dir };
         let client = awc::Client::default();
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let url = format!("http://127.0.0.1:{server_port}/healthz");
             if let Ok(resp) = client.get(url).send().await {
                 if resp.status().is_success() {
-                    break;
+                    return Ok(running);
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "healthz never answered");
+            if let Ok(Some(status)) = running.child.try_wait() {
+                return Err(format!("it exited ({status})"));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err("healthz never answered".to_owned());
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        running
     }
 
     /// The process id.

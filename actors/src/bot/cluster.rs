@@ -229,7 +229,12 @@ impl BotActor {
             return;
         };
         let (link, addr) = (role.link.clone(), ctx.address());
-        role.follower = Some(tokio::spawn(async move {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Only when botgate is tearing down (start-up failed after the bots started).
+            warn!("cluster: bot {bot}: no runtime to follow the stream in");
+            return;
+        };
+        role.follower = Some(runtime.spawn(async move {
             let mut next: Option<u64> = None;
             loop {
                 if next.is_none() {
