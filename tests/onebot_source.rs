@@ -120,44 +120,6 @@ async fn a_chained_botgate_serves_mirai_and_onebot_clients_from_the_upstream() {
     assert_eq!(forward["nodeList"][0]["messageChain"][0]["text"], "forwarded");
 }
 
-/// Plays NapCat's part of a connection: answers the login handshake and the list calls the
-/// source makes, leaving the peer ready for the test.
-async fn napcat_login(peer: &mut WsPeer) {
-    // NapCat greets every connection with a lifecycle event and then sends heartbeats; they
-    // are the link's business and must never reach clients.
-    peer.send(
-        json!({"time":1,"self_id":10001,"post_type":"meta_event","meta_event_type":"lifecycle",
-                     "sub_type":"connect"}),
-    )
-    .await;
-    peer.send(
-        json!({"time":1,"self_id":10001,"post_type":"meta_event","meta_event_type":"heartbeat",
-                     "status":{"online":true,"good":true},"interval":30000}),
-    )
-    .await;
-    let mut answered = 0;
-    while answered < 4 {
-        let call = peer.recv_frame().await;
-        let data = match call["action"].as_str() {
-            Some("get_login_info") => json!({"user_id": 10001, "nickname": "napcat bot"}),
-            Some("get_version_info") => {
-                json!({"app_name": "NapCat.Onebot", "app_version": "4.8.0", "protocol_version": "v11"})
-            }
-            Some("get_friend_list") => {
-                json!([{"user_id": 20001, "nickname": "Alice", "remark": "小A"}])
-            }
-            Some("get_group_list") => {
-                json!([{"group_id": 30001, "group_name": "NapCat Group", "member_count": 2}])
-            }
-            other => panic!("unexpected call during login: {other:?}: {call}"),
-        };
-        peer.send(json!({"status":"ok","retcode":0,"data":data,"message":"","wording":"",
-                         "echo":call["echo"],"stream":"normal-action"}))
-            .await;
-        answered += 1;
-    }
-}
-
 /// A fake NapCat logged in as 10001 and botgate B sourced from it, B online; the link's
 /// connection is handed back for the test to play NapCat on.
 async fn napcat_online() -> (FakeServer, botgate::Gateway, WsPeer) {
@@ -167,14 +129,6 @@ async fn napcat_online() -> (FakeServer, botgate::Gateway, WsPeer) {
     napcat_login(&mut peer).await;
     wait_online(&b, true).await;
     (napcat, b, peer)
-}
-
-fn napcat_group_message(id: i64, user: i64, text: &str) -> Value {
-    json!({"self_id":10001,"user_id":user,"time":1_764_000_000,"message_id":id,"message_seq":id,
-           "real_id":id,"message_type":"group","sub_type":"normal","group_id":30001,
-           "sender":{"user_id":user,"nickname":"Bob","card":"","role":"member"},
-           "raw_message":text,"font":14,"message_format":"array","post_type":"message",
-           "message":[{"type":"text","data":{"text":text}}]})
 }
 
 #[actix_web::test]

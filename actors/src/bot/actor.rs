@@ -518,7 +518,7 @@ impl Handler<Unsubscribe> for BotActor {
 }
 
 /// A bot's status, for `/healthz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BotStatus {
     /// The account.
     pub qq: UserId,
@@ -543,12 +543,33 @@ pub struct BotStatus {
 pub struct GetStatus;
 
 impl Handler<GetStatus> for BotActor {
-    type Result = MessageResult<GetStatus>;
+    type Result = ResponseActFuture<Self, BotStatus>;
 
+    /// In a cluster a node that does not own the account asks the owner how the account
+    /// stands (its link is there), keeping its own subscriber count.
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        let local = self.status();
+        let Some(forwarded) = self.forward(Request::Status) else {
+            return Box::pin(fut::ready(local));
+        };
+        Box::pin(forwarded.into_actor(self).map(move |answer, _, _| match answer {
+            Ok(Answer::Status(owner)) => BotStatus {
+                subscribers: local.subscribers,
+                cached_messages: local.cached_messages,
+                ..*owner
+            },
+            // No owner yet, or it did not answer: what this node knows.
+            _ => local,
+        }))
+    }
+}
+
+impl BotActor {
+    /// The account's status as this node sees it.
+    pub(super) fn status(&mut self) -> BotStatus {
         // A subscriber whose outbox closed is gone even if no event has found that out yet.
         self.subscribers.retain(|s| !s.outbox.is_closed());
-        MessageResult(BotStatus {
+        BotStatus {
             qq: self.qq,
             nickname: match &self.source {
                 Source::Simulated(world) => world.bot_contact().nickname,
@@ -573,6 +594,6 @@ impl Handler<GetStatus> for BotActor {
                 Source::QqBot(source) => source.problem().map(str::to_owned),
                 _ => None,
             },
-        })
+        }
     }
 }

@@ -29,6 +29,8 @@ pub enum Request {
     Inject(SimulatedInput),
     /// Start generated traffic on a simulated bot (`/sim/{qq}/traffic`).
     Traffic(GenerateTraffic),
+    /// How the account stands on its owner (`/healthz` on another node).
+    Status,
 }
 
 /// A request's result as it travels back.
@@ -40,6 +42,8 @@ pub enum Answer {
     Injected(Option<i32>),
     /// Traffic started.
     Started,
+    /// The account's status on its owner.
+    Status(Box<crate::bot::BotStatus>),
     /// The bot's error.
     Failed(BotError),
 }
@@ -62,6 +66,10 @@ async fn run(actor: &Addr<BotActor>, bot: UserId, request: Request) -> Answer {
         Request::Traffic(job) => match actor.send(job).await {
             Ok(Ok(())) => Answer::Started,
             Ok(Err(e)) => Answer::Failed(e),
+            Err(e) => lost(e),
+        },
+        Request::Status => match actor.send(crate::bot::GetStatus).await {
+            Ok(status) => Answer::Status(Box::new(status)),
             Err(e) => lost(e),
         },
     }

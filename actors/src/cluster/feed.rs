@@ -33,6 +33,12 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How often a feed whose outbox is full looks again.
 const FULL_POLL: Duration = Duration::from_millis(5);
 
+/// The most events a feed hands its destination beyond the recorded position. A destination
+/// owner killed with `kill -9` has written at most these without recording them, and its
+/// next owner delivers them again: the bound on repeats (the protocols have no
+/// acknowledgement that would make a kill exact).
+pub const WINDOW: usize = 128;
+
 /// Where a destination is in a bot's events: every event before (stream sequence, index in
 /// that message's batch) is delivered. Ordered as the events are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -146,8 +152,10 @@ impl Run {
         mut stopping: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
         let (receipts, mut delivered) = mpsc::unbounded_channel::<Position>();
-        // Read but not yet in the outbox (it was full), oldest first.
-        let mut pending: VecDeque<SharedEvent> = VecDeque::new();
+        // Read but not yet in the outbox (it was full, or the window was), oldest first.
+        let mut pending: VecDeque<(Position, SharedEvent)> = VecDeque::new();
+        // Handed to the destination and not yet recorded as delivered: each event's position.
+        let mut handed: VecDeque<Position> = VecDeque::new();
         // Where reading continues: the batch after the last one read.
         let mut next = from;
         'follow: loop {
@@ -163,8 +171,15 @@ impl Run {
             };
             futures_util::pin_mut!(events);
             loop {
-                while !pending.is_empty() && outbox.has_room() {
-                    let Some(event) = pending.pop_front() else { break };
+                while let Some(at) = handed.front() {
+                    if *at > self.delivered {
+                        break;
+                    }
+                    handed.pop_front();
+                }
+                while !pending.is_empty() && outbox.has_room() && handed.len() < WINDOW {
+                    let Some((at, event)) = pending.pop_front() else { break };
+                    handed.push_back(at);
                     if matches!(outbox.push(std::sync::Arc::new(event)), Delivery::Closed) {
                         debug!("cluster: {}: the destination closed its outbox", self.key);
                         return self.finish(&mut delivered, None).await;
@@ -196,10 +211,9 @@ impl Run {
                                 let receipt = Receipt::new(move || {
                                     let _ = receipts.send(at);
                                 });
-                                pending.push_back(
-                                    SharedEvent::new(published.bot, published.time, published.event)
-                                        .with_receipt(receipt),
-                                );
+                                let event = SharedEvent::new(published.bot, published.time, published.event)
+                                    .with_receipt(receipt);
+                                pending.push_back((at, event));
                             }
                         }
                         Some(Err(e)) => {

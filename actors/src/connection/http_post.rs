@@ -251,10 +251,17 @@ impl HttpPostDestination {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if !self.appending && !self.outbox.is_empty() {
             let (events, _) = self.outbox.drain(256);
+            // In a cluster an event this protocol cannot express still takes its turn (with
+            // no body): its receipt moves the destination's position in order.
+            let keep_empty = self.config.durable.is_some();
             let fresh: Vec<Queued> = events
                 .into_iter()
                 .filter_map(|e| {
-                    let body = self.encode(&e)?;
+                    let body = match self.encode(&e) {
+                        Some(body) => body,
+                        None if keep_empty => Bytes::new(),
+                        None => return None,
+                    };
                     Some(Queued { seq: None, bot: e.bot, body, event: Some(e) })
                 })
                 .collect();
@@ -291,6 +298,10 @@ impl HttpPostDestination {
         }
         if self.posting || self.closing || self.standby {
             return;
+        }
+        while self.queue.front().is_some_and(|q| q.body.is_empty()) {
+            // Nothing to post for it: delivered as far as its feed is concerned.
+            self.delivered();
         }
         let Some(front) = self.queue.front() else {
             return;
