@@ -209,8 +209,13 @@ async fn redial(
         let owners = crate::cluster::owners(Some(link)).await;
         let owner = owners.get(&crate::cluster::destination_resource(*id));
         if owner != Some(&link.node) {
-            let owner = owner.map_or("no node (it is being taken over)", String::as_str);
-            let why = format!("destination {id} is delivered by {owner}; ask that node");
+            let why = match owner {
+                Some(owner) => format!("destination {id} is delivered by {owner}; ask that node"),
+                None => format!(
+                    "no node delivers to destination {id} now (it is being taken \
+                                 over); try again in a moment"
+                ),
+            };
             return error(StatusCode::CONFLICT, why);
         }
     }

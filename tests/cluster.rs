@@ -371,7 +371,9 @@ async fn events_reach_every_node_and_commands_reach_the_owner() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(*received.lock().expect("record"), vec!["hello cluster".to_owned()]);
-    // The admin API's redial works on the destination's owner; another node says who owns it.
+    // The admin API's redial works on the destination's owner; another node says who owns it
+    // (once ownership has settled: three resources, one per node).
+    cluster.wait_spread(1).await;
     let (_, dest_owner) = cluster.owners("gate-a").await;
     for node in ["gate-a", "gate-b", "gate-c"] {
         let url =
