@@ -666,3 +666,65 @@ async fn only_the_owner_runs_a_platform_source_and_another_takes_it_over() {
     assert_eq!(c.recv_frame().await["data"]["messageChain"][1]["text"], "after the takeover");
     assert_eq!(c2.recv_frame().await["data"]["messageChain"][1]["text"], "after the takeover");
 }
+
+#[actix_web::test]
+async fn the_next_owner_knows_the_last_owners_messages_and_continues_their_ids() {
+    let destination = free_port();
+    let _received = record_destination(destination);
+    let mut cluster = Cluster::start(destination).await;
+    cluster.wait_spread(1).await;
+    let (owner, _) = cluster.owners("gate-a").await;
+    let asker = ["gate-a", "gate-b", "gate-c"].into_iter().find(|n| *n != owner).expect("node");
+    let http = cluster.ports(asker).http;
+    let base = format!("http://127.0.0.1:{http}");
+    let key = http_session(&base, 10001).await;
+    let send = |text: &'static str| {
+        let key = key.clone();
+        async move {
+            let body = json!({"sessionKey": key, "target": 30001,
+                              "messageChain": [{"type": "Plain", "text": text}]});
+            let sent = mirai_post(http, "/sendGroupMessage", body).await;
+            assert_eq!(sent["code"], 0, "{sent}");
+            sent["messageId"].as_i64().expect("messageId")
+        }
+    };
+    let server = cluster.ports(asker).server;
+    let inject = |text: &'static str| async move {
+        let r: Value = awc::Client::default()
+            .post(format!("http://127.0.0.1:{server}/sim/10001/inject"))
+            .send_json(&group_message(30001, 20001, text))
+            .await
+            .expect("inject")
+            .json()
+            .await
+            .expect("json");
+        r["messageId"].as_i64().expect("messageId")
+    };
+    // The owner sends one message (a command forwarded to it) and sees one.
+    let sent = send("sent by the first owner").await;
+    let seen = inject("seen by the first owner").await;
+    // Let the replicas reach the other nodes' stores (they travel with the event).
+    let mut c = client(cluster.ports(asker).ws).await;
+    let marker = inject("marker").await;
+    assert_eq!(c.recv_frame().await["data"]["messageChain"][1]["text"], "marker");
+    cluster.kill(&owner);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cluster.owners(asker).await.0 == owner {
+        assert!(tokio::time::Instant::now() < deadline, "never taken over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next owner resolves the first owner's messages (its store got them) …
+    let found = wait_for_message(&base, &key, 30001, sent, WAIT).await;
+    let found = found.expect("the message the first owner sent");
+    assert_eq!(found["messageChain"][1]["text"], "sent by the first owner");
+    let found = wait_for_message(&base, &key, 30001, seen, WAIT).await.expect("the one it saw");
+    assert_eq!(found["messageChain"][1]["text"], "seen by the first owner");
+    // … and never gives one of their ids to another message.
+    let next_seen = inject("seen by the next owner").await;
+    let next_sent = send("sent by the next owner").await;
+    let last = sent.max(seen).max(marker);
+    assert!(
+        next_seen > last && next_sent > next_seen,
+        "{sent} {seen} {marker} {next_seen} {next_sent}"
+    );
+}

@@ -7,7 +7,7 @@ mod nats;
 
 use std::time::Duration;
 
-use botgate_actors::cluster::events::{self, Published};
+use botgate_actors::cluster::events::{self, Batch, Published};
 use botgate_actors::cluster::ClusterLink;
 use botgate_actors::model::{Event, Friend};
 use futures_util::StreamExt;
@@ -28,11 +28,15 @@ fn number(p: &Published) -> i64 {
 /// The event numbers of a run of batches, in order.
 async fn flatten(
     batches: impl futures_util::Stream<
-        Item = Result<(u64, Vec<Published>), botgate_actors::cluster::ClusterError>,
+        Item = Result<(u64, Batch), botgate_actors::cluster::ClusterError>,
     >,
 ) -> Vec<i64> {
     let batches: Vec<_> = batches.collect().await;
-    batches.into_iter().flat_map(|r| r.expect("decodes").1).map(|p| number(&p)).collect()
+    batches.into_iter().flat_map(|r| r.expect("decodes").1.events).map(|p| number(&p)).collect()
+}
+
+fn batch(events: Vec<Published>) -> Batch {
+    Batch { events, replicas: Vec::new() }
 }
 
 async fn link(url: &str, node: &str) -> ClusterLink {
@@ -49,26 +53,31 @@ async fn published_events_reach_followers_once_in_order_and_survive_a_nats_resta
 
     let mut first_sequence = 0;
     for n in 1..=200 {
-        let seq = events::publish(&owner, &[event(n)], &format!("gate-a-10001-{n}"))
-            .await
-            .expect("publish");
+        let seq =
+            events::publish(&owner, 10001, &batch(vec![event(n)]), &format!("gate-a-10001-{n}"))
+                .await
+                .expect("publish");
         if n == 1 {
             first_sequence = seq;
         }
     }
     // A retry of event 200 (its acknowledgement was lost, say): stored once.
-    events::publish(&owner, &[event(200)], "gate-a-10001-200").await.expect("retried publish");
+    events::publish(&owner, 10001, &batch(vec![event(200)]), "gate-a-10001-200")
+        .await
+        .expect("retried publish");
     // A batch of two keeps its order.
-    events::publish(&owner, &[event(201), event(202)], "gate-a-10001-201").await.expect("publish");
+    events::publish(&owner, 10001, &batch(vec![event(201), event(202)]), "gate-a-10001-201")
+        .await
+        .expect("publish");
     // Another bot's events are not this follower's.
     let other = Published { bot: 10002, ..event(999) };
-    events::publish(&owner, &[other], "gate-a-10002-1").await.expect("publish");
+    events::publish(&owner, 10002, &batch(vec![other]), "gate-a-10002-1").await.expect("publish");
 
     let mut got = Vec::new();
     while got.len() < 202 {
         let next = tokio::time::timeout(Duration::from_secs(10), live.next()).await;
         let (_, batch) = next.expect("an event in time").expect("stream open").expect("decodes");
-        for p in batch {
+        for p in batch.events {
             assert_eq!(p.bot, 10001);
             got.push(number(&p));
         }

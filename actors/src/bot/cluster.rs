@@ -6,7 +6,6 @@
 //! subscribing with a durable name reads from its recorded position instead (`cluster::feed`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -17,11 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::actor::{BotActor, SubscriptionId};
 use super::sources::Source;
 use crate::cluster::commands::{self, Answer, Request, Serving};
-use crate::cluster::events::{self, Published};
+use crate::cluster::events::{self, Batch, Published, Replica};
 use crate::cluster::feed::Feed;
 use crate::cluster::ClusterLink;
 use crate::log_throttle::LogThrottle;
-use crate::model::{BotError, Event, SharedEvent, UserId};
+use crate::model::{BotError, SharedEvent, UserId};
+use crate::store::{MessageChange, RecordIds};
 use crate::warn_throttled;
 
 /// Failed publishes are retried; their warnings are throttled while NATS is away.
@@ -37,6 +37,8 @@ const FOLLOW_RETRY: Duration = Duration::from_millis(500);
 enum Outgoing {
     /// An event to publish.
     Event(Box<Published>),
+    /// State the other nodes keep alike (messages, id maps).
+    Replica(Replica),
     /// Answered once everything before it is in the stream.
     Barrier(oneshot::Sender<()>),
 }
@@ -83,6 +85,16 @@ impl ClusterRole {
         let _ = publisher.send(Outgoing::Event(Box::new(published)));
     }
 
+    /// Queues state for the other nodes (the owner's path).
+    pub(super) fn replicate(&mut self, bot: UserId, replica: Replica) {
+        if !self.owner {
+            return;
+        }
+        let link = &self.link;
+        let publisher = self.publisher.get_or_insert_with(|| start_publisher(link.clone(), bot));
+        let _ = publisher.send(Outgoing::Replica(replica));
+    }
+
     /// Resolves once every event queued so far is in the stream.
     fn accepted(&mut self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
@@ -120,30 +132,31 @@ fn start_publisher(link: ClusterLink, bot: UserId) -> mpsc::UnboundedSender<Outg
         .unwrap_or(0);
     tokio::spawn(async move {
         let mut n = 0u64;
-        let mut batch: Vec<Published> = Vec::new();
+        let mut batch = Batch::default();
         let mut barriers: Vec<oneshot::Sender<()>> = Vec::new();
         while let Some(first) = rx.recv().await {
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
-                    Outgoing::Event(published) => batch.push(*published),
+                    Outgoing::Event(published) => batch.events.push(*published),
+                    Outgoing::Replica(replica) => batch.replicas.push(replica),
                     // Answered once what came before it is in the stream.
                     Outgoing::Barrier(done) => barriers.push(done),
                 }
-                if batch.len() < MAX_BATCH {
+                if batch.events.len() + batch.replicas.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() {
+            if !batch.events.is_empty() || !batch.replicas.is_empty() {
                 n += 1;
                 let id = format!("{}-{bot}-{boot}-{n}", link.node);
                 let mut delay = PUBLISH_RETRY.0;
-                while let Err(e) = events::publish(&link, &batch, &id).await {
+                while let Err(e) = events::publish(&link, bot, &batch, &id).await {
                     warn_throttled!(PUBLISH_FAILED, "cluster: bot {bot}: {e}; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(PUBLISH_RETRY.1);
                 }
-                batch.clear();
+                batch = Batch::default();
             }
             for done in barriers.drain(..) {
                 let _ = done.send(());
@@ -153,10 +166,10 @@ fn start_publisher(link: ClusterLink, bot: UserId) -> mpsc::UnboundedSender<Outg
     tx
 }
 
-/// One batch of events read from the stream.
+/// One batch read from the stream.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Followed(Vec<Published>);
+struct Followed(Batch);
 
 /// Makes this node the bot's owner (`true`) or not; answered once the change is complete —
 /// on giving up, once the source and the command service stopped and every event it
@@ -278,19 +291,61 @@ impl BotActor {
 impl Handler<Followed> for BotActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Followed, _: &mut Self::Context) {
-        for published in msg.0 {
-            if let (Event::Message(message), Some(role)) = (&published.event, self.cluster.as_mut())
-            {
-                role.last_message_id = role.last_message_id.max(message.source.id);
-                // A follower keeps what a command may name, should it become the owner.
-                if !role.owner {
-                    if let Some(context) = message.kind.context_id() {
-                        self.cache.insert(context, Arc::new(message.clone()));
+    fn handle(&mut self, msg: Followed, ctx: &mut Self::Context) {
+        let Followed(batch) = msg;
+        let owner = self.cluster.as_ref().is_some_and(|role| role.owner);
+        if !owner && !batch.replicas.is_empty() {
+            // The owner's state, kept alike here should this node own the bot next.
+            self.apply_replicas(batch.replicas, ctx);
+        }
+        for published in batch.events {
+            self.deliver_local(SharedEvent::new(published.bot, published.time, published.event));
+        }
+    }
+}
+
+impl BotActor {
+    /// Takes in the owner's message store changes and id mappings.
+    fn apply_replicas(&mut self, replicas: Vec<Replica>, ctx: &mut Context<Self>) {
+        let bot = self.bot_id();
+        for replica in replicas {
+            match replica {
+                Replica::Messages(changes) => {
+                    for change in changes {
+                        match change {
+                            MessageChange::Added(context, message) => {
+                                if let Some(role) = self.cluster.as_mut() {
+                                    role.last_message_id =
+                                        role.last_message_id.max(message.source.id);
+                                }
+                                self.cache.insert(context, message);
+                            }
+                            MessageChange::Removed(context, id) => {
+                                self.cache.remove(context, id);
+                            }
+                        }
+                    }
+                    self.record_changes(ctx);
+                }
+                Replica::Ids(mappings) => {
+                    if let Some(store) = self.recorder.store() {
+                        store.do_send(RecordIds { bot, mappings });
                     }
                 }
             }
-            self.deliver_local(SharedEvent::new(published.bot, published.time, published.event));
+        }
+    }
+
+    /// Whether this node owns the bot in a cluster, so its state changes are replicated.
+    pub(super) fn replicating(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|role| role.owner)
+    }
+
+    /// The owner's side: what the store is told is told to the other nodes too.
+    pub(super) fn replicate(&mut self, replica: Replica) {
+        let bot = self.bot_id();
+        if let Some(role) = self.cluster.as_mut() {
+            role.replicate(bot, replica);
         }
     }
 }

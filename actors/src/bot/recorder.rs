@@ -56,6 +56,10 @@ impl BotActor {
     pub(super) fn record_changes(&mut self, ctx: &mut Context<Self>) {
         let bot = self.bot_id();
         let changes = self.cache.take_changes();
+        if self.replicating() && !changes.is_empty() {
+            // In a cluster the owner's changes reach the other nodes' stores too.
+            self.replicate(crate::cluster::events::Replica::Messages(changes.clone()));
+        }
         self.recorder.push(bot, changes);
         self.flush_store(ctx);
     }

@@ -40,6 +40,27 @@ pub struct Published {
     pub event: Event,
 }
 
+/// What the owner tells the other nodes besides events: the state a node needs should it own
+/// the bot next (its message store and id maps stay per node, kept alike this way).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Replica {
+    /// Messages seen or sent, and recalled: the message store's changes.
+    Messages(Vec<crate::store::MessageChange>),
+    /// New numbers for a platform's string ids.
+    Ids(Vec<crate::store::IdMapping>),
+}
+
+/// One stream message: a batch of one bot's events, in order, and the state changes that
+/// came with them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Batch {
+    /// The events.
+    pub events: Vec<Published>,
+    /// The state changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
+}
+
 /// The stream, created on first use with its bounds.
 pub async fn stream(link: &ClusterLink) -> Result<stream::Stream, ClusterError> {
     link.jetstream
@@ -62,19 +83,17 @@ pub async fn stream(link: &ClusterLink) -> Result<stream::Stream, ClusterError> 
 /// so a retried publish is stored once.
 pub async fn publish(
     link: &ClusterLink,
-    batch: &[Published],
+    bot: UserId,
+    batch: &Batch,
     id: &str,
 ) -> Result<u64, ClusterError> {
-    let Some(first) = batch.first() else {
-        return Err(ClusterError::JetStream("an empty batch".into()));
-    };
     let payload = serde_json::to_vec(batch)
         .map_err(|e| ClusterError::JetStream(format!("an event does not serialize: {e}")))?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id);
     let ack = link
         .jetstream
-        .publish_with_headers(subject(first.bot), headers, Bytes::from(payload))
+        .publish_with_headers(subject(bot), headers, Bytes::from(payload))
         .await
         .map_err(|e| ClusterError::JetStream(format!("publishing: {e}")))?
         .await
@@ -88,7 +107,7 @@ pub async fn follow(
     link: &ClusterLink,
     bot: UserId,
     from: Option<u64>,
-) -> Result<impl Stream<Item = Result<(u64, Vec<Published>), ClusterError>>, ClusterError> {
+) -> Result<impl Stream<Item = Result<(u64, Batch), ClusterError>>, ClusterError> {
     let stream = stream(link).await?;
     let deliver_policy = match from {
         Some(sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence },
@@ -109,7 +128,7 @@ pub async fn follow(
     Ok(messages.map(|m| {
         let m = m.map_err(|e| ClusterError::JetStream(format!("reading events: {e}")))?;
         let sequence = m.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let batch = serde_json::from_slice::<Vec<Published>>(&m.payload)
+        let batch = serde_json::from_slice::<Batch>(&m.payload)
             .map_err(|e| ClusterError::JetStream(format!("an event does not decode: {e}")))?;
         Ok((sequence, batch))
     }))

@@ -205,7 +205,7 @@ impl Run {
                             // The first batch may be partly delivered already.
                             let skip = if sequence == next.sequence { next.index } else { 0 };
                             next = Position { sequence: sequence + 1, index: 0 };
-                            for (index, published) in batch.into_iter().enumerate().skip(skip) {
+                            for (index, published) in batch.events.into_iter().enumerate().skip(skip) {
                                 let receipts = receipts.clone();
                                 let at = Position { sequence, index: index + 1 };
                                 let receipt = Receipt::new(move || {

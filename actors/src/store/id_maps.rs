@@ -27,7 +27,7 @@ pub(super) fn create(db: &Connection) -> rusqlite::Result<()> {
 
 /// Which numbering an id belongs to: contacts (one sequence for every kind of contact, so a
 /// number names one thing) or messages (int32, OneBot's `message_id`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum IdSpace {
     /// Groups, users, members, guilds, channels, direct-message sessions.
     Contact,
@@ -49,7 +49,7 @@ impl IdSpace {
 }
 
 /// One mapping: the platform's key (its kind prefixed, e.g. `group:9F3A…`) and its number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdMapping {
     /// The numbering.
     pub space: IdSpace,

@@ -29,7 +29,7 @@ pub(super) fn create(db: &Connection) -> rusqlite::Result<()> {
 }
 
 /// A change to a bot's messages, in the order it happened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum MessageChange {
     /// A message seen or sent, under the contact its id is unique within.
     Added(UserId, Arc<MessageEvent>),

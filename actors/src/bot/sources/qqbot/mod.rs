@@ -358,6 +358,10 @@ impl BotActor {
     pub(crate) fn persist_id_book(&mut self, book: fn(&mut BotActor) -> &mut IdBook) {
         let bot = self.bot_id();
         let mappings = book(self).take_new();
+        if self.replicating() && !mappings.is_empty() {
+            // In a cluster the next owner must give the same numbers the same meaning.
+            self.replicate(crate::cluster::events::Replica::Ids(mappings.clone()));
+        }
         if let (false, Some(store)) = (mappings.is_empty(), self.recorder.store()) {
             store.do_send(RecordIds { bot, mappings });
         }
