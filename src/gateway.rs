@@ -432,8 +432,9 @@ async fn check_account(
 }
 
 /// Refuses what cannot run in a cluster yet, naming the key: a served app's webhook would be
-/// delivered to by every node, and a platform that dials botgate (a reverse OneBot link, a
-/// QQ official webhook) reaches one node rather than the owner.
+/// delivered to by every node, and an implementation that dials botgate (a reverse OneBot
+/// link) holds its link to one node rather than the owner. (A QQ official webhook push may
+/// reach any node: it is passed on to the owner.)
 fn check_clusterable(config: &Config) -> Result<(), StartError> {
     if config.cluster.is_none() {
         return Ok(());
@@ -455,9 +456,6 @@ fn check_clusterable(config: &Config) -> Result<(), StartError> {
     for (i, b) in config.bots.iter().enumerate() {
         if b.onebot.as_ref().is_some_and(|ob| ob.mode == "reverse") {
             return refuse(format!("bots[{i}].onebot.mode"), "a reverse OneBot link");
-        }
-        if b.qqbot.as_ref().is_some_and(|q| q.transport == "webhook") {
-            return refuse(format!("bots[{i}].qqbot.transport"), "a QQ official webhook source");
         }
     }
     Ok(())

@@ -9,6 +9,8 @@ mod common;
 #[path = "../actors/tests/nats/mod.rs"]
 mod nats;
 
+mod fake_qq;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -727,4 +729,41 @@ async fn the_next_owner_knows_the_last_owners_messages_and_continues_their_ids()
         next_seen > last && next_sent > next_seen,
         "{sent} {seen} {marker} {next_seen} {next_sent}"
     );
+}
+
+#[actix_web::test]
+async fn a_qq_webhook_push_to_any_node_reaches_the_owner_and_every_client() {
+    let destination = free_port();
+    let _received = record_destination(destination);
+    let fake = fake_qq::FakeQq::start().await;
+    let bots = format!(
+        "bots:\n  - qq: 10001\n    source: qqbot\n    qqbot: {}\n",
+        fake.bot_section("webhook")
+    );
+    let more = More { bots: Some(bots), ..More::default() };
+    let cluster = Cluster::start_with(destination, &more).await;
+    let (owner, _) = cluster.owners("gate-a").await;
+    let others: Vec<&str> =
+        ["gate-a", "gate-b", "gate-c"].into_iter().filter(|n| *n != owner).collect();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while healthz_at(cluster.ports(others[0]).server).await["bots"][0]["online"] != true {
+        assert!(tokio::time::Instant::now() < deadline, "the webhook bot never came online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut c = client(cluster.ports(others[1]).ws).await;
+    // The platform posts to a node that does not own the account (a load balancer in front
+    // of the nodes): acknowledged once the owner journaled it, delivered everywhere.
+    let url = format!("http://127.0.0.1:{}/qqbot/webhook", cluster.ports(others[0]).server);
+    let d = json!({"id": "W-1", "content": "pushed anywhere", "timestamp": fake_qq::now_rfc3339(),
+                   "group_openid": "GW", "group_id": "GW",
+                   "author": {"member_openid": "UW", "id": "UW"}});
+    let body =
+        json!({"op": 0, "s": 1, "t": "GROUP_AT_MESSAGE_CREATE", "id": "EVW-1", "d": d}).to_string();
+    fake.note_received("W-1", "EVW-1");
+    let now = botgate_actors::bot::unix_now().to_string();
+    let (status, answer) = fake_qq::push(&url, fake_qq::SECRET, &now, &body).await;
+    assert_eq!((status, answer), (200, json!({"op": 12, "d": 0})));
+    let frame = c.recv_frame().await;
+    assert_eq!(frame["data"]["messageChain"][1]["text"], "pushed anywhere", "{frame}");
+    assert_eq!(fake.lock().connections, 0, "a webhook bot opens no gateway session");
 }

@@ -31,6 +31,9 @@ pub enum Request {
     Traffic(GenerateTraffic),
     /// How the account stands on its owner (`/healthz` on another node).
     Status,
+    /// A QQ official webhook push another node received (verified there): the owner
+    /// journals and processes it; answered once journaled.
+    WebhookPush(String),
 }
 
 /// A request's result as it travels back.
@@ -72,6 +75,20 @@ async fn run(actor: &Addr<BotActor>, bot: UserId, request: Request) -> Answer {
             Ok(status) => Answer::Status(Box::new(status)),
             Err(e) => lost(e),
         },
+        Request::WebhookPush(body) => {
+            let payload = match crate::protocol::qqbot::payload::Payload::parse(body.as_bytes()) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    return Answer::Failed(BotError::InvalidParameter(format!("a push: {e}")))
+                }
+            };
+            let push = crate::bot::QqWebhookPush { payload, body: Bytes::from(body) };
+            match actor.send(push).await {
+                Ok(Ok(())) => Answer::Started,
+                Ok(Err(why)) => Answer::Failed(BotError::Internal(why)),
+                Err(e) => lost(e),
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use log::{info, warn};
 
 use super::super::Source;
 use crate::bot::actor::BotActor;
+use crate::cluster::commands::Request;
 use crate::protocol::qqbot::payload::Payload;
 use crate::store::{AckOutbound, AppendOutbound, LoadOutbound};
 
@@ -78,6 +79,15 @@ impl Handler<QqWebhookPush> for BotActor {
     fn handle(&mut self, push: QqWebhookPush, ctx: &mut Self::Context) -> Self::Result {
         if !matches!(self.source, Source::QqBot(_)) {
             return Box::pin(fut::ready(Err("not a QQ official bot".to_owned())));
+        }
+        let body = String::from_utf8_lossy(&push.body).into_owned();
+        if let Some(forwarded) = self.forward(Request::WebhookPush(body)) {
+            // The platform reached a node that does not own the account: the owner takes it.
+            return Box::pin(
+                forwarded
+                    .into_actor(self)
+                    .map(|answer, _, _| answer.map(|_| ()).map_err(|e| e.to_string())),
+            );
         }
         let Some(store) = self.recorder.store().cloned() else {
             self.process_push(&push.payload, ctx);
