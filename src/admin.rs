@@ -205,18 +205,23 @@ async fn redial(
         return error(StatusCode::NOT_FOUND, format!("no destination {id}"));
     };
     if let Some(link) = &state.actors.cluster {
-        // Only the owner dials; another node's actor stands by and would do nothing.
+        // Only the owner dials; another node's actor stands by: the owner is asked.
         let owners = crate::cluster::owners(Some(link)).await;
-        let owner = owners.get(&crate::cluster::destination_resource(*id));
-        if owner != Some(&link.node) {
-            let why = match owner {
-                Some(owner) => format!("destination {id} is delivered by {owner}; ask that node"),
-                None => format!(
-                    "no node delivers to destination {id} now (it is being taken \
-                                 over); try again in a moment"
-                ),
-            };
-            return error(StatusCode::CONFLICT, why);
+        match owners.get(&crate::cluster::destination_resource(*id)) {
+            Some(owner) if *owner == link.node => {}
+            Some(owner) => {
+                return match crate::cluster::redial_on(link, owner, *id).await {
+                    Ok(()) => HttpResponse::Ok().json(json!({ "redialling": *id, "node": owner })),
+                    Err(why) => error(StatusCode::BAD_GATEWAY, why),
+                };
+            }
+            None => {
+                let why = format!(
+                    "no node delivers to destination {id} now (it is being taken over); try \
+                     again in a moment"
+                );
+                return error(StatusCode::CONFLICT, why);
+            }
         }
     }
     match destination.redial.send(Redial).await {

@@ -11,6 +11,7 @@ use botgate_actors::bot::{BotActor, SetOwner};
 use botgate_actors::cluster::leases::{self, Leases, Owned};
 use botgate_actors::cluster::sessions::Sessions;
 use botgate_actors::cluster::ClusterLink;
+use botgate_actors::connection::reverse_ws::Redial;
 use botgate_actors::connection::standby::SetActive;
 use log::{info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -102,6 +103,9 @@ impl Node {
             .map(|(qq, _, bot)| (bot_resource(*qq), Leased::Bot(bot.clone())))
             .collect();
         let destinations = crate::status::destination_actors(actors);
+        let redials: Vec<Recipient<Redial>> =
+            destinations.iter().map(|d| d.redial.clone()).collect();
+        serve_redials(&link, redials).await?;
         for (index, d) in destinations.into_iter().enumerate() {
             resources.push((destination_resource(index), Leased::Destination(d.standby)));
         }
@@ -177,6 +181,52 @@ impl Node {
         if let Some(keeper) = self.keeper.take() {
             let _ = keeper.await;
         }
+    }
+}
+
+/// The subject on which node `node` redials its destinations for the admin API of others.
+fn redial_subject(node: &str) -> String {
+    format!("botgate.nodes.{node}.redial")
+}
+
+/// Answers other nodes' admin API asking this node to redial destination `index` (the
+/// payload), which it owns.
+async fn serve_redials(
+    link: &ClusterLink,
+    redials: Vec<Recipient<Redial>>,
+) -> Result<(), StartError> {
+    use futures_util::StreamExt;
+    let mut requests = link.client.subscribe(redial_subject(&link.node)).await.map_err(|e| {
+        StartError::Config(ConfigError { key: "cluster.nats".into(), message: e.to_string() })
+    })?;
+    let client = link.client.clone();
+    actix::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let index =
+                std::str::from_utf8(&request.payload).ok().and_then(|s| s.parse::<usize>().ok());
+            let answer = match index.and_then(|i| redials.get(i)) {
+                Some(redial) => match redial.send(Redial).await {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => format!("the destination did not answer: {e}"),
+                },
+                None => "no such destination".to_owned(),
+            };
+            if let Some(reply) = request.reply {
+                let _ = client.publish(reply, answer.into()).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Asks node `owner` to redial its destination `index`; `Ok` once it did, or why not.
+pub async fn redial_on(link: &ClusterLink, owner: &str, index: usize) -> Result<(), String> {
+    let request = link.client.request(redial_subject(owner), index.to_string().into());
+    match tokio::time::timeout(COMMAND_TIMEOUT, request).await {
+        Ok(Ok(answer)) if answer.payload.as_ref() == b"ok" => Ok(()),
+        Ok(Ok(answer)) => Err(String::from_utf8_lossy(&answer.payload).into_owned()),
+        Ok(Err(e)) => Err(format!("node {owner} is not reachable: {e}")),
+        Err(_) => Err(format!("node {owner} did not answer within {COMMAND_TIMEOUT:?}")),
     }
 }
 
