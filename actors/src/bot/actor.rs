@@ -369,7 +369,7 @@ impl Handler<Execute> for BotActor {
         if let Err(e) = self.media_root.check_command(&mut command) {
             return Reply::Now(Err(e));
         }
-        if let Some(forwarded) = self.forward(Request::Execute(command.clone())) {
+        if let Some(forwarded) = self.forward(|| Request::Execute(command.clone())) {
             // Another node owns the account: it runs the command.
             return Reply::Later(Box::pin(forwarded.into_actor(self).map(
                 |answer, _, _| match answer? {
@@ -435,7 +435,7 @@ impl Handler<Inject> for BotActor {
     /// Answers once what the injection produced is accepted: at once in one process, once
     /// in the stream in a cluster (from the owner, wherever it was asked).
     fn handle(&mut self, msg: Inject, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(forwarded) = self.forward(Request::Inject(msg.0.clone())) {
+        if let Some(forwarded) = self.forward(|| Request::Inject(msg.0.clone())) {
             return Box::pin(forwarded.into_actor(self).map(|answer, _, _| match answer? {
                 Answer::Injected(id) => Ok(id),
                 other => Err(BotError::Internal(format!("an unexpected answer {other:?}"))),
@@ -549,7 +549,7 @@ impl Handler<GetStatus> for BotActor {
     /// stands (its link is there), keeping its own subscriber count.
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
         let local = self.status();
-        let Some(forwarded) = self.forward(Request::Status) else {
+        let Some(forwarded) = self.forward(|| Request::Status) else {
             return Box::pin(fut::ready(local));
         };
         Box::pin(forwarded.into_actor(self).map(move |answer, _, _| match answer {

@@ -207,19 +207,20 @@ impl BotActor {
             .map(|role| (role.link.clone(), role.command_timeout))
     }
 
-    /// Sends `request` to the owner.
+    /// Sends the request `request` builds to the owner, when another node owns the bot (the
+    /// request is only built then: one process pays nothing for it).
     pub(super) fn forward(
         &self,
-        request: Request,
-    ) -> Option<impl std::future::Future<Output = Result<Answer, BotError>>> {
+        request: impl FnOnce() -> Request,
+    ) -> Option<futures_util::future::BoxFuture<'static, Result<Answer, BotError>>> {
         let (link, timeout) = self.forward_to()?;
-        let bot = self.bot_id();
-        Some(async move {
+        let (request, bot) = (request(), self.bot_id());
+        Some(Box::pin(async move {
             match commands::ask(&link, bot, &request, timeout).await? {
                 Answer::Failed(e) => Err(e),
                 answer => Ok(answer),
             }
-        })
+        }))
     }
 
     /// Resolves once this owner's events so far are in the stream (at once outside a

@@ -96,7 +96,7 @@ impl Handler<GenerateTraffic> for BotActor {
     type Result = ResponseActFuture<Self, Result<(), crate::model::BotError>>;
 
     fn handle(&mut self, job: GenerateTraffic, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(forwarded) = self.forward(Request::Traffic(job.clone())) {
+        if let Some(forwarded) = self.forward(|| Request::Traffic(job.clone())) {
             // Another node owns the account: its world produces the traffic.
             return Box::pin(forwarded.into_actor(self).map(|answer, _, _| answer.map(|_| ())));
         }

@@ -80,8 +80,8 @@ impl Handler<QqWebhookPush> for BotActor {
         if !matches!(self.source, Source::QqBot(_)) {
             return Box::pin(fut::ready(Err("not a QQ official bot".to_owned())));
         }
-        let body = String::from_utf8_lossy(&push.body).into_owned();
-        if let Some(forwarded) = self.forward(Request::WebhookPush(body)) {
+        let body = || Request::WebhookPush(String::from_utf8_lossy(&push.body).into_owned());
+        if let Some(forwarded) = self.forward(body) {
             // The platform reached a node that does not own the account: the owner takes it.
             return Box::pin(
                 forwarded
