@@ -371,12 +371,9 @@ impl Handler<Execute> for BotActor {
         }
         if let Some(forwarded) = self.forward(|| Request::Execute(command.clone())) {
             // Another node owns the account: it runs the command.
-            return Reply::Later(Box::pin(forwarded.into_actor(self).map(
-                |answer, _, _| match answer? {
-                    Answer::Done(output) => Ok(output),
-                    other => Err(BotError::Internal(format!("an unexpected answer {other:?}"))),
-                },
-            )));
+            return Reply::Later(Box::pin(
+                forwarded.into_actor(self).map(|answer, _, _| answer?.output()),
+            ));
         }
         let missing = referenced_message(&command)
             .filter(|(context, id)| self.cache.get(*context, *id).is_none());

@@ -51,6 +51,17 @@ pub enum Answer {
     Failed(BotError),
 }
 
+impl Answer {
+    /// A command's output: the bot's error, or an error for an answer to another request.
+    pub fn output(self) -> Result<CommandOutput, BotError> {
+        match self {
+            Answer::Done(output) => Ok(output),
+            Answer::Failed(e) => Err(e),
+            other => Err(BotError::Internal(format!("an unexpected answer {other:?}"))),
+        }
+    }
+}
+
 /// Runs `request` on this node's bot actor.
 async fn run(actor: &Addr<BotActor>, bot: UserId, request: Request) -> Answer {
     let lost =
@@ -201,11 +212,7 @@ pub async fn call(
     command: &Command,
     timeout: Duration,
 ) -> Result<CommandOutput, BotError> {
-    match ask(link, bot, &Request::Execute(command.clone()), timeout).await? {
-        Answer::Done(output) => Ok(output),
-        Answer::Failed(e) => Err(e),
-        other => Err(BotError::Internal(format!("bot {bot}: an unexpected answer {other:?}"))),
-    }
+    ask(link, bot, &Request::Execute(command.clone()), timeout).await?.output()
 }
 
 /// Sends `request` to bot `bot`'s owner and waits at most `timeout` for its answer.

@@ -110,7 +110,10 @@ async fn position(
             Ok((at, revision))
         }
         // Another node created it meanwhile: take its value.
-        Err(_) => Box::pin(position(link, store, key)).await,
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            Box::pin(position(link, store, key)).await
+        }
+        Err(e) => Err(read(&e)),
     }
 }
 
