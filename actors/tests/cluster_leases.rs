@@ -101,3 +101,19 @@ async fn a_node_that_stops_hands_its_leases_over_at_once() {
     assert_eq!(owners.len(), 2);
     assert!(owners.values().all(|n| n == "gate-b"), "{owners:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_renewals_stall_stops_using_its_resources_before_the_lease_ends() {
+    let nats = nats::nats_server();
+    let resources = ["bot.1", "dest.0"];
+    let a = node(&nats.url, "gate-a", &resources).await;
+    until(&[&a], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
+    // NATS freezes: no renewal answers. The bucket would let another node take the leases a
+    // lease after their last renewals; this node must have let go before that.
+    nats.pause();
+    let let_go = until(&[&a], LEASE * 2, |h| h[0].is_empty()).await;
+    nats.resume();
+    assert!(let_go < LEASE, "still owned {let_go:?} after the renewals stalled (lease {LEASE:?})");
+    // NATS answers again: the node renews or takes its resources again.
+    until(&[&a], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
+}

@@ -549,8 +549,10 @@ impl Handler<GetStatus> for BotActor {
         let Some(forwarded) = self.forward(|| Request::Status) else {
             return Box::pin(fut::ready(local));
         };
+        // A health probe must answer promptly: the owner gets a short while, not a command's.
+        let forwarded = tokio::time::timeout(crate::cluster::commands::STATUS_TIMEOUT, forwarded);
         Box::pin(forwarded.into_actor(self).map(move |answer, _, _| match answer {
-            Ok(Answer::Status(owner)) => BotStatus {
+            Ok(Ok(Answer::Status(owner))) => BotStatus {
                 subscribers: local.subscribers,
                 cached_messages: local.cached_messages,
                 ..*owner

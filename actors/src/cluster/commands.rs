@@ -14,6 +14,10 @@ use super::{ClusterError, ClusterLink};
 use crate::bot::{BotActor, Execute, GenerateTraffic, Inject};
 use crate::model::{BotError, Command, CommandOutput, SimulatedInput, UserId};
 
+/// How long a node waits for the owner's view of an account (`/healthz`) before it shows
+/// its own: health probes time out in a second or two.
+pub const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+
 /// The subject a bot's owner answers commands on.
 pub fn subject(bot: UserId) -> String {
     format!("botgate.commands.{bot}")
@@ -154,34 +158,15 @@ pub async fn serve(
             let Some(request) = request else {
                 break;
             };
-            let Some(reply) = request.reply.clone() else {
-                continue;
-            };
-            if request.payload.is_empty() {
-                // The probe `serve` sends itself.
-                let payload = serde_json::to_vec(&Answer::Started).unwrap_or_default();
-                let _ = client.publish(reply, Bytes::from(payload)).await;
-                continue;
-            }
-            // Requests run concurrently, as a client's commands do on one node; the bot
-            // actor orders them.
-            let (client, actor) = (client.clone(), actor.clone());
-            // Not actix::spawn: this task runs outside the arbiter's LocalSet.
-            tokio::spawn(async move {
-                let answer = match serde_json::from_slice::<Request>(&request.payload) {
-                    Ok(request) => run(&actor, bot, request).await,
-                    Err(e) => Answer::Failed(BotError::InvalidParameter(format!(
-                        "a request from another node does not decode: {e}"
-                    ))),
-                };
-                let payload = serde_json::to_vec(&answer).unwrap_or_default();
-                if let Err(e) = client.publish(reply, Bytes::from(payload)).await {
-                    log::warn!("cluster: answering a request for bot {bot} failed: {e}");
-                }
-            });
+            answer(&client, &actor, bot, request).await;
         }
         if let Err(e) = requests.unsubscribe().await {
             log::debug!("cluster: withdrawing bot {bot}'s commands: {e}");
+        }
+        // What NATS had already handed this node is answered, not dropped: its callers would
+        // otherwise wait out their timeouts (the bot actor passes it on to the next owner).
+        while let Some(request) = requests.next().await {
+            answer(&client, &actor, bot, request).await;
         }
         // Withdrawn once a request from this connection (ordered after the unsubscription)
         // finds no one, or finds the next owner.
@@ -203,6 +188,39 @@ pub async fn serve(
         }
     }
     Err(ClusterError::JetStream(format!("bot {bot}'s commands never reached this node")))
+}
+
+/// Answers one request from another node: the probe `serve` sends itself at once, anything
+/// else once the bot actor ran it (concurrently with the others, as a client's commands run
+/// on one node; the bot actor orders them).
+async fn answer(
+    client: &async_nats::Client,
+    actor: &Addr<BotActor>,
+    bot: UserId,
+    request: async_nats::Message,
+) {
+    let Some(reply) = request.reply.clone() else {
+        return;
+    };
+    if request.payload.is_empty() {
+        let payload = serde_json::to_vec(&Answer::Started).unwrap_or_default();
+        let _ = client.publish(reply, Bytes::from(payload)).await;
+        return;
+    }
+    let (client, actor) = (client.clone(), actor.clone());
+    // Not actix::spawn: this runs outside the arbiter's LocalSet.
+    tokio::spawn(async move {
+        let answer = match serde_json::from_slice::<Request>(&request.payload) {
+            Ok(request) => run(&actor, bot, request).await,
+            Err(e) => Answer::Failed(BotError::InvalidParameter(format!(
+                "a request from another node does not decode: {e}"
+            ))),
+        };
+        let payload = serde_json::to_vec(&answer).unwrap_or_default();
+        if let Err(e) = client.publish(reply, Bytes::from(payload)).await {
+            log::warn!("cluster: answering a request for bot {bot} failed: {e}");
+        }
+    });
 }
 
 /// Runs `command` on bot `bot`'s owner, waiting at most `timeout`.

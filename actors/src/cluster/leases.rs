@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use log::{debug, info, warn};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::{ClusterError, ClusterLink};
 
@@ -32,16 +33,49 @@ pub struct Leases {
     node: String,
     lease: Duration,
     resources: Vec<String>,
-    /// Owned resources and the revision of their last renewal.
-    held: BTreeMap<String, u64>,
+    /// Owned resources: the revision of their last renewal and when it was sent.
+    held: BTreeMap<String, Held>,
     heartbeat: Option<u64>,
     handover: Option<Handover>,
+    /// The live nodes at the last count.
+    nodes: usize,
+    /// How long after a renewal was sent its lease still counts here (three quarters of it).
+    fence: Duration,
+}
+
+/// A lease this node holds.
+#[derive(Clone, Copy)]
+struct Held {
+    revision: u64,
+    /// When the write that made `revision` was sent: the bucket expires the entry no sooner
+    /// than a lease after this.
+    sent: tokio::time::Instant,
 }
 
 /// Where a node hears that it is about to give a resource back (over its fair share): the
 /// resource and a sender to answer once it stopped using it. The lease is deleted after the
 /// answer (or a third of a lease), so the next owner never overlaps with this one.
 pub type Handover = tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<()>)>;
+
+/// The resources of `held` whose leases still count, `fence` after their renewals were sent.
+fn valid(held: &BTreeMap<String, Held>, fence: Duration) -> Owned {
+    let now = Instant::now();
+    held.iter().filter(|(_, h)| h.sent + fence > now).map(|(name, _)| name.clone()).collect()
+}
+
+/// When the next lease of `held` still counting stops counting.
+fn fence_at(held: &BTreeMap<String, Held>, fence: Duration) -> Option<Instant> {
+    let now = Instant::now();
+    held.values().map(|h| h.sent + fence).filter(|t| *t > now).min()
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 fn own_key(resource: &str) -> String {
     format!("own.{resource}")
@@ -60,6 +94,8 @@ impl Leases {
             held: BTreeMap::new(),
             heartbeat: None,
             handover: None,
+            nodes: 1,
+            fence: link.lease * 3 / 4,
         })
     }
 
@@ -71,27 +107,60 @@ impl Leases {
 
     /// Keeps the leases until `stop` turns true, publishing what this node owns on `owned`
     /// after every round; on stopping, gives every lease back so others take over at once.
+    ///
+    /// A lease whose renewal is late — NATS slow or away, or this process starved — stops
+    /// counting as owned at three quarters of the lease after its last renewal was sent, so
+    /// the node stops using the resource before the bucket lets another node take it: two
+    /// owners never deliver at once.
     pub async fn run(mut self, owned: watch::Sender<Owned>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.lease / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-            self.round().await;
-            let now: Owned = self.held.keys().cloned().collect();
+        let publish = |now: Owned| {
             owned.send_if_modified(|seen| {
                 let changed = *seen != now;
                 *seen = now.clone();
                 changed
             });
+        };
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => {}
+                _ = sleep_until(self.fence_at()) => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            publish(self.valid());
+            // The round may wait on NATS for a while: meanwhile leases it has not renewed
+            // yet still stop counting at their time.
+            let before = self.held.clone();
+            let fence = self.fence;
+            {
+                let round = self.round();
+                tokio::pin!(round);
+                loop {
+                    let next = fence_at(&before, fence);
+                    tokio::select! {
+                        _ = &mut round => break,
+                        _ = sleep_until(next) => publish(valid(&before, fence)),
+                    }
+                }
+            }
+            publish(self.valid());
         }
         self.release_all().await;
         owned.send_replace(Owned::new());
+    }
+
+    /// When the next held lease stops counting, if it is not renewed before.
+    fn fence_at(&self) -> Option<Instant> {
+        fence_at(&self.held, self.fence)
+    }
+
+    /// The resources whose leases still count.
+    fn valid(&self) -> Owned {
+        valid(&self.held, self.fence)
     }
 
     /// One round: heartbeat, renewals, giving back over the fair share, taking under it.
@@ -99,11 +168,12 @@ impl Leases {
         self.beat().await;
         let lost: Vec<String> = {
             let mut lost = Vec::new();
-            for (resource, revision) in self.held.clone() {
+            for (resource, held) in self.held.clone() {
                 let value = Bytes::from(self.node.clone());
-                match self.store.update(own_key(&resource), value, revision).await {
-                    Ok(next) => {
-                        self.held.insert(resource, next);
+                let sent = Instant::now();
+                match self.store.update(own_key(&resource), value, held.revision).await {
+                    Ok(revision) => {
+                        self.held.insert(resource, Held { revision, sent });
                     }
                     Err(e) => {
                         warn!("cluster: lease of {resource} lost ({e})");
@@ -140,9 +210,10 @@ impl Leases {
                 continue;
             }
             let value = Bytes::from(self.node.clone());
+            let sent = Instant::now();
             if let Ok(revision) = self.store.create(own_key(&resource), value).await {
                 info!("cluster: {} now owns {resource}", self.node);
-                self.held.insert(resource, revision);
+                self.held.insert(resource, Held { revision, sent });
             }
         }
     }
@@ -163,19 +234,14 @@ impl Leases {
     }
 
     /// The most resources this node should hold: all of them over the live nodes, rounded up.
-    async fn fair_share(&self) -> usize {
-        let mut nodes = 0usize;
-        match self.store.keys().await {
-            Ok(mut keys) => {
-                while let Some(key) = keys.next().await {
-                    if key.is_ok_and(|k| k.starts_with("node.")) {
-                        nodes += 1;
-                    }
-                }
-            }
+    /// When the bucket cannot be read, the last count stands (one bad read must not make a
+    /// node think it is alone and take everything).
+    async fn fair_share(&mut self) -> usize {
+        match listing(&self.store, "node.").await {
+            Ok(nodes) => self.nodes = nodes.len().max(1),
             Err(e) => debug!("cluster: listing the live nodes failed: {e}"),
         }
-        self.resources.len().div_ceil(nodes.max(1))
+        self.resources.len().div_ceil(self.nodes)
     }
 
     async fn release(&mut self, resource: &str) {
@@ -201,16 +267,37 @@ pub async fn owners(link: &ClusterLink) -> Result<BTreeMap<String, String>, Clus
         .get_key_value(BUCKET)
         .await
         .map_err(|e| ClusterError::JetStream(format!("bucket {BUCKET}: {e}")))?;
-    let mut keys =
-        store.keys().await.map_err(|e| ClusterError::JetStream(format!("listing leases: {e}")))?;
-    let mut owners = BTreeMap::new();
-    while let Some(Ok(key)) = keys.next().await {
-        let Some(resource) = key.strip_prefix("own.") else {
-            continue;
-        };
-        if let Ok(Some(value)) = store.get(&key).await {
-            owners.insert(resource.to_owned(), String::from_utf8_lossy(&value).into_owned());
+    listing(&store, "own.").await
+}
+
+/// The live keys of `store` starting with `prefix` (the prefix taken off) and their values.
+///
+/// The bucket's stream is asked which subjects it holds, then each is read. Not
+/// `Store::keys`: its consumer counts the messages pending when it starts and ends only when
+/// it has seen that many — an entry that expires meanwhile (leases expire all the time) leaves
+/// it waiting for the bucket's next write.
+async fn listing(
+    store: &kv::Store,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, ClusterError> {
+    let failed =
+        |e: &dyn std::fmt::Display| ClusterError::JetStream(format!("listing {prefix}*: {e}"));
+    let subjects = format!("{}{prefix}>", store.prefix);
+    let mut info = store.stream.info_with_subjects(&subjects).await.map_err(|e| failed(&e))?;
+    let mut keys = Vec::new();
+    while let Some(subject) = info.next().await {
+        let (subject, _) = subject.map_err(|e| failed(&e))?;
+        if let Some(key) = subject.strip_prefix(store.prefix.as_str()) {
+            keys.push(key.to_owned());
         }
     }
-    Ok(owners)
+    let mut live = BTreeMap::new();
+    for key in keys {
+        // A key whose last entry is a deletion reads as none.
+        if let Some(value) = store.get(&key).await.map_err(|e| failed(&e))? {
+            let name = key.strip_prefix(prefix).unwrap_or(&key).to_owned();
+            live.insert(name, String::from_utf8_lossy(&value).into_owned());
+        }
+    }
+    Ok(live)
 }

@@ -62,3 +62,25 @@ impl Nats {
         self.child = spawn(self.port, self.dir.path());
     }
 }
+
+impl Nats {
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    #[allow(dead_code)] // used by some of the test binaries that include this module
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    #[allow(dead_code)] // used by some of the test binaries that include this module
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
