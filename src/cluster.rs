@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::{Addr, Recipient};
 use botgate_actors::bot::{BotActor, SetOwner};
-use botgate_actors::cluster::leases::{self, Leases, Owned};
+use botgate_actors::cluster::leases::{self, Ask, Leases, Owned};
 use botgate_actors::cluster::sessions::Sessions;
 use botgate_actors::cluster::ClusterLink;
 use botgate_actors::connection::reverse_ws::Redial;
@@ -95,8 +95,14 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts keeping leases on every bot and destination of `actors`.
-    pub async fn start(link: ClusterLink, actors: &Actors) -> Result<Node, StartError> {
+    /// Starts keeping leases on every bot and destination of `actors`; the bots `pinned`
+    /// (a reverse OneBot link) only when their link reaches this node, by `asks`.
+    pub async fn start(
+        link: ClusterLink,
+        actors: &Actors,
+        pinned: &BTreeSet<i64>,
+        asks: mpsc::UnboundedReceiver<Ask>,
+    ) -> Result<Node, StartError> {
         let mut resources: Vec<(String, Leased)> = actors
             .bots
             .iter()
@@ -109,7 +115,15 @@ impl Node {
         for (index, d) in destinations.into_iter().enumerate() {
             resources.push((destination_resource(index), Leased::Destination(d.standby)));
         }
-        let names = resources.iter().map(|(name, _)| name.clone()).collect();
+        let pinned: Vec<String> = pinned.iter().map(|qq| bot_resource(*qq)).collect();
+        let names = resources
+            .iter()
+            .map(|(name, _)| name.clone())
+            .filter(|n| !pinned.contains(n))
+            .collect();
+        if let Some(claims) = &actors.claims {
+            serve_releases(&link, claims.asks.clone()).await?;
+        }
         let (handover, mut handovers) = mpsc::unbounded_channel::<(String, oneshot::Sender<()>)>();
         let keeper = Leases::new(&link, names)
             .await
@@ -119,7 +133,8 @@ impl Node {
                     message: e.to_string(),
                 })
             })?
-            .with_handover(handover);
+            .with_handover(handover)
+            .with_pinned(pinned, asks);
         let (owned_tx, owned) = watch::channel(Owned::new());
         let (stop, stopping) = watch::channel(false);
         let keeper = tokio::spawn(keeper.run(owned_tx, stopping));
@@ -184,9 +199,110 @@ impl Node {
     }
 }
 
-/// The subject on which node `node` redials its destinations for the admin API of others.
-fn redial_subject(node: &str) -> String {
-    format!("botgate.nodes.{node}.redial")
+/// Takes the lease of an account whose link reached this node (a OneBot implementation
+/// dialling botgate), asking the node holding it to let go.
+#[derive(Clone)]
+pub struct Claims {
+    link: ClusterLink,
+    asks: mpsc::UnboundedSender<Ask>,
+}
+
+impl Claims {
+    /// Claims over `link`, and the requests they make of this node's lease keeper.
+    pub fn new(link: ClusterLink) -> (Claims, mpsc::UnboundedReceiver<Ask>) {
+        let (asks, requests) = mpsc::unbounded_channel();
+        (Claims { link, asks }, requests)
+    }
+
+    /// Makes this node the owner of bot `qq` and switches its source on: at once when no
+    /// node owns it; after the owner let go (it closes its link) when one does; once the
+    /// lease expired when the owner is gone. An error when that takes too long.
+    pub async fn claim(&self, qq: i64, bot: &Addr<BotActor>) -> Result<(), String> {
+        let resource = bot_resource(qq);
+        let deadline = tokio::time::Instant::now() + self.link.lease * 2 + SWITCH_TIMEOUT;
+        loop {
+            let (answer, answered) = oneshot::channel();
+            let gone = || "this node is leaving the cluster".to_owned();
+            self.asks.send(Ask::Take(resource.clone(), answer)).map_err(|_| gone())?;
+            let holder = match answered.await.map_err(|_| gone())? {
+                Ok(()) => {
+                    return bot.send(SetOwner(true)).await.map_err(|e| format!("bot {qq}: {e}"))
+                }
+                Err(holder) => holder,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                let holder = holder.unwrap_or_else(|| "another node".to_owned());
+                return Err(format!("{holder} still holds bot {qq}"));
+            }
+            let released = match holder.as_deref() {
+                Some(holder) if holder != self.link.node => {
+                    let request = self
+                        .link
+                        .client
+                        .request(node_subject(holder, "release"), resource.clone().into());
+                    matches!(tokio::time::timeout(self.link.lease, request).await, Ok(Ok(_)))
+                }
+                _ => false,
+            };
+            if !released {
+                // The holder is gone (its lease expires by itself) or the key is changing
+                // hands: look again shortly.
+                tokio::time::sleep(self.link.lease / 4).await;
+            }
+        }
+    }
+}
+
+/// The subject on which node `node` answers other nodes' `request` (`release`, `redial`).
+fn node_subject(node: &str, request: &str) -> String {
+    format!("botgate.nodes.{node}.{request}")
+}
+
+/// Answers other nodes' `request` addressed to this node with what `answer` makes of each
+/// payload, one after another.
+async fn serve_node_requests<F, A>(
+    link: &ClusterLink,
+    request: &str,
+    mut answer: F,
+) -> Result<(), StartError>
+where
+    F: FnMut(String) -> A + 'static,
+    A: std::future::Future<Output = String>,
+{
+    use futures_util::StreamExt;
+    let subject = node_subject(&link.node, request);
+    let mut requests = link.client.subscribe(subject).await.map_err(|e| {
+        StartError::Config(ConfigError { key: "cluster.nats".into(), message: e.to_string() })
+    })?;
+    let client = link.client.clone();
+    actix::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let answered = answer(String::from_utf8_lossy(&request.payload).into_owned()).await;
+            if let Some(reply) = request.reply {
+                let _ = client.publish(reply, answered.into()).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Lets go of a resource (the payload) when another node asks: its link reached that node.
+async fn serve_releases(
+    link: &ClusterLink,
+    asks: mpsc::UnboundedSender<Ask>,
+) -> Result<(), StartError> {
+    serve_node_requests(link, "release", move |resource| {
+        let (answer, answered) = oneshot::channel();
+        let asked = asks.send(Ask::Release(resource, answer)).is_ok();
+        async move {
+            if asked && answered.await.is_ok() {
+                "ok".to_owned()
+            } else {
+                "this node is leaving the cluster".to_owned()
+            }
+        }
+    })
+    .await
 }
 
 /// Answers other nodes' admin API asking this node to redial destination `index` (the
@@ -195,33 +311,24 @@ async fn serve_redials(
     link: &ClusterLink,
     redials: Vec<Recipient<Redial>>,
 ) -> Result<(), StartError> {
-    use futures_util::StreamExt;
-    let mut requests = link.client.subscribe(redial_subject(&link.node)).await.map_err(|e| {
-        StartError::Config(ConfigError { key: "cluster.nats".into(), message: e.to_string() })
-    })?;
-    let client = link.client.clone();
-    actix::spawn(async move {
-        while let Some(request) = requests.next().await {
-            let index =
-                std::str::from_utf8(&request.payload).ok().and_then(|s| s.parse::<usize>().ok());
-            let answer = match index.and_then(|i| redials.get(i)) {
+    serve_node_requests(link, "redial", move |payload| {
+        let redial = payload.parse::<usize>().ok().and_then(|i| redials.get(i)).cloned();
+        async move {
+            match redial {
                 Some(redial) => match redial.send(Redial).await {
                     Ok(()) => "ok".to_owned(),
                     Err(e) => format!("the destination did not answer: {e}"),
                 },
                 None => "no such destination".to_owned(),
-            };
-            if let Some(reply) = request.reply {
-                let _ = client.publish(reply, answer.into()).await;
             }
         }
-    });
-    Ok(())
+    })
+    .await
 }
 
 /// Asks node `owner` to redial its destination `index`; `Ok` once it did, or why not.
 pub async fn redial_on(link: &ClusterLink, owner: &str, index: usize) -> Result<(), String> {
-    let request = link.client.request(redial_subject(owner), index.to_string().into());
+    let request = link.client.request(node_subject(owner, "redial"), index.to_string().into());
     match tokio::time::timeout(COMMAND_TIMEOUT, request).await {
         Ok(Ok(answer)) if answer.payload.as_ref() == b"ok" => Ok(()),
         Ok(Ok(answer)) => Err(String::from_utf8_lossy(&answer.payload).into_owned()),

@@ -89,6 +89,8 @@ pub struct Actors {
     pub qqbot_apps: Vec<SocketApp>,
     /// The cluster link, when this process is one node of a cluster.
     pub cluster: Option<ClusterLink>,
+    /// In a cluster, where a bot whose link reached this node is claimed for it.
+    pub claims: Option<crate::cluster::Claims>,
 }
 
 /// A running gateway.
@@ -108,7 +110,6 @@ pub struct Gateway {
 impl Gateway {
     /// Starts everything the config describes. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
-        check_clusterable(&config)?;
         let config = learn_accounts(config).await?;
         let link = match &config.cluster {
             Some(cluster) => Some(crate::cluster::connect(cluster).await?),
@@ -118,7 +119,15 @@ impl Gateway {
             Some(link) => Some(crate::cluster::sessions(link).await?),
             None => None,
         };
-        let actors = start_actors(&config, link, sessions)?;
+        let (claims, asks) = match &link {
+            Some(link) => {
+                let (claims, asks) = crate::cluster::Claims::new(link.clone());
+                (Some(claims), Some(asks))
+            }
+            None => (None, None),
+        };
+        let mut actors = start_actors(&config, link, sessions)?;
+        actors.claims = claims;
         announce_metrics(&config, &actors);
         let (listeners, servers) = listeners::start(&config, actors.clone())?;
         for l in &listeners {
@@ -133,9 +142,17 @@ impl Gateway {
         let handles = servers.iter().map(|s| s.handle()).collect();
         // A server only accepts connections while its future is polled.
         let running = servers.into_iter().map(actix_web::rt::spawn).collect();
-        let node = match &actors.cluster {
-            Some(link) => Some(crate::cluster::Node::start(link.clone(), &actors).await?),
-            None => None,
+        let node = match (&actors.cluster, asks) {
+            (Some(link), Some(asks)) => {
+                let pinned = config
+                    .bots
+                    .iter()
+                    .filter(|b| b.onebot.as_ref().is_some_and(|ob| ob.mode == "reverse"))
+                    .map(|b| b.qq)
+                    .collect();
+                Some(crate::cluster::Node::start(link.clone(), &actors, &pinned, asks).await?)
+            }
+            _ => None,
         };
         let node = std::sync::Mutex::new(node);
         Ok(Gateway { server_addr, listeners, actors, handles, running, node })
@@ -326,6 +343,7 @@ fn served_qqbot_apps(
     bots: &[(i64, SourceKind, Addr<BotActor>)],
     store: &Addr<StoreActor>,
     tls: &Arc<rustls::ClientConfig>,
+    mut durability: impl FnMut() -> Option<String>,
 ) -> Vec<SocketApp> {
     let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) else {
         return Vec::new();
@@ -336,6 +354,7 @@ fn served_qqbot_apps(
             let qq = a.served_bot(&config.bots);
             let (_, _, bot) = bots.iter().find(|(b, _, _)| *b == qq)?;
             let tokens = AppTokens::default();
+            let webhook = !a.webhook.is_empty();
             let app = QqApp::new(QqAppConfig {
                 app_id: a.app_id.clone(),
                 secret: a.secret.clone(),
@@ -352,10 +371,12 @@ fn served_qqbot_apps(
                     max_retry_interval: QQBOT_MAX_RECONNECT,
                     tls: Arc::clone(tls),
                 }),
+                webhook_durable: if webhook { durability() } else { None },
             })
             .start();
             info!("qqbot: app {} serves bot {qq}", a.app_id);
-            Some(SocketApp { app, app_id: a.app_id.clone(), secret: a.secret.clone(), tokens })
+            let (app_id, secret) = (a.app_id.clone(), a.secret.clone());
+            Some(SocketApp { app, app_id, secret, tokens, webhook })
         })
         .collect()
 }
@@ -429,36 +450,6 @@ async fn check_account(
             Ok(())
         }
     }
-}
-
-/// Refuses what cannot run in a cluster yet, naming the key: a served app's webhook would be
-/// delivered to by every node, and an implementation that dials botgate (a reverse OneBot
-/// link) holds its link to one node rather than the owner. (A QQ official webhook push may
-/// reach any node: it is passed on to the owner.)
-fn check_clusterable(config: &Config) -> Result<(), StartError> {
-    if config.cluster.is_none() {
-        return Ok(());
-    }
-    let refuse = |key: String, what: &str| {
-        Err(StartError::from(crate::config::ConfigError {
-            key,
-            message: format!(
-                "{what} cannot run in a cluster in this version (every node would deliver, or \
-                 the platform would reach one node); remove it or the cluster section"
-            ),
-        }))
-    };
-    if let Some(q) = config.qqbot.as_ref().filter(|q| q.enabled) {
-        if let Some(i) = q.apps.iter().position(|a| !a.webhook.is_empty()) {
-            return refuse(format!("qqbot.apps[{i}].webhook"), "a served app's webhook delivery");
-        }
-    }
-    for (i, b) in config.bots.iter().enumerate() {
-        if b.onebot.as_ref().is_some_and(|ob| ob.mode == "reverse") {
-            return refuse(format!("bots[{i}].onebot.mode"), "a reverse OneBot link");
-        }
-    }
-    Ok(())
 }
 
 fn start_actors(
@@ -667,7 +658,9 @@ fn start_actors(
             }
         }
     }
-    let qqbot_apps = served_qqbot_apps(config, &bots, &store, &tls);
+    // An app's webhook is an outbound destination too, numbered after the others.
+    let qqbot_apps =
+        served_qqbot_apps(config, &bots, &store, &tls, || durability(&mut next_destination).1);
     Ok(Actors {
         registry,
         bots,
@@ -678,6 +671,7 @@ fn start_actors(
         store,
         qqbot_apps,
         cluster,
+        claims: None,
     })
 }
 

@@ -2,7 +2,8 @@
 //! mode (NapCat's `websocketClients`, Lagrange's `ReverseWebSocket`) dials botgate. `X-Self-ID`
 //! picks the bot entry (`source: onebot`, `mode: reverse`), its `access_token` is required
 //! (Bearer, Token or `?access_token=`); an unknown or unauthorised dialler gets 401/403 and a
-//! log line. The accepted socket becomes the bot's link.
+//! log line. The accepted socket becomes the bot's link. In a cluster the node the
+//! implementation reached becomes the account's owner (the last owner closes its link).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::bot::UpstreamLink;
@@ -40,6 +41,13 @@ async fn accept(
     if let Err(refusal) = check_token_against(token, &req) {
         warn!("/onebot/upstream: {peer} (X-Self-ID {self_id:?}) refused: {refusal:?} access token");
         return Ok(refusal.response());
+    }
+    // In a cluster the node the implementation reached owns the account from now on.
+    if let Some(claims) = &state.actors.claims {
+        if let Err(why) = claims.claim(self_id.unwrap_or_default(), bot).await {
+            warn!("/onebot/upstream: {peer} (X-Self-ID {self_id:?}) cannot be taken here: {why}");
+            return Ok(HttpResponse::ServiceUnavailable().json(json!({"error": why})));
+        }
     }
     let Ok(Some(link)) = bot.send(UpstreamLink).await else {
         return Ok(HttpResponse::ServiceUnavailable().finish());

@@ -103,6 +103,8 @@ pub enum DestinationKind {
     OneBotPost,
     /// OneBot's reverse WebSocket.
     OneBotReverseWs,
+    /// A served QQ official app's webhook.
+    QqAppWebhook,
 }
 
 impl DestinationKind {
@@ -113,6 +115,7 @@ impl DestinationKind {
             DestinationKind::MiraiWebhook => "mirai webhook",
             DestinationKind::OneBotPost => "onebot http post",
             DestinationKind::OneBotReverseWs => "onebot reverse ws",
+            DestinationKind::QqAppWebhook => "qqbot webhook",
         }
     }
 }
@@ -190,6 +193,8 @@ pub fn destination_actors(actors: &Actors) -> Vec<DestinationActor> {
     all.extend(actors.webhooks.iter().map(|d| actor(DestinationKind::MiraiWebhook, d)));
     all.extend(actors.onebot_posts.iter().map(|d| actor(DestinationKind::OneBotPost, d)));
     all.extend(actors.onebot_reverse.iter().map(|d| actor(DestinationKind::OneBotReverseWs, d)));
+    let apps = actors.qqbot_apps.iter().filter(|a| a.webhook);
+    all.extend(apps.map(|a| actor(DestinationKind::QqAppWebhook, &a.app)));
     all
 }
 

@@ -11,6 +11,8 @@ mod nats;
 
 mod fake_qq;
 
+mod fake_sdk;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ struct Ports {
     server: u16,
     http: u16,
     ws: u16,
+    /// The QQ official protocol's listener (when an app is served).
+    qq: u16,
 }
 
 /// Destinations beside the mirai reverse-ws one every node has.
@@ -35,6 +39,8 @@ struct More {
     onebot_reverse: Option<String>,
     /// The `bots:` section instead of the simulated world's.
     bots: Option<String>,
+    /// A served QQ official app for bot 10001 whose dispatches go to this webhook URL.
+    qqbot_webhook: Option<String>,
 }
 
 fn node_config(name: &str, ports: &Ports, nats: &str, destination: u16, more: &More) -> String {
@@ -67,12 +73,22 @@ fn node_config(name: &str, ports: &Ports, nats: &str, destination: u16, more: &M
         String::new()
     };
     let world = more.bots.as_deref().unwrap_or(WORLD);
+    let qqbot = match &more.qqbot_webhook {
+        Some(url) => format!(
+            "qqbot:\n  host: 127.0.0.1\n  port: {}\n  apps:\n    - {{ app_id: \"{}\", secret: {}, \
+             bot: 10001, webhook: \"{url}\" }}\n",
+            ports.qq,
+            fake_qq::APP_ID,
+            fake_qq::SECRET
+        ),
+        None => String::new(),
+    };
     format!(
         "server: {{ host: 127.0.0.1, port: {} }}\n{world}\nmirai:\n  adapters: [{adapters}]\n  \
          verifyKey: \"1234567890\"\n  adapterSettings:\n    http: {{ host: 127.0.0.1, port: {} }}\n    \
          ws: {{ host: 127.0.0.1, port: {}, heartbeatInterval: 0 }}\n    reverse-ws:\n      \
          heartbeatInterval: 0\n      maxReconnectInterval: 400\n      destinations:\n        - {}\n\
-         {webhook}{onebot}cluster: {{ nats: \"{nats}\", node: {name}, lease: 1000 }}\n",
+         {webhook}{onebot}{qqbot}cluster: {{ nats: \"{nats}\", node: {name}, lease: 2000 }}\n",
         ports.server,
         ports.http,
         ports.ws,
@@ -99,7 +115,12 @@ impl Cluster {
             // then the node exits, and it starts again on other ports.
             let mut attempts = 0;
             let (ports, running) = loop {
-                let ports = Ports { server: free_port(), http: free_port(), ws: free_port() };
+                let ports = Ports {
+                    server: free_port(),
+                    http: free_port(),
+                    ws: free_port(),
+                    qq: free_port(),
+                };
                 let config = node_config(name, &ports, &nats.url, destination, more);
                 let inherit = std::process::Stdio::inherit();
                 match Running::try_start(&config, ports.server, inherit, "warn").await {
@@ -478,7 +499,7 @@ async fn every_destination_kind_delivers_once_in_order_across_owner_deaths() {
         webhook: Some(format!("http://{webhook_addr}/hook")),
         onebot_post: Some(format!("http://{post_addr}/hook")),
         onebot_reverse: Some(format!("ws://127.0.0.1:{onebot_ws_port}/")),
-        bots: None,
+        ..More::default()
     };
     let mut cluster = Cluster::start_with(destination, &more).await;
     cluster.wait_spread(2).await;
@@ -785,4 +806,188 @@ async fn a_qq_webhook_push_to_any_node_reaches_the_owner_and_every_client() {
     let frame = c.recv_frame().await;
     assert_eq!(frame["data"]["messageChain"][1]["text"], "pushed anywhere", "{frame}");
     assert_eq!(fake.lock().connections, 0, "a webhook bot opens no gateway session");
+}
+
+/// Dials node `server`'s `/onebot/upstream` as NapCat's reverse WebSocket client for bot
+/// 10001 (it dials again while the node answers 503: the account is changing hands).
+async fn dial_reverse(server: u16) -> WsPeer {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server));
+    let headers =
+        [("X-Self-ID", "10001"), ("Authorization", "Bearer tok"), ("X-Client-Role", "Universal")];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match ws_client(addr, "/onebot/upstream", &headers).await {
+            Ok(peer) => return peer,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "never accepted: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node` reports `expected` as the owner of bot 10001.
+async fn wait_bot_owner(cluster: &Cluster, node: &str, expected: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cluster.owners(node).await.0 != expected {
+        assert!(tokio::time::Instant::now() < deadline, "{expected} never owned bot 10001");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_reverse_onebot_account_is_owned_by_the_node_its_implementation_dialled() {
+    let destination = free_port();
+    let _received = record_destination(destination);
+    let bots = "bots:\n  - qq: 10001\n    source: onebot\n    onebot: { mode: reverse, \
+                access_token: tok }\n";
+    let more = More { bots: Some(bots.to_owned()), ..More::default() };
+    let mut cluster = Cluster::start_with(destination, &more).await;
+    // NapCat dials gate-b: gate-b owns the account, whatever the shares say.
+    let mut napcat = dial_reverse(cluster.ports("gate-b").server).await;
+    napcat_login(&mut napcat).await;
+    wait_bot_owner(&cluster, "gate-a", "gate-b").await;
+    let mut on_c = client(cluster.ports("gate-c").ws).await;
+    napcat.send(napcat_group_message(1, 20002, "dialled gate-b")).await;
+    assert_eq!(group_text(&mut on_c).await, "dialled gate-b");
+    // A command on gate-a reaches the implementation through gate-b.
+    let mut on_a = client(cluster.ports("gate-a").ws).await;
+    on_a.send(json!({"syncId": "s", "command": "sendGroupMessage", "content": {"target": 30001,
+                     "messageChain": [{"type": "Plain", "text": "via gate-a"}]}}))
+        .await;
+    let call = napcat.recv_frame().await;
+    assert_eq!(call["action"], "send_group_msg", "{call}");
+    napcat
+        .send(json!({"status": "ok", "retcode": 0, "data": {"message_id": 42},
+                     "echo": call["echo"]}))
+        .await;
+    assert_eq!(on_a.reply("s").await["data"]["messageId"], 42);
+
+    // It dials gate-c (a load balancer picked another node): gate-b lets go and closes its
+    // link with 1001; gate-c owns the account.
+    let mut again = dial_reverse(cluster.ports("gate-c").server).await;
+    assert_eq!(napcat.recv_close().await.0, 1001);
+    napcat_login(&mut again).await;
+    wait_bot_owner(&cluster, "gate-a", "gate-c").await;
+    again.send(napcat_group_message(2, 20002, "dialled gate-c")).await;
+    assert_eq!(group_text(&mut on_a).await, "dialled gate-c");
+
+    // gate-c dies: the implementation dials gate-a, which takes the account once the dead
+    // node's lease ran out.
+    cluster.kill("gate-c");
+    let mut third = dial_reverse(cluster.ports("gate-a").server).await;
+    napcat_login(&mut third).await;
+    wait_bot_owner(&cluster, "gate-b", "gate-a").await;
+    let mut on_b = client(cluster.ports("gate-b").ws).await;
+    third.send(napcat_group_message(3, 20002, "dialled gate-a")).await;
+    assert_eq!(group_text(&mut on_a).await, "dialled gate-a");
+    assert_eq!(group_text(&mut on_b).await, "dialled gate-a");
+}
+
+/// A group message from member 20001 of group 30001 that @s bot 10001 (an SDK's webhook
+/// gets those), with `text`, injected through `server`; whether it was accepted.
+async fn say_at(server: u16, text: &str) -> bool {
+    let event = json!({"type": "GroupMessage", "sender": {"id": 20001, "group": {"id": 30001}},
+                       "messageChain": [{"type": "At", "target": 10001},
+                                        {"type": "Plain", "text": text}]});
+    let request = awc::Client::default()
+        .post(format!("http://127.0.0.1:{server}/sim/10001/inject"))
+        .timeout(Duration::from_secs(15))
+        .send_json(&event);
+    matches!(request.await, Ok(r) if r.status().is_success())
+}
+
+/// A session of the served QQ official protocol on `port` with the group and C2C intents.
+async fn qq_session(port: u16) -> WsPeer {
+    let token: Value = awc::Client::default()
+        .post(format!("http://127.0.0.1:{port}/app/getAppAccessToken"))
+        .send_json(&json!({"appId": fake_qq::APP_ID, "clientSecret": fake_qq::SECRET}))
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token json");
+    let token = token["access_token"].as_str().expect("access_token").to_owned();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut ws = ws_client(addr, "/websocket", &[]).await.expect("dial");
+    assert_eq!(ws.recv_frame().await["op"], 10, "hello");
+    ws.send(json!({"op": 2, "d": {"token": format!("QQBot {token}"), "intents": 1 << 25,
+                                  "shard": [0, 1]}}))
+        .await;
+    assert_eq!(ws.recv_frame().await["t"], "READY");
+    ws
+}
+
+#[actix_web::test]
+async fn a_served_apps_webhook_is_sent_by_one_owner_and_taken_over_in_order() {
+    let destination = free_port();
+    let _received = record_destination(destination);
+    let sdk = Arc::new(fake_sdk::Sdk { secret: fake_qq::SECRET.to_owned(), ..Default::default() });
+    let sdk_addr = fake_sdk::start_sdk(Arc::clone(&sdk));
+    let more =
+        More { qqbot_webhook: Some(format!("http://{sdk_addr}/qq/webhook")), ..More::default() };
+    let mut cluster = Cluster::start_with(destination, &more).await;
+    // Two bots, the mirai reverse-ws destination and the app's webhook over three nodes.
+    cluster.wait_spread(2).await;
+    let h = healthz_at(cluster.ports("gate-a").server).await;
+    let hook = &h["destinations"][1];
+    assert_eq!(hook["adapter"], "qqbot webhook", "{h}");
+    let hook_owner = hook["owner"].as_str().expect("an owner").to_owned();
+    let others: Vec<&str> =
+        ["gate-a", "gate-b", "gate-c"].into_iter().filter(|n| *n != hook_owner).collect();
+    // A session on another node sees the same event under the same id as the webhook.
+    let mut session = qq_session(cluster.ports(others[0]).qq).await;
+    assert!(say_at(cluster.ports(others[1]).server, "e0").await);
+    let dispatch = session.recv_frame().await;
+    assert_eq!(dispatch["t"], "GROUP_AT_MESSAGE_CREATE", "{dispatch}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let pushed = loop {
+        if let Some(first) = sdk.dispatches().into_iter().next() {
+            break first;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the webhook got nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(pushed["id"], dispatch["id"], "one id for one event on every node");
+    let deliveries_of = |sdk: &fake_sdk::Sdk| -> Vec<String> {
+        sdk.pushes
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(headers, body)| (headers.get("x-signature-ed25519").is_some(), body))
+            .filter_map(|(signed, body)| {
+                let v: Value = serde_json::from_str(body).ok()?;
+                (signed && v["op"] == 0)
+                    .then(|| v["d"]["content"].as_str().map(|c| c.trim().to_owned()))?
+            })
+            .collect()
+    };
+    // Injections one after another from a node that keeps running; the webhook's owner is
+    // killed half-way: the next owner validates the address again and goes on from the last
+    // acknowledged dispatch.
+    let injector = cluster.ports(others[1]).server;
+    let mut accepted = vec![0u64];
+    let mut n = 1u64;
+    let mut killed = false;
+    while accepted.len() < 120 {
+        if say_at(injector, &format!("e{n}")).await {
+            accepted.push(n);
+        }
+        n += 1;
+        if accepted.len() == 60 && !killed {
+            cluster.kill(&hook_owner);
+            killed = true;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: std::collections::BTreeSet<String> = deliveries_of(&sdk).into_iter().collect();
+        if accepted.iter().all(|n| got.contains(&format!("e{n}"))) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the webhook never got them all");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check_delivery(&deliveries_of(&sdk), &accepted, KILL_REPEATS);
+    let validations =
+        sdk.pushes.lock().expect("lock").iter().filter(|(_, b)| b.contains("\"op\":13")).count();
+    assert!(validations >= 2, "the next owner validates the address again ({validations})");
 }

@@ -4,11 +4,13 @@
 
 mod common;
 mod fake_qq;
+mod fake_sdk;
 
 use std::time::Duration;
 
 use botgate::listeners::Mount;
 use common::*;
+use fake_sdk::{start_sdk, Sdk};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -375,60 +377,6 @@ async fn a_chained_botgate_consumes_the_served_protocol() {
             .any(|m| m["messageChain"][1]["text"] == text);
         assert!(found, "{text} not in A's history of {target}: {roaming}");
     }
-}
-
-/// An SDK's webhook for the tests: it signs op 13 with `secret`, records every push with its
-/// headers, and answers dispatches from a script (default `{"op":12,"d":0}`).
-#[derive(Default)]
-struct Sdk {
-    secret: String,
-    pushes: std::sync::Mutex<Vec<(std::collections::HashMap<String, String>, String)>>,
-    answers: std::sync::Mutex<std::collections::VecDeque<u16>>,
-}
-
-async fn sdk_hook(
-    req: actix_web::HttpRequest,
-    body: actix_web::web::Bytes,
-    sdk: actix_web::web::Data<Sdk>,
-) -> actix_web::HttpResponse {
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    sdk.pushes.lock().expect("lock").push((headers, text.clone()));
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if v["op"] == 13 {
-        let (token, ts) = (
-            v["d"]["plain_token"].as_str().unwrap_or(""),
-            v["d"]["event_ts"].as_str().unwrap_or(""),
-        );
-        let signature = fake_qq::sign(&sdk.secret, ts, token);
-        return actix_web::HttpResponse::Ok()
-            .json(json!({"plain_token": token, "signature": signature}));
-    }
-    match sdk.answers.lock().expect("lock").pop_front() {
-        Some(status) => actix_web::HttpResponse::build(
-            actix_web::http::StatusCode::from_u16(status).expect("status"),
-        )
-        .finish(),
-        None => actix_web::HttpResponse::Ok().json(json!({"op": 12, "d": 0})),
-    }
-}
-
-fn start_sdk(sdk: std::sync::Arc<Sdk>) -> std::net::SocketAddr {
-    use actix_web::{web, App, HttpServer};
-    let data = web::Data::from(sdk);
-    let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).route("/qq/webhook", web::post().to(sdk_hook))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    addr
 }
 
 async fn served_with_webhook(url: &str) -> botgate::Gateway {

@@ -20,7 +20,7 @@ use crate::cluster::events::{self, Batch, Published, Replica};
 use crate::cluster::feed::Feed;
 use crate::cluster::ClusterLink;
 use crate::log_throttle::LogThrottle;
-use crate::model::{BotError, SharedEvent, UserId};
+use crate::model::{BotError, SharedEvent, StreamPosition, UserId};
 use crate::store::{MessageChange, RecordIds};
 use crate::warn_throttled;
 
@@ -169,7 +169,7 @@ fn start_publisher(link: ClusterLink, bot: UserId) -> mpsc::UnboundedSender<Outg
 /// One batch read from the stream.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Followed(Batch);
+struct Followed(u64, Batch);
 
 /// Makes this node the bot's owner (`true`) or not; answered once the change is complete —
 /// on giving up, once the source and the command service stopped and every event it
@@ -267,7 +267,7 @@ impl BotActor {
                                 Ok((sequence, batch)) => {
                                     next = Some(sequence + 1);
                                     // Waits for room in a full mailbox rather than lose one.
-                                    if addr.send(Followed(batch)).await.is_err() {
+                                    if addr.send(Followed(sequence, batch)).await.is_err() {
                                         return;
                                     }
                                 }
@@ -293,14 +293,17 @@ impl Handler<Followed> for BotActor {
     type Result = ();
 
     fn handle(&mut self, msg: Followed, ctx: &mut Self::Context) {
-        let Followed(batch) = msg;
+        let Followed(sequence, batch) = msg;
         let owner = self.cluster.as_ref().is_some_and(|role| role.owner);
         if !owner && !batch.replicas.is_empty() {
             // The owner's state, kept alike here should this node own the bot next.
             self.apply_replicas(batch.replicas, ctx);
         }
-        for published in batch.events {
-            self.deliver_local(SharedEvent::new(published.bot, published.time, published.event));
+        for (index, published) in batch.events.into_iter().enumerate() {
+            let at = StreamPosition { sequence, index };
+            self.deliver_local(
+                SharedEvent::new(published.bot, published.time, published.event).at(at),
+            );
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::{follow, stream};
 use super::{ClusterError, ClusterLink};
 use crate::bot::EventOutbox;
-use crate::model::{Receipt, SharedEvent, UserId};
+use crate::model::{Receipt, SharedEvent, StreamPosition, UserId};
 use crate::outbox::Delivery;
 
 /// The key-value bucket of destinations' positions.
@@ -29,6 +29,9 @@ pub const BUCKET: &str = "botgate_positions";
 
 /// How long the feed waits before following again after its consumer failed.
 const RETRY: Duration = Duration::from_millis(500);
+
+/// How soon a stopping feed writes its last position again when NATS did not take it.
+const FINISH_RETRY: Duration = Duration::from_millis(50);
 
 /// How often a feed whose outbox is full looks again.
 const FULL_POLL: Duration = Duration::from_millis(5);
@@ -215,6 +218,7 @@ impl Run {
                                     let _ = receipts.send(at);
                                 });
                                 let event = SharedEvent::new(published.bot, published.time, published.event)
+                                    .at(StreamPosition { sequence, index })
                                     .with_receipt(receipt);
                                 pending.push_back((at, event));
                             }
@@ -289,9 +293,24 @@ impl Run {
         delivered: &mut mpsc::UnboundedReceiver<Position>,
         done: Option<oneshot::Sender<()>>,
     ) {
-        let first = delivered.try_recv().unwrap_or_default().max(self.unrecorded);
-        if first > self.delivered {
-            self.record(first, delivered).await;
+        // NATS may be away (the node stands down because its lease could not be renewed):
+        // the position is written as soon as it is back, so the next owner, which needs NATS
+        // too, most likely finds it — for a lease at most, then the next owner repeats what
+        // is unrecorded (at most the window).
+        let deadline = tokio::time::Instant::now() + self.link.lease;
+        loop {
+            let first = delivered.try_recv().unwrap_or_default().max(self.unrecorded);
+            if first <= self.delivered || !self.record(first, delivered).await {
+                break;
+            }
+            if self.unrecorded <= self.delivered {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!("cluster: {}: the last position could not be recorded", self.key);
+                break;
+            }
+            tokio::time::sleep(FINISH_RETRY).await;
         }
         if let Some(done) = done {
             let _ = done.send(());

@@ -8,6 +8,11 @@
 //! resources only while it holds fewer than its fair share (the resources divided by the live
 //! nodes, rounded up). A node over its share gives one back per round, so resources move to a
 //! joining node gradually, never all at once.
+//!
+//! Some resources follow a link instead: a bot whose OneBot implementation dials botgate
+//! (`mode: reverse`) is owned by the node its connection reached. Such a resource is
+//! *pinned*: no node takes it for its share; the node holding the link takes it on request
+//! ([`Ask::Take`]), asking the holder to let go ([`Ask::Release`]) when another holds it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,7 +21,7 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use log::{debug, info, warn};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{ClusterError, ClusterLink};
@@ -41,6 +46,19 @@ pub struct Leases {
     nodes: usize,
     /// How long after a renewal was sent its lease still counts here (three quarters of it).
     fence: Duration,
+    /// Resources taken only on request (see the module's doc), not for a share.
+    pinned: BTreeSet<String>,
+    asks: Option<mpsc::UnboundedReceiver<Ask>>,
+}
+
+/// What a node asks of its keeper between rounds.
+#[derive(Debug)]
+pub enum Ask {
+    /// Take `resource` now if no node holds it: answered `Ok`, or the holder when one does
+    /// (`None` when it could not be read).
+    Take(String, oneshot::Sender<Result<(), Option<String>>>),
+    /// Give `resource` back now (after its handover): another node holds its link.
+    Release(String, oneshot::Sender<()>),
 }
 
 /// A lease this node holds.
@@ -55,7 +73,7 @@ struct Held {
 /// Where a node hears that it is about to give a resource back (over its fair share): the
 /// resource and a sender to answer once it stopped using it. The lease is deleted after the
 /// answer (or a third of a lease), so the next owner never overlaps with this one.
-pub type Handover = tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<()>)>;
+pub type Handover = mpsc::UnboundedSender<(String, oneshot::Sender<()>)>;
 
 /// The resources of `held` whose leases still count, `fence` after their renewals were sent.
 fn valid(held: &BTreeMap<String, Held>, fence: Duration) -> Owned {
@@ -67,6 +85,17 @@ fn valid(held: &BTreeMap<String, Held>, fence: Duration) -> Owned {
 fn fence_at(held: &BTreeMap<String, Held>, fence: Duration) -> Option<Instant> {
     let now = Instant::now();
     held.values().map(|h| h.sent + fence).filter(|t| *t > now).min()
+}
+
+/// The next request, or never when there is no channel (or it closed).
+async fn next_ask(asks: &mut Option<mpsc::UnboundedReceiver<Ask>>) -> Option<Ask> {
+    match asks {
+        Some(asks) => match asks.recv().await {
+            Some(ask) => Some(ask),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `at`, or for ever when there is nothing to wait for.
@@ -96,7 +125,20 @@ impl Leases {
             handover: None,
             nodes: 1,
             fence: link.lease * 3 / 4,
+            pinned: BTreeSet::new(),
+            asks: None,
         })
+    }
+
+    /// Adds `resources` taken only on request, and where those requests come from.
+    pub fn with_pinned(
+        mut self,
+        resources: impl IntoIterator<Item = String>,
+        asks: mpsc::UnboundedReceiver<Ask>,
+    ) -> Self {
+        self.pinned.extend(resources);
+        self.asks = Some(asks);
+        self
     }
 
     /// Asks `handover` before giving a resource back (see [`Handover`]).
@@ -122,11 +164,18 @@ impl Leases {
                 changed
             });
         };
+        let mut asks = self.asks.take();
         loop {
+            let fence = self.fence_at();
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => {}
-                _ = sleep_until(self.fence_at()) => {}
+                _ = sleep_until(fence) => {}
+                Some(ask) = next_ask(&mut asks) => {
+                    self.answer(ask).await;
+                    publish(self.valid());
+                    continue;
+                }
             }
             if *stop.borrow() {
                 break;
@@ -187,23 +236,17 @@ impl Leases {
             self.held.remove(&resource);
         }
         let fair = self.fair_share().await;
-        if self.held.len() > fair {
-            if let Some(resource) = self.held.keys().next_back().cloned() {
+        if self.shared().len() > fair {
+            if let Some(resource) = self.shared().pop() {
                 info!(
                     "cluster: {} holds more than its share ({fair}); giving back {resource}",
                     self.node
                 );
-                if let Some(handover) = &self.handover {
-                    let (done, stopped) = tokio::sync::oneshot::channel();
-                    if handover.send((resource.clone(), done)).is_ok() {
-                        let _ = tokio::time::timeout(self.lease / 3, stopped).await;
-                    }
-                }
-                self.release(&resource).await;
+                self.hand_back(&resource).await;
             }
         }
         for resource in self.resources.clone() {
-            if self.held.len() >= fair {
+            if self.shared().len() >= fair {
                 break;
             }
             if self.held.contains_key(&resource) {
@@ -216,6 +259,56 @@ impl Leases {
                 self.held.insert(resource, Held { revision, sent });
             }
         }
+    }
+
+    /// The held resources taken for a share (not pinned), in order.
+    fn shared(&self) -> Vec<String> {
+        self.held.keys().filter(|r| !self.pinned.contains(*r)).cloned().collect()
+    }
+
+    /// Answers a request between rounds.
+    async fn answer(&mut self, ask: Ask) {
+        match ask {
+            Ask::Take(resource, answer) => {
+                let taken = if self.held.contains_key(&resource) {
+                    Ok(())
+                } else {
+                    let value = Bytes::from(self.node.clone());
+                    let sent = Instant::now();
+                    match self.store.create(own_key(&resource), value).await {
+                        Ok(revision) => {
+                            info!("cluster: {} now owns {resource} (its link is here)", self.node);
+                            self.held.insert(resource.clone(), Held { revision, sent });
+                            Ok(())
+                        }
+                        Err(_) => Err(match self.store.get(own_key(&resource)).await {
+                            Ok(Some(holder)) => Some(String::from_utf8_lossy(&holder).into_owned()),
+                            _ => None,
+                        }),
+                    }
+                };
+                let _ = answer.send(taken);
+            }
+            Ask::Release(resource, answer) => {
+                if self.held.contains_key(&resource) {
+                    info!("cluster: {} lets {resource} go: another node holds its link", self.node);
+                    self.hand_back(&resource).await;
+                }
+                let _ = answer.send(());
+            }
+        }
+    }
+
+    /// Gives `resource` back: its user stops first (the handover), then the lease goes, so
+    /// the next owner never overlaps with this one.
+    async fn hand_back(&mut self, resource: &str) {
+        if let Some(handover) = &self.handover {
+            let (done, stopped) = oneshot::channel();
+            if handover.send((resource.to_owned(), done)).is_ok() {
+                let _ = tokio::time::timeout(self.lease / 3, stopped).await;
+            }
+        }
+        self.release(resource).await;
     }
 
     /// Keeps `node.<name>` alive: the other nodes count this one in their fair share.

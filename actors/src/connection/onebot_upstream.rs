@@ -606,6 +606,14 @@ impl Handler<crate::connection::ws_client::StopLink> for OneBotUpstream {
 
     fn handle(&mut self, _: crate::connection::ws_client::StopLink, ctx: &mut Self::Context) {
         log::info!("the link stops: another node of the cluster holds the account");
+        if let Some(mut link) = self.link.take() {
+            // 1001: the implementation dials again, and reaches the node that holds it now.
+            let description = "botgate: another node of the cluster holds the account";
+            link.io.close(Some(CloseReason {
+                code: CloseCode::Away,
+                description: Some(description.into()),
+            }));
+        }
         ctx.stop();
     }
 }

@@ -374,6 +374,18 @@ pub struct SharedEvent {
     pub event: Event,
     encoded: [OnceLock<Option<Bytes>>; WIRE_FORMATS],
     receipt: Option<Receipt>,
+    position: Option<StreamPosition>,
+}
+
+/// Where a cluster's event stream holds an event: the same on every node, so a protocol
+/// that gives events ids (the QQ official protocol's `id`) gives every node's clients the
+/// same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// The stream message (a batch of events).
+    pub sequence: u64,
+    /// The event's index in that batch.
+    pub index: usize,
 }
 
 /// What a destination signals once it delivered an event that came from a durable feed (a
@@ -397,7 +409,18 @@ impl std::fmt::Debug for Receipt {
 impl SharedEvent {
     /// Wraps an event of bot `bot`, emitted at `time`, for fan-out.
     pub fn new(bot: UserId, time: i64, event: Event) -> Self {
-        SharedEvent { bot, time, event, encoded: Default::default(), receipt: None }
+        SharedEvent { bot, time, event, encoded: Default::default(), receipt: None, position: None }
+    }
+
+    /// Records where the cluster's stream holds the event.
+    pub fn at(mut self, position: StreamPosition) -> Self {
+        self.position = Some(position);
+        self
+    }
+
+    /// Where the cluster's stream holds the event (`None` outside a cluster).
+    pub fn position(&self) -> Option<StreamPosition> {
+        self.position
     }
 
     /// Attaches the receipt a destination signals once it delivered this event.

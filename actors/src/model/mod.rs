@@ -19,7 +19,7 @@ pub use contact::{
 pub use error::BotError;
 pub use event::{
     BotOfflineReason, Event, GroupChange, GuildEvent, MessageEvent, MessageKind, NudgeSubject,
-    Receipt, RequestEvent, RequestKind, SharedEvent, WireFormat,
+    Receipt, RequestEvent, RequestKind, SharedEvent, StreamPosition, WireFormat,
 };
 pub use input::{InjectedOrigin, SimulatedInput};
 pub use message::{ForwardNode, Media, MessageSource, Quote, Segment};

@@ -16,8 +16,12 @@ use serde_json::{json, Value};
 
 use super::rules::ReplyRules;
 use super::webhook::{QqWebhookSender, WebhookConfig, WebhookDispatch};
-use crate::bot::{BotActor, EventFilter, EventOutbox, Execute, Subscribe};
-use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, UserId};
+use crate::bot::{
+    BotActor, EventFilter, EventOutbox, Execute, Subscribe, SubscriptionId, Unsubscribe,
+};
+use crate::connection::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
+use crate::connection::standby::SetActive;
+use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::qqbot::served::{self, OpenidOf, Refusal, ReplyScope, Upload};
 use crate::store::{IdMapping, IdSpace, LoadIds, RecordIds, StoreActor};
@@ -75,6 +79,9 @@ pub struct QqAppConfig {
     pub outbox_size: usize,
     /// The SDK's webhook, when dispatches are also POSTed there.
     pub webhook: Option<WebhookConfig>,
+    /// In a cluster, the webhook's durable name: only the node owning it sends, reading the
+    /// bot's events from its recorded position.
+    pub webhook_durable: Option<String>,
 }
 
 /// The events a webhook gets: those of the group, C2C and interaction intents (a webhook's
@@ -110,6 +117,10 @@ pub struct QqApp {
     nickname: String,
     webhook: Option<Addr<QqWebhookSender>>,
     webhook_s: u64,
+    /// In a cluster, the webhook's own feed of the bot's events (from its position).
+    webhook_feed: EventOutbox,
+    webhook_subscription: Option<SubscriptionId>,
+    webhook_standby: bool,
 }
 
 impl QqApp {
@@ -117,6 +128,9 @@ impl QqApp {
     pub fn new(config: QqAppConfig) -> Self {
         use rand::Rng;
         let outbox = Outbox::new(config.outbox_size, OverflowPolicy::DropOldest);
+        // A durable feed waits for room rather than overflow.
+        let webhook_feed = Outbox::new(config.outbox_size, OverflowPolicy::DropOldest);
+        let webhook_standby = config.webhook_durable.is_some();
         let nonce: String =
             rand::rng().sample_iter(rand::distr::Alphanumeric).take(6).map(char::from).collect();
         QqApp {
@@ -133,12 +147,32 @@ impl QqApp {
             nickname: String::new(),
             webhook: None,
             webhook_s: 1,
+            webhook_feed,
+            webhook_subscription: None,
+            webhook_standby,
         }
     }
 
     fn next_id(&mut self, kind: &str) -> String {
         self.counter += 1;
         format!("{kind}:{}{:x}", self.nonce, self.counter)
+    }
+
+    /// The id of dispatch `n` of an event: in a cluster made of the event's place in the
+    /// stream, so every node (and the webhook's sender) gives it the same one and a passive
+    /// reply naming it is accepted on any node.
+    fn event_id(&mut self, kind: &str, shared: &SharedEvent, n: usize) -> String {
+        match shared.position() {
+            Some(at) => format!("{kind}:c{:x}.{}.{n}", at.sequence, at.index),
+            None => self.next_id(kind),
+        }
+    }
+
+    /// A dispatch as the webhook gets it, numbered in the webhook's own sequence.
+    fn webhook_frame(&mut self, t: &str, event_id: &str, body: &str) -> Arc<str> {
+        let s = self.webhook_s;
+        self.webhook_s += 1;
+        format!("{{\"op\":0,\"s\":{s},\"t\":\"{t}\",\"id\":\"{event_id}\",\"d\":{body}}}").into()
     }
 
     /// The openid of `of`, remembered for the way back.
@@ -185,8 +219,9 @@ impl QqApp {
                 let bot = self.config.bot;
                 let list =
                     served::dispatches(&shared.event, bot, shared.time, |of| self.openid(of));
-                for dispatch in list {
-                    self.deliver(dispatch);
+                for (n, dispatch) in list.into_iter().enumerate() {
+                    let event_id = self.event_id(dispatch.t, &shared, n);
+                    self.deliver(dispatch, event_id);
                 }
             }
             if !more {
@@ -195,8 +230,42 @@ impl QqApp {
         }
     }
 
-    fn deliver(&mut self, dispatch: served::Dispatch) {
-        let event_id = self.next_id(dispatch.t);
+    /// The webhook's events in a cluster: each event's webhook dispatches go to the sender,
+    /// the last carrying the event, delivered once acknowledged (at once when it has none).
+    fn on_webhook_events(&mut self) {
+        let Some(webhook) = self.webhook.clone() else {
+            return;
+        };
+        loop {
+            let (batch, more) = self.webhook_feed.drain(256);
+            for shared in batch {
+                let bot = self.config.bot;
+                let list =
+                    served::dispatches(&shared.event, bot, shared.time, |of| self.openid(of));
+                let mut frames = Vec::new();
+                for (n, dispatch) in list.into_iter().enumerate() {
+                    if dispatch.intent & WEBHOOK_INTENTS != 0 {
+                        let event_id = self.event_id(dispatch.t, &shared, n);
+                        let body = dispatch.d.to_string();
+                        frames.push(self.webhook_frame(dispatch.t, &event_id, &body));
+                    }
+                }
+                let Some(last) = frames.pop() else {
+                    shared.delivered();
+                    continue;
+                };
+                for frame in frames {
+                    webhook.do_send(WebhookDispatch { frame, event: None });
+                }
+                webhook.do_send(WebhookDispatch { frame: last, event: Some(shared) });
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, dispatch: served::Dispatch, event_id: String) {
         let now = Instant::now();
         match &dispatch.reply {
             Some((scope, Some(msg_id))) => self.rules.received(msg_id, *scope, now),
@@ -205,16 +274,13 @@ impl QqApp {
         }
         // The body is serialized once; each session's frame only adds its own `s`.
         let body = dispatch.d.to_string();
+        // In a cluster the webhook reads its own durable feed (on_webhook_events).
+        let live = self.config.webhook_durable.is_none();
         if let Some(webhook) =
-            self.webhook.as_ref().filter(|_| dispatch.intent & WEBHOOK_INTENTS != 0)
+            self.webhook.clone().filter(|_| live && dispatch.intent & WEBHOOK_INTENTS != 0)
         {
-            let s = self.webhook_s;
-            self.webhook_s += 1;
-            let frame = format!(
-                "{{\"op\":0,\"s\":{s},\"t\":\"{}\",\"id\":\"{event_id}\",\"d\":{body}}}",
-                dispatch.t
-            );
-            webhook.do_send(WebhookDispatch(frame.into()));
+            let frame = self.webhook_frame(dispatch.t, &event_id, &body);
+            webhook.do_send(WebhookDispatch { frame, event: None });
         }
         for session in self.sessions.values_mut() {
             if session.intents & dispatch.intent == 0 {
@@ -290,6 +356,8 @@ impl Actor for QqApp {
     fn started(&mut self, ctx: &mut Self::Context) {
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Pump));
+        let addr = ctx.address();
+        self.webhook_feed.set_waker(move || addr.do_send(PumpWebhook));
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,
@@ -323,7 +391,8 @@ impl Actor for QqApp {
         ctx.run_interval(Duration::from_secs(30), |act, _| act.prune());
         if let Some(webhook) = self.config.webhook.clone() {
             info!("qqbot app {}: dispatches go to {}", self.config.app_id, webhook.url);
-            self.webhook = Some(QqWebhookSender::new(webhook).start());
+            let standby = self.config.webhook_durable.is_some();
+            self.webhook = Some(QqWebhookSender::new(webhook, standby).start());
         }
         info!("qqbot app {} drives bot {}", self.config.app_id, self.config.bot);
     }
@@ -334,6 +403,103 @@ impl Handler<Pump> for QqApp {
 
     fn handle(&mut self, _: Pump, _: &mut Self::Context) {
         self.on_events();
+    }
+}
+
+/// Wakes the app to take its webhook feed's events (in a cluster).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PumpWebhook;
+
+impl Handler<PumpWebhook> for QqApp {
+    type Result = ();
+
+    fn handle(&mut self, _: PumpWebhook, _: &mut Self::Context) {
+        self.on_webhook_events();
+    }
+}
+
+impl Handler<SetActive> for QqApp {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// The app's webhook as a cluster's destination: on its owner the sender is active and
+    /// fed from the webhook's durable feed; standing down, the sender lets a POST in flight
+    /// be answered, then the feed records its position for the next owner.
+    fn handle(&mut self, msg: SetActive, ctx: &mut Self::Context) -> Self::Result {
+        let (Some(webhook), Some(durable)) =
+            (self.webhook.clone(), self.config.webhook_durable.clone())
+        else {
+            return Box::pin(fut::ready(()));
+        };
+        if msg.0 != self.webhook_standby {
+            return Box::pin(fut::ready(()));
+        }
+        self.webhook_standby = !msg.0;
+        if msg.0 {
+            webhook.do_send(SetActive(true));
+            let bot = self.config.bot_addr.clone();
+            let subscribe = Subscribe {
+                outbox: self.webhook_feed.clone(),
+                filter: EventFilter::All,
+                label: format!("qqbot app {} webhook", self.config.app_id),
+                durable: Some(durable),
+            };
+            let app_id = self.config.app_id.clone();
+            ctx.spawn(bot.send(subscribe).into_actor(self).map(move |r, act, _| match r {
+                Ok(id) if act.webhook_standby => bot.do_send(Unsubscribe(id)),
+                Ok(id) => act.webhook_subscription = Some(id),
+                Err(e) => warn!("qqbot app {app_id}: its webhook's feed did not start: {e}"),
+            }));
+            return Box::pin(fut::ready(()));
+        }
+        let subscription = self.webhook_subscription.take();
+        let bot = self.config.bot_addr.clone();
+        Box::pin(
+            async move {
+                let _ = webhook.send(SetActive(false)).await;
+                if let Some(id) = subscription {
+                    let _ = bot.send(Unsubscribe(id)).await;
+                }
+            }
+            .into_actor(self)
+            .map(|_, act, _| {
+                // What the feed handed over and was not sent is the next owner's.
+                let _ = act.webhook_feed.drain(usize::MAX);
+            }),
+        )
+    }
+}
+
+impl Handler<Redial> for QqApp {
+    type Result = ();
+
+    fn handle(&mut self, msg: Redial, _: &mut Self::Context) {
+        if let Some(webhook) = &self.webhook {
+            webhook.do_send(msg);
+        }
+    }
+}
+
+impl Handler<GetDestinationStatus> for QqApp {
+    type Result = ResponseFuture<DestinationStatus>;
+
+    fn handle(&mut self, msg: GetDestinationStatus, _: &mut Self::Context) -> Self::Result {
+        let webhook = self.webhook.clone();
+        let app_id = self.config.app_id.clone();
+        Box::pin(async move {
+            let unavailable = DestinationStatus {
+                name: format!("qqbot app {app_id} (no webhook)"),
+                connected: false,
+                verified_qq: None,
+                buffered: 0,
+                dropped: 0,
+                last_error: None,
+            };
+            match webhook {
+                Some(webhook) => webhook.send(msg).await.unwrap_or(unavailable),
+                None => unavailable,
+            }
+        })
     }
 }
 

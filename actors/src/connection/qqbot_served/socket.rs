@@ -37,6 +37,9 @@ pub struct SocketApp {
     pub secret: String,
     /// Its access tokens.
     pub tokens: AppTokens,
+    /// Whether its dispatches are POSTed to a webhook: the app is then one of the outbound
+    /// destinations (status, redial, a cluster's ownership).
+    pub webhook: bool,
 }
 
 impl SocketApp {

@@ -6,6 +6,10 @@
 //! until the SDK acknowledges it: a 2xx answer whose body is not `{"op":12,"d":1}` (SDKs
 //! answer `{"op":12,"d":0}` or an empty 200). While the SDK is away dispatches wait in a
 //! bounded queue; the oldest are dropped beyond it, counted and logged.
+//!
+//! In a cluster the sender runs on the node that owns it ([`SetActive`]); its app feeds it
+//! from the bot's durable feed, each dispatch carrying its event, which is signalled delivered
+//! once the SDK acknowledged it — the feed's window bounds what waits, so nothing is dropped.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,6 +20,10 @@ use log::{info, warn};
 use serde_json::{json, Value};
 
 use crate::connection::backoff::Backoff;
+use crate::connection::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
+use crate::connection::shutdown::Settled;
+use crate::connection::standby::SetActive;
+use crate::model::SharedEvent;
 use crate::protocol::qqbot::signature;
 
 /// The sender's settings.
@@ -40,18 +48,32 @@ pub struct WebhookConfig {
 /// A dispatch frame to POST (the whole `{"op":0,…}` body).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct WebhookDispatch(pub Arc<str>);
+pub struct WebhookDispatch {
+    /// The frame.
+    pub frame: Arc<str>,
+    /// The event from a durable feed whose last frame this is: signalled delivered once the
+    /// SDK acknowledged it.
+    pub event: Option<Arc<SharedEvent>>,
+}
 
 /// The sender actor.
 pub struct QqWebhookSender {
     config: WebhookConfig,
     client: awc::Client,
-    queue: VecDeque<Arc<str>>,
+    queue: VecDeque<WebhookDispatch>,
     validated: bool,
     busy: bool,
     healthy: bool,
     dropped: u64,
     backoff: Backoff,
+    /// In a cluster, while another node sends.
+    standby: bool,
+    /// The retry timer under way, cancelled by a redial or a stand-down.
+    pending_retry: Option<SpawnHandle>,
+    /// Whether a POST is in flight.
+    requesting: bool,
+    answered: Settled,
+    last_error: Option<String>,
 }
 
 enum Outcome {
@@ -60,8 +82,8 @@ enum Outcome {
 }
 
 impl QqWebhookSender {
-    /// A sender to `config.url`.
-    pub fn new(config: WebhookConfig) -> Self {
+    /// A sender to `config.url`; `standby` in a cluster, until its node owns it.
+    pub fn new(config: WebhookConfig, standby: bool) -> Self {
         let client = awc::Client::builder()
             .connector(awc::Connector::new().rustls_0_23(Arc::clone(&config.tls)))
             .timeout(Duration::from_secs(10))
@@ -76,6 +98,11 @@ impl QqWebhookSender {
             healthy: true,
             dropped: 0,
             backoff,
+            standby,
+            pending_retry: None,
+            requesting: false,
+            answered: Settled::default(),
+            last_error: None,
         }
     }
 
@@ -106,34 +133,39 @@ impl QqWebhookSender {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.busy {
+        if self.busy || self.standby {
             return;
         }
         if !self.validated {
             return self.validate(ctx);
         }
-        let Some(frame) = self.queue.front().cloned() else {
+        let Some(frame) = self.queue.front().map(|d| d.frame.to_string()) else {
             return;
         };
         self.busy = true;
-        let post = self.post(frame.to_string());
+        self.requesting = true;
+        let post = self.post(frame);
         ctx.spawn(post.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
+            act.requesting = false;
+            if act.standby {
+                // Stood down meanwhile: an acknowledged frame still counts as delivered.
+                if matches!(&outcome, Outcome::Acknowledged(b) if !asks_retry(b)) {
+                    act.delivered();
+                }
+                act.answered.notify();
+                return;
+            }
             let failure = match outcome {
-                Outcome::Acknowledged(body) => match serde_json::from_slice::<Value>(&body) {
-                    Ok(v)
-                        if v.get("op").and_then(Value::as_u64) == Some(12)
-                            && v.get("d").and_then(Value::as_u64) == Some(1) =>
-                    {
-                        Some("the SDK answered op 12 with d: 1 (retry)".to_owned())
-                    }
-                    _ => None,
-                },
+                Outcome::Acknowledged(body) if asks_retry(&body) => {
+                    Some("the SDK answered op 12 with d: 1 (retry)".to_owned())
+                }
+                Outcome::Acknowledged(_) => None,
                 Outcome::Failed(why) => Some(why),
             };
             match failure {
                 None => {
-                    act.queue.pop_front();
+                    act.delivered();
                     act.backoff.reset();
                     if !act.healthy {
                         info!("qqbot webhook {}: delivering again", act.config.url);
@@ -146,7 +178,18 @@ impl QqWebhookSender {
         }));
     }
 
+    /// The front frame is acknowledged: it leaves the queue, and its event (from a durable
+    /// feed) is delivered.
+    fn delivered(&mut self) {
+        if let Some(done) = self.queue.pop_front() {
+            if let Some(event) = done.event {
+                event.delivered();
+            }
+        }
+    }
+
     fn retry(&mut self, why: &str, ctx: &mut Context<Self>) {
+        self.last_error = Some(why.to_owned());
         if self.healthy {
             warn!(
                 "qqbot webhook {}: {why}; retrying with backoff, {} dispatches wait",
@@ -156,10 +199,12 @@ impl QqWebhookSender {
         }
         self.healthy = false;
         self.busy = true;
-        ctx.run_later(self.backoff.next_delay(), |act, ctx| {
+        let retry = ctx.run_later(self.backoff.next_delay(), |act, ctx| {
+            act.pending_retry = None;
             act.busy = false;
             act.pump(ctx);
         });
+        self.pending_retry = Some(retry);
     }
 
     /// op 13 first: the SDK proves it holds the secret by signing a fresh token.
@@ -173,6 +218,9 @@ impl QqWebhookSender {
         let post = self.post(body.to_string());
         ctx.spawn(post.into_actor(self).map(move |outcome, act, ctx| {
             act.busy = false;
+            if act.standby {
+                return;
+            }
             let answer = match outcome {
                 Outcome::Acknowledged(b) => serde_json::from_slice::<Value>(&b).ok(),
                 Outcome::Failed(why) => return act.retry(&format!("validation: {why}"), ctx),
@@ -216,8 +264,10 @@ impl Handler<WebhookDispatch> for QqWebhookSender {
     type Result = ();
 
     fn handle(&mut self, msg: WebhookDispatch, ctx: &mut Self::Context) {
-        self.queue.push_back(msg.0);
-        while self.queue.len() > self.config.buffer_size.max(1) {
+        let durable = msg.event.is_some();
+        self.queue.push_back(msg);
+        // A durable feed's window bounds what it hands over; its frames are never dropped.
+        while !durable && self.queue.len() > self.config.buffer_size.max(1) {
             // The one in flight (the front) stays; the next oldest goes.
             let at = usize::from(self.busy && self.validated);
             if self.queue.remove(at).is_some() {
@@ -232,5 +282,83 @@ impl Handler<WebhookDispatch> for QqWebhookSender {
             }
         }
         self.pump(ctx);
+    }
+}
+
+/// Whether an SDK's 2xx answer asks for the dispatch again (`{"op":12,"d":1}`).
+fn asks_retry(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        v.get("op").and_then(Value::as_u64) == Some(12)
+            && v.get("d").and_then(Value::as_u64) == Some(1)
+    })
+}
+
+impl Handler<SetActive> for QqWebhookSender {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Active: validates the address again and sends what its app feeds it. Standing down:
+    /// no new POST; the one in flight is given a moment to be answered (an acknowledged
+    /// dispatch is recorded, not sent again by the next owner); what waits is left to the
+    /// next owner.
+    fn handle(&mut self, msg: SetActive, ctx: &mut Self::Context) -> Self::Result {
+        if msg.0 != self.standby {
+            return Box::pin(fut::ready(()));
+        }
+        self.standby = !msg.0;
+        if let Some(pending) = self.pending_retry.take() {
+            ctx.cancel_future(pending);
+            self.busy = false;
+        }
+        if msg.0 {
+            info!("qqbot webhook {}: this node sends to it now", self.config.url);
+            self.validated = false;
+            self.healthy = true;
+            self.backoff.reset();
+            self.pump(ctx);
+            return Box::pin(fut::ready(()));
+        }
+        info!("qqbot webhook {}: another node sends to it now", self.config.url);
+        let answered = self.requesting.then(|| self.answered.wait());
+        Box::pin(
+            async move {
+                if let Some(answered) = answered {
+                    answered.await;
+                }
+            }
+            .into_actor(self)
+            .map(|_, act, _| {
+                act.queue.clear();
+                act.busy = false;
+            }),
+        )
+    }
+}
+
+impl Handler<Redial> for QqWebhookSender {
+    type Result = ();
+
+    /// Retries now: the backoff under way is cut short.
+    fn handle(&mut self, _: Redial, ctx: &mut Self::Context) {
+        if let Some(pending) = self.pending_retry.take() {
+            ctx.cancel_future(pending);
+            self.busy = false;
+        }
+        self.backoff.reset();
+        self.pump(ctx);
+    }
+}
+
+impl Handler<GetDestinationStatus> for QqWebhookSender {
+    type Result = MessageResult<GetDestinationStatus>;
+
+    fn handle(&mut self, _: GetDestinationStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(DestinationStatus {
+            name: self.config.url.clone(),
+            connected: self.validated && self.healthy && !self.standby,
+            verified_qq: None,
+            buffered: self.queue.len(),
+            dropped: self.dropped,
+            last_error: self.last_error.clone(),
+        })
     }
 }
