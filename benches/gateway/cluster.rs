@@ -92,7 +92,8 @@ async fn owner(server: &Server) -> String {
 }
 
 fn row(scenario: String, cluster: String, baseline: String, ratio: f64) -> Row {
-    Row { scenario, botgate: cluster, bare: baseline, ratio, floor: "—".to_owned(), ok: true }
+    let floor = "—".to_owned();
+    Row { scenario, botgate: cluster, bare: baseline, ratio, range: None, floor, ok: true }
 }
 
 /// The group's rows; the capacity model's inputs are printed as they are measured.
