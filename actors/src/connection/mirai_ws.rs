@@ -246,7 +246,7 @@ impl Actor for MiraiWsClient {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let addr = ctx.address();
-        self.socket.writer.on_drain(move || addr.do_send(Pump));
+        self.socket.refill_on_drain(&self.outbox, move || addr.do_send(Pump));
         let directory_key = (self.channel, self.session.key.clone());
         self.directory.register(directory_key, self.id, ctx.address());
         let subscribe = Subscribe {

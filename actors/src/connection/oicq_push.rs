@@ -119,7 +119,7 @@ impl Actor for OicqPushClient {
         let addr = ctx.address();
         self.outbox.set_waker(move || addr.do_send(Pump));
         let addr = ctx.address();
-        self.socket.writer.on_drain(move || addr.do_send(Pump));
+        self.socket.refill_on_drain(&self.outbox, move || addr.do_send(Pump));
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,

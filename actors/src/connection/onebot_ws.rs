@@ -189,7 +189,7 @@ impl Actor for OneBotWsClient {
             return;
         }
         let addr = ctx.address();
-        self.socket.writer.on_drain(move || addr.do_send(Pump));
+        self.socket.refill_on_drain(&self.outbox, move || addr.do_send(Pump));
         let subscribe = Subscribe {
             outbox: self.outbox.clone(),
             filter: EventFilter::All,

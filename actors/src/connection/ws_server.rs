@@ -437,6 +437,23 @@ impl ServedSocket {
         self.client.watch_outbox(move || (outbox.len(), outbox.dropped()));
     }
 
+    /// Calls `refill` each time the socket took the pending bytes while events still wait
+    /// in `outbox` (the last pump stopped at the high-water mark). When the pump emptied it,
+    /// the outbox's own waker fires on the next event: waking the actor for every chunk
+    /// written would cost a message per event per client.
+    pub fn refill_on_drain<T: Send + 'static>(
+        &self,
+        outbox: &crate::outbox::Outbox<T>,
+        refill: impl Fn() + Send + 'static,
+    ) {
+        let outbox = outbox.clone();
+        self.writer.on_drain(move || {
+            if !outbox.is_empty() {
+                refill();
+            }
+        });
+    }
+
     /// Moves queued events from `outbox` into the writer, encoded by `encode`, until the
     /// write buffer reaches [`WRITE_HIGH_WATER`]. Answers false when the outbox overflowed
     /// and closed: the client stopped reading and must be dropped.
