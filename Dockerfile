@@ -4,6 +4,9 @@
 # The config is read from /etc/botgate/config.yaml; listeners inside a container must bind
 # 0.0.0.0 (set server.host and any listener host accordingly).
 FROM rust:1-slim-bookworm AS build
+# make: tikv-jemalloc-sys builds jemalloc (the global allocator) with it.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY actors actors
