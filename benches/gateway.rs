@@ -720,6 +720,11 @@ struct Spread {
 }
 
 impl Spread {
+    /// The spread of `figure` over `trials`.
+    fn over<T>(trials: &[T], figure: impl Fn(&T) -> f64) -> Spread {
+        Spread::of(&trials.iter().map(figure).collect::<Vec<_>>())
+    }
+
     fn of(values: &[f64]) -> Spread {
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -911,10 +916,7 @@ async fn load_rows() -> Vec<Row> {
             );
             trials.push((gb, bb));
         }
-        let spread = |f: &dyn Fn(&(FanOut, FanOut)) -> f64| {
-            Spread::of(&trials.iter().map(f).collect::<Vec<_>>())
-        };
-        let rate = spread(&|(g, b)| g.frames_per_sec / b.frames_per_sec);
+        let rate = Spread::over(&trials, |(g, b)| g.frames_per_sec / b.frames_per_sec);
         let kframes = |v: f64| format!("{:.0} k", v / 1000.0);
         let target = clients == 1000;
         rows.push(Row {
@@ -922,21 +924,21 @@ async fn load_rows() -> Vec<Row> {
                 "{proto:?} fan-out to {clients} clients, as fast as possible, frames/s ({} B frames)",
                 trials[0].0.frame_bytes
             ),
-            botgate: spread(&|(g, _)| g.frames_per_sec).show(kframes),
-            bare: spread(&|(_, b)| b.frames_per_sec).show(kframes),
+            botgate: Spread::over(&trials, |(g, _)| g.frames_per_sec).show(kframes),
+            bare: Spread::over(&trials, |(_, b)| b.frames_per_sec).show(kframes),
             ratio: rate.median,
             range: Some((rate.min, rate.max)),
             floor: if target { "≥ 0.8×".to_owned() } else { "—".to_owned() },
             ok: !target || rate.median >= 0.8,
         });
-        let cpu = spread(&|(g, b)| g.cpu_per_frame / b.cpu_per_frame);
+        let cpu = Spread::over(&trials, |(g, b)| g.cpu_per_frame / b.cpu_per_frame);
         let ns = |v: f64| format!("{v:.0} ns");
         rows.push(Row {
             scenario: format!(
                 "{proto:?} fan-out to {clients} clients: server CPU per delivered frame"
             ),
-            botgate: spread(&|(g, _)| g.cpu_per_frame).show(ns),
-            bare: spread(&|(_, b)| b.cpu_per_frame).show(ns),
+            botgate: Spread::over(&trials, |(g, _)| g.cpu_per_frame).show(ns),
+            bare: Spread::over(&trials, |(_, b)| b.cpu_per_frame).show(ns),
             ratio: cpu.median,
             range: Some((cpu.min, cpu.max)),
             floor: if target { "≤ 1.3×".to_owned() } else { "—".to_owned() },
@@ -956,11 +958,8 @@ async fn load_rows() -> Vec<Row> {
             );
             trials.push((gb, bb));
         }
-        let spread = |f: &dyn Fn(&(FanOut, FanOut)) -> f64| {
-            Spread::of(&trials.iter().map(f).collect::<Vec<_>>())
-        };
         let ms = |v: f64| format!("{v:.1}");
-        let p99 = spread(&|(g, b)| g.p99 / b.p99);
+        let p99 = Spread::over(&trials, |(g, b)| g.p99 / b.p99);
         let target = rate == 100;
         rows.push(Row {
             scenario: format!(
@@ -968,13 +967,13 @@ async fn load_rows() -> Vec<Row> {
             ),
             botgate: format!(
                 "{} / {}",
-                spread(&|(g, _)| g.p50).show(ms),
-                spread(&|(g, _)| g.p99).show(ms)
+                Spread::over(&trials, |(g, _)| g.p50).show(ms),
+                Spread::over(&trials, |(g, _)| g.p99).show(ms)
             ),
             bare: format!(
                 "{} / {}",
-                spread(&|(_, b)| b.p50).show(ms),
-                spread(&|(_, b)| b.p99).show(ms)
+                Spread::over(&trials, |(_, b)| b.p50).show(ms),
+                Spread::over(&trials, |(_, b)| b.p99).show(ms)
             ),
             ratio: p99.median,
             range: Some((p99.min, p99.max)),
@@ -1004,11 +1003,8 @@ async fn load_rows() -> Vec<Row> {
             );
             trials.push((gc, bc));
         }
-        let spread = |f: &dyn Fn(&(Commands, Commands)) -> f64| {
-            Spread::of(&trials.iter().map(f).collect::<Vec<_>>())
-        };
-        let ratio = spread(&|(g, b)| g.per_sec / b.per_sec);
-        let ours_p99 = spread(&|(g, _)| g.p99);
+        let ratio = Spread::over(&trials, |(g, b)| g.per_sec / b.per_sec);
+        let ours_p99 = Spread::over(&trials, |(g, _)| g.p99);
         let single = connections == 1;
         let k = |v: f64| format!("{:.0} k/s", v / 1000.0);
         let ms = |v: f64| format!("{v:.2}");
@@ -1021,11 +1017,15 @@ async fn load_rows() -> Vec<Row> {
                     "OneBot send_group_msg"
                 }
             ),
-            botgate: format!("{}, {}", spread(&|(g, _)| g.per_sec).show(k), ours_p99.show(ms)),
+            botgate: format!(
+                "{}, {}",
+                Spread::over(&trials, |(g, _)| g.per_sec).show(k),
+                ours_p99.show(ms)
+            ),
             bare: format!(
                 "{}, {}",
-                spread(&|(_, b)| b.per_sec).show(k),
-                spread(&|(_, b)| b.p99).show(ms)
+                Spread::over(&trials, |(_, b)| b.per_sec).show(k),
+                Spread::over(&trials, |(_, b)| b.p99).show(ms)
             ),
             ratio: ratio.median,
             range: Some((ratio.min, ratio.max)),

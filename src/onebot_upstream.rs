@@ -32,7 +32,8 @@ async fn accept(
         .get("X-Self-ID")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    let Some((token, bot)) = self_id.and_then(|id| state.onebot_upstreams.get(&id)) else {
+    let entry = self_id.and_then(|id| Some((id, state.onebot_upstreams.get(&id)?)));
+    let Some((qq, (token, bot))) = entry else {
         warn!("/onebot/upstream: {peer} dialled as X-Self-ID {self_id:?}, which no bot entry with source: onebot and mode: reverse has; refused");
         return Ok(HttpResponse::Forbidden().json(
             json!({"error": "no bot with source: onebot, mode: reverse has this X-Self-ID"}),
@@ -44,7 +45,7 @@ async fn accept(
     }
     // In a cluster the node the implementation reached owns the account from now on.
     if let Some(claims) = &state.actors.claims {
-        if let Err(why) = claims.claim(self_id.unwrap_or_default(), bot).await {
+        if let Err(why) = claims.claim(qq, bot).await {
             warn!("/onebot/upstream: {peer} (X-Self-ID {self_id:?}) cannot be taken here: {why}");
             return Ok(HttpResponse::ServiceUnavailable().json(json!({"error": why})));
         }

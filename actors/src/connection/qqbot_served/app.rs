@@ -391,8 +391,8 @@ impl Actor for QqApp {
         ctx.run_interval(Duration::from_secs(30), |act, _| act.prune());
         if let Some(webhook) = self.config.webhook.clone() {
             info!("qqbot app {}: dispatches go to {}", self.config.app_id, webhook.url);
-            let standby = self.config.webhook_durable.is_some();
-            self.webhook = Some(QqWebhookSender::new(webhook, standby).start());
+            let clustered = self.config.webhook_durable.is_some();
+            self.webhook = Some(QqWebhookSender::new(webhook, clustered).start());
         }
         info!("qqbot app {} drives bot {}", self.config.app_id, self.config.bot);
     }

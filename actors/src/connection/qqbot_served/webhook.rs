@@ -68,6 +68,9 @@ pub struct QqWebhookSender {
     backoff: Backoff,
     /// In a cluster, while another node sends.
     standby: bool,
+    /// In a cluster its app feeds it from the webhook's durable feed, whose window bounds
+    /// what waits: nothing is dropped (an unsent dispatch's event would never be recorded).
+    durable: bool,
     /// The retry timer under way, cancelled by a redial or a stand-down.
     pending_retry: Option<SpawnHandle>,
     /// Whether a POST is in flight.
@@ -82,8 +85,9 @@ enum Outcome {
 }
 
 impl QqWebhookSender {
-    /// A sender to `config.url`; `standby` in a cluster, until its node owns it.
-    pub fn new(config: WebhookConfig, standby: bool) -> Self {
+    /// A sender to `config.url`. `clustered`: it stands by until its node owns the webhook,
+    /// and is fed from a durable feed.
+    pub fn new(config: WebhookConfig, clustered: bool) -> Self {
         let client = awc::Client::builder()
             .connector(awc::Connector::new().rustls_0_23(Arc::clone(&config.tls)))
             .timeout(Duration::from_secs(10))
@@ -98,7 +102,8 @@ impl QqWebhookSender {
             healthy: true,
             dropped: 0,
             backoff,
-            standby,
+            standby: clustered,
+            durable: clustered,
             pending_retry: None,
             requesting: false,
             answered: Settled::default(),
@@ -264,10 +269,8 @@ impl Handler<WebhookDispatch> for QqWebhookSender {
     type Result = ();
 
     fn handle(&mut self, msg: WebhookDispatch, ctx: &mut Self::Context) {
-        let durable = msg.event.is_some();
         self.queue.push_back(msg);
-        // A durable feed's window bounds what it hands over; its frames are never dropped.
-        while !durable && self.queue.len() > self.config.buffer_size.max(1) {
+        while !self.durable && self.queue.len() > self.config.buffer_size.max(1) {
             // The one in flight (the front) stays; the next oldest goes.
             let at = usize::from(self.busy && self.validated);
             if self.queue.remove(at).is_some() {
