@@ -58,7 +58,6 @@ fn asset(body: &'static str, content_type: &str) -> HttpResponse {
 
 async fn live(
     req: HttpRequest,
-    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let token =
@@ -70,7 +69,7 @@ async fn live(
         return Ok(unauthorized(&req));
     }
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-    let (response, writer, frames) = ws_server::upgrade(&req, payload, state.max_frame_size)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
     ConsoleSocket::start(writer, frames, state.into_inner(), peer);
     Ok(response)
 }

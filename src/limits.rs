@@ -16,6 +16,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
+use actix_web::rt::net::TcpStream;
 use actix_web::HttpResponse;
 use botgate_actors::log_throttle::LogThrottle;
 use serde_json::{json, Value};
@@ -90,19 +91,16 @@ impl ConnectionLimits {
         ConnectionSlot { limits: Arc::clone(self), peer, refusal }
     }
 
-    /// The `on_connect` hook of an `HttpServer`: admits each new connection.
-    pub fn on_connect(self: &Arc<Self>, conn: &dyn Any, data: &mut Extensions) {
-        let tcp = conn.downcast_ref::<actix_web::rt::net::TcpStream>();
-        if let Some(tcp) = tcp {
-            // Frames are small and written as soon as they exist; with Nagle's algorithm a
-            // second frame waits for the ACK of the first, which a client delays by up to
-            // 40 ms (seen: events 2 ms apart arriving in 44 ms bursts).
-            if let Err(e) = tcp.set_nodelay(true) {
-                log::debug!("TCP_NODELAY not set: {e}");
-            }
+    /// The `on_connect` hook of a listener: admits each new connection.
+    pub fn on_connect(self: &Arc<Self>, tcp: &TcpStream, data: &mut Extensions) {
+        // Frames are small and written as soon as they exist; with Nagle's algorithm a
+        // second frame waits for the ACK of the first, which a client delays by up to
+        // 40 ms (seen: events 2 ms apart arriving in 44 ms bursts).
+        if let Err(e) = tcp.set_nodelay(true) {
+            log::debug!("TCP_NODELAY not set: {e}");
         }
-        let peer = tcp.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
-        data.insert(self.admit(peer));
+        let peer = tcp.peer_addr().ok().map(|a| a.ip());
+        data.insert(Arc::new(self.admit(peer)));
     }
 
     /// How many connections are open now.
@@ -121,6 +119,15 @@ impl ConnectionLimits {
             "refusedFull": self.refused_full.load(Ordering::Relaxed),
             "refusedPerPeer": self.refused_peer.load(Ordering::Relaxed),
         })
+    }
+}
+
+impl ConnectionSlot {
+    /// What an upgraded connection keeps of its connection data: its place, which it gives
+    /// back only when its socket closes (the HTTP dispatcher that held it ends at the upgrade).
+    pub fn kept(req: &actix_http::Request) -> Option<Box<dyn Any>> {
+        let slot = req.conn_data::<Arc<ConnectionSlot>>()?;
+        Some(Box::new(Arc::clone(slot)))
     }
 }
 
@@ -147,7 +154,7 @@ pub async fn enforce(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let refusal = req.conn_data::<ConnectionSlot>().and_then(|s| s.refusal.map(|r| (r, s)));
+    let refusal = req.conn_data::<Arc<ConnectionSlot>>().and_then(|s| s.refusal.map(|r| (r, s)));
     let Some((refusal, slot)) = refusal else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use botgate_actors::connection::clients::ClientDirectory;
 use botgate_actors::connection::mirai_ws::{MiraiWsDirectory, MiraiWsSettings};
 use botgate_actors::connection::onebot_ws::OneBotWsSettings;
 use botgate_actors::connection::stats::ClientStats;
+use botgate_actors::connection::ws_server;
 use botgate_actors::secret::Secret;
 
 use crate::config::{Config, ConfigError};
@@ -19,6 +20,11 @@ use crate::{
     admin, botgate_endpoints, console, mirai_http, mirai_ws, oicq_server, onebot_http,
     onebot_upstream, onebot_ws, qqbot_server, qqbot_webhook,
 };
+
+/// The address a listener is bound to, in its application's data: where a client that named
+/// no host reached it.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerAddr(pub SocketAddr);
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,10 +286,31 @@ pub fn start(
             config.server.max_connections,
             config.server.max_connections_per_peer,
         );
+        let bound = ws_server::bind((host.as_str(), port)).map_err(|source| StartError::Bind {
+            addr: format!("{host}:{port}"),
+            key: key_of(mounts[0]),
+            source,
+        })?;
+        let addr =
+            bound.first().and_then(|l| l.local_addr().ok()).ok_or_else(|| StartError::Bind {
+                addr: format!("{host}:{port}"),
+                key: key_of(mounts[0]),
+                source: std::io::Error::other("no address bound"),
+            })?;
         let on_connect = Arc::clone(&limits);
-        let server = HttpServer::new(move || {
+        let options = ws_server::ListenerOptions {
+            // Two workers, as the benchmarks were tuned for the two-core machines it runs on.
+            workers: 2,
+            client_request_timeout: Duration::from_millis(config.server.handshake_timeout),
+            shutdown_timeout: 5,
+            on_connect: Some(Arc::new(move |tcp, data| on_connect.on_connect(tcp, data))),
+            // An upgraded WebSocket keeps its place under the limits until its socket closes.
+            keep: Some(Arc::new(limits::ConnectionSlot::kept)),
+        };
+        let server = ws_server::serve(bound, options, move || {
             let mut app = App::new()
                 .app_data(state.clone())
+                .app_data(ListenerAddr(addr))
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::JsonConfig::default().limit(body_limit));
             // The http adapter's CORS wraps the whole listener it shares (as in mirai-api-http);
@@ -308,24 +335,12 @@ pub fn start(
             app.wrap(actix_web::middleware::Condition::new(with_cors, mirai_http::cors(&cors)))
                 .wrap(actix_web::middleware::from_fn(limits::enforce))
         })
-        .on_connect(move |conn, data| on_connect.on_connect(conn, data))
-        .client_request_timeout(Duration::from_millis(config.server.handshake_timeout))
-        // botgate handles SIGTERM and SIGINT itself, to close clients and flush first.
-        .disable_signals()
-        .shutdown_timeout(5)
-        .workers(2)
-        .bind((host.as_str(), port))
         .map_err(|source| StartError::Bind {
             addr: format!("{host}:{port}"),
             key: key_of(mounts[0]),
             source,
         })?;
-        let addr = server.addrs().first().copied().ok_or_else(|| StartError::Bind {
-            addr: format!("{host}:{port}"),
-            key: key_of(mounts[0]),
-            source: std::io::Error::other("no address bound"),
-        })?;
-        servers.push(server.run());
+        servers.push(server);
         listeners.push(Listener { mounts, addr, limits });
     }
     let described = listeners

@@ -30,7 +30,6 @@ pub fn param(req: &HttpRequest, query: &[(String, String)], name: &str) -> Optio
 
 async fn connect(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let Some(channel) = MiraiWsChannel::from_path(req.path()) else {
@@ -43,7 +42,7 @@ async fn connect(
     let qq_text = param(&req, &query, "qq").filter(|q| !q.is_empty());
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
 
-    let (response, writer, frames) = ws_server::upgrade(&req, body, state.max_frame_size)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
     let qq = match qq_text.as_deref().map(str::parse::<i64>) {
         Some(Ok(qq)) => Some(qq),
         Some(Err(_)) if session_key.is_none() => {

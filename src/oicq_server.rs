@@ -39,7 +39,7 @@ async fn serve(
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if upgrade {
         let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (response, writer, frames) = ws_server::upgrade(&req, payload, state.max_frame_size)?;
+        let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
         OicqPushClient::start(writer, frames, state.max_frame_size, settings, peer);
         return Ok(response);
     }

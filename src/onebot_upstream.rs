@@ -23,7 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn accept(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let peer = req.peer_addr().map_or_else(|| "?".to_owned(), |a| a.to_string());
@@ -53,12 +52,12 @@ async fn accept(
     let Ok(Some(link)) = bot.send(UpstreamLink).await else {
         return Ok(HttpResponse::ServiceUnavailable().finish());
     };
-    let (response, writer, frames) = ws_server::upgrade(&req, body, state.max_frame_size)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
     let generation = match link.send(AcceptLink { writer, peer }).await {
         Ok(g) => g,
         Err(_) => return Ok(HttpResponse::ServiceUnavailable().finish()),
     };
-    // The request's payload lives on this worker thread: read its frames here.
+    // The socket is registered with this worker thread's reactor: read its frames here.
     actix_web::rt::spawn(pump_accepted(frames, link, generation));
     Ok(response)
 }

@@ -17,7 +17,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn connect(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     if let Err(refusal) = check_token(&state, &req) {
@@ -26,7 +25,7 @@ async fn connect(
     let (Some(onebot), Some(role)) = (&state.onebot, OneBotRole::from_path(req.path())) else {
         return Ok(HttpResponse::NotFound().finish());
     };
-    let (response, writer, frames) = ws_server::upgrade(&req, body, state.max_frame_size)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     OneBotWsClient::start(
         writer,

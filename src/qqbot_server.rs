@@ -5,7 +5,7 @@
 //! `Authorization: QQBot <token>` (or the legacy `Bot appid.token`); errors are the
 //! platform's bodies (`{message, code, err_code, trace_id}` with `X-Tps-trace-ID`).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use botgate_actors::connection::qqbot_served::app::{
     Me, PostMessage, QqApp, RecallMessage, ScopeKind, UploadFile,
@@ -91,7 +91,12 @@ async fn token(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn gateway_url(req: &HttpRequest) -> String {
-    format!("ws://{}/websocket", req.connection_info().host())
+    if req.headers().contains_key(header::HOST) {
+        return format!("ws://{}/websocket", req.connection_info().host());
+    }
+    // An HTTP/1.0 client that named no host reached this listener's address.
+    let bound = req.app_data::<crate::listeners::ListenerAddr>().map(|a| a.0.to_string());
+    format!("ws://{}/websocket", bound.unwrap_or_else(|| "127.0.0.1".to_owned()))
 }
 
 async fn gateway(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -222,11 +227,10 @@ async fn unknown() -> HttpResponse {
 
 async fn websocket(
     req: HttpRequest,
-    body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-    let (response, writer, frames) = ws_server::upgrade(&req, body, state.max_frame_size)?;
+    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
     QqGatewaySocket::start(
         writer,
         frames,

@@ -148,49 +148,49 @@ struct FakeDaemon {
 
 impl FakeDaemon {
     fn start() -> FakeDaemon {
-        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        use actix_web::{web, App, HttpRequest, HttpResponse};
+        use botgate_actors::connection::ws_server;
         let pushers: Arc<Mutex<Vec<botgate_actors::connection::ws_server::WsWriter>>> =
             Arc::default();
         let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
         let (p, c) = (pushers.clone(), calls.clone());
-        let server = HttpServer::new(move || {
-            let (p, c) = (p.clone(), c.clone());
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Payload| {
+        let listeners = ws_server::bind("127.0.0.1:0").expect("bind");
+        let addr = listeners[0].local_addr().expect("bound address");
+        let server =
+            ws_server::serve(listeners, ws_server::ListenerOptions::default(), move || {
                 let (p, c) = (p.clone(), c.clone());
-                async move {
-                    if req.headers().contains_key("Upgrade") {
-                        let (resp, writer, frames) =
-                            botgate_actors::connection::ws_server::upgrade(&req, body, 1 << 20)?;
-                        // Keep reading so pongs and closes are seen.
-                        actix_web::rt::spawn(async move {
-                            use futures_util::StreamExt;
-                            let mut frames = frames;
-                            while frames.next().await.is_some() {}
-                        });
-                        p.lock().expect("lock").push(writer);
-                        return Ok::<_, actix_web::Error>(resp);
-                    }
-                    let bytes = body.to_bytes().await.unwrap_or_default();
-                    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    let path = req.path().trim_matches('/').to_owned();
-                    c.lock().expect("lock").push((path.clone(), v));
-                    let answer = match path.as_str() {
-                        // The seed-era daemon has no basicInfo: it answers -1.
-                        "user/basicInfo" => json!({"status": {"code": -1}}),
-                        "sendMsg/group" | "sendMsg/private" => {
-                            json!({"status": {"code": 0}, "msgID": "AQAAAAIAAAADAAAA"})
+                App::new().default_service(web::to(move |req: HttpRequest, body: web::Payload| {
+                    let (p, c) = (p.clone(), c.clone());
+                    async move {
+                        if req.headers().contains_key("Upgrade") {
+                            let (resp, writer, frames) = ws_server::upgrade(&req, 1 << 20)?;
+                            // Keep reading so pongs and closes are seen.
+                            actix_web::rt::spawn(async move {
+                                use futures_util::StreamExt;
+                                let mut frames = frames;
+                                while frames.next().await.is_some() {}
+                            });
+                            p.lock().expect("lock").push(writer);
+                            return Ok::<_, actix_web::Error>(resp);
                         }
-                        _ => json!({"status": {"code": 0}}),
-                    };
-                    Ok(HttpResponse::Ok().json(answer))
-                }
-            }))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .expect("bind");
-        let addr = server.addrs()[0];
-        actix_web::rt::spawn(server.run());
+                        let bytes = body.to_bytes().await.unwrap_or_default();
+                        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        let path = req.path().trim_matches('/').to_owned();
+                        c.lock().expect("lock").push((path.clone(), v));
+                        let answer = match path.as_str() {
+                            // The seed-era daemon has no basicInfo: it answers -1.
+                            "user/basicInfo" => json!({"status": {"code": -1}}),
+                            "sendMsg/group" | "sendMsg/private" => {
+                                json!({"status": {"code": 0}, "msgID": "AQAAAAIAAAADAAAA"})
+                            }
+                            _ => json!({"status": {"code": 0}}),
+                        };
+                        Ok(HttpResponse::Ok().json(answer))
+                    }
+                }))
+            })
+            .expect("serve");
+        actix_web::rt::spawn(server);
         FakeDaemon { addr, pushers, calls }
     }
 

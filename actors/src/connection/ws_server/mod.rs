@@ -1,168 +1,28 @@
-//! The server side of a WebSocket connection on actix-web, built on actix-http's frame codec.
-//!
-//! Inbound, [`WsFrames`] decodes the request payload into frames. Outbound, the response body
-//! [`WsBody`] pulls whatever the connection actor has encoded into a shared buffer through its
-//! [`WsWriter`]: there is no per-connection channel, every poll writes all pending frames as
-//! one chunk, and the actor learns through `on_drain` when the socket took them, so it can
-//! refill the buffer up to a high-water mark and leave the rest in its bounded outbox.
+//! The server side of a WebSocket connection: the socket is taken out of actix-web's HTTP
+//! dispatcher once the handshake is answered ([`takeover`]); [`WsFrames`] decodes what the
+//! client sends ([`inbound`]), [`WsWriter`] encodes what goes out ([`outbound`]), and
+//! [`ServedSocket`] is the protocol-independent half of every served client.
 
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+mod inbound;
+mod outbound;
+mod takeover;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use actix_codec::{Decoder, Encoder};
-use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, Message, ProtocolError};
-use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::{Bytes, BytesMut};
+use actix_http::ws::{CloseCode, CloseReason, Frame, ProtocolError};
+use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::Stream;
+
+pub use inbound::WsFrames;
+pub use outbound::{close_all_served, WsWriter};
+pub use takeover::{bind, serve, upgrade, Keep, ListenerOptions, OnConnect};
 
 use super::frames::{FrameAssembler, Inbound};
 use super::stats::{ClientStats, Departure};
 use crate::log_throttle::LogThrottle;
-
-/// How the outbound side stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Open,
-    /// A close frame is queued; the body ends once it is written.
-    Closing,
-    /// The connection is to be dropped without flushing (a stalled client).
-    Aborted,
-}
-
-struct Outbound {
-    buf: BytesMut,
-    codec: Codec,
-    state: State,
-    body_waker: Option<Waker>,
-    on_drain: Option<Box<dyn Fn() + Send>>,
-}
-
-/// The actor's handle on the outbound side of its connection. Dropping it (the actor stopped)
-/// ends the response body once what is pending is written, so the server closes the socket:
-/// a client that went away without a close frame is released with its actor.
-pub struct WsWriter {
-    shared: Arc<Mutex<Outbound>>,
-}
-
-/// Every served socket's outbound side, so a shutdown can close them all with 1001.
-static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Outbound>>>> = Mutex::new(Vec::new());
-
-fn register(shared: &Arc<Mutex<Outbound>>) {
-    let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
-    // Forget the sockets that are gone, now and then, so the list stays as long as the
-    // number of open ones.
-    if served.len() >= 64 && served.len().is_power_of_two() {
-        served.retain(|w| w.strong_count() > 0);
-    }
-    served.push(Arc::downgrade(shared));
-}
-
-/// Closes every open served socket with 1001 (going away) and `why`: clients see a proper
-/// close, not a reset, when botgate shuts down. Answers how many were open.
-pub fn close_all_served(why: &str) -> usize {
-    let served = std::mem::take(&mut *SERVED.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut closed = 0;
-    for shared in served.iter().filter_map(std::sync::Weak::upgrade) {
-        let writer = WsWriter { shared };
-        if writer.is_open() {
-            writer.close(Some(CloseReason {
-                code: CloseCode::Away,
-                description: Some(why.to_owned()),
-            }));
-            closed += 1;
-        }
-    }
-    closed
-}
-
-impl WsWriter {
-    fn lock(&self) -> MutexGuard<'_, Outbound> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, message: Message) {
-        let mut out = self.lock();
-        if out.state != State::Open {
-            return;
-        }
-        let Outbound { buf, codec, .. } = &mut *out;
-        // Encoding into a BytesMut cannot fail for server (unmasked) frames.
-        let _ = codec.encode(message, buf);
-        if let Some(w) = out.body_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Queues a text frame.
-    pub fn text(&self, text: ByteString) {
-        self.push(Message::Text(text));
-    }
-
-    /// Queues a ping.
-    pub fn ping(&self) {
-        self.push(Message::Ping(Bytes::new()));
-    }
-
-    /// Queues a pong answering `data`.
-    pub fn pong(&self, data: Bytes) {
-        self.push(Message::Pong(data));
-    }
-
-    /// Queues a close frame; the connection ends once everything before it is written.
-    pub fn close(&self, reason: Option<CloseReason>) {
-        self.push(Message::Close(reason));
-        let mut out = self.lock();
-        if out.state == State::Open {
-            out.state = State::Closing;
-        }
-        if let Some(w) = out.body_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Drops the connection without writing what is pending (a client that stopped reading).
-    pub fn abort(&self) {
-        let mut out = self.lock();
-        out.state = State::Aborted;
-        out.buf = BytesMut::new();
-        if let Some(w) = out.body_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Bytes encoded but not yet taken by the socket.
-    pub fn buffered(&self) -> usize {
-        self.lock().buf.len()
-    }
-
-    /// Whether the outbound side still takes frames.
-    pub fn is_open(&self) -> bool {
-        self.lock().state == State::Open
-    }
-
-    /// Sets what to call each time the socket took the pending bytes.
-    pub fn on_drain(&self, f: impl Fn() + Send + 'static) {
-        self.lock().on_drain = Some(Box::new(f));
-    }
-}
-
-impl Drop for WsWriter {
-    fn drop(&mut self) {
-        let mut out = self.lock();
-        if out.state == State::Open {
-            out.state = State::Closing;
-        }
-        out.on_drain = None;
-        if let Some(w) = out.body_waker.take() {
-            w.wake();
-        }
-    }
-}
 
 /// How a connection's peer stands, judged by when it last sent anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,110 +76,9 @@ impl Default for Liveness {
     }
 }
 
-/// The response body: pending frames, one chunk per poll.
-pub struct WsBody {
-    shared: Arc<Mutex<Outbound>>,
-}
-
-impl Stream for WsBody {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut out = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        if out.state == State::Aborted {
-            return Poll::Ready(Some(Err(std::io::Error::other("connection aborted"))));
-        }
-        if !out.buf.is_empty() {
-            let chunk = out.buf.split().freeze();
-            if let Some(f) = &out.on_drain {
-                f();
-            }
-            return Poll::Ready(Some(Ok(chunk)));
-        }
-        if out.state == State::Closing {
-            return Poll::Ready(None);
-        }
-        out.body_waker = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// Inbound frames decoded from the request payload.
-pub struct WsFrames {
-    payload: web::Payload,
-    buf: BytesMut,
-    codec: Codec,
-    ended: bool,
-}
-
-impl Stream for WsFrames {
-    type Item = Result<Frame, ProtocolError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            match this.codec.decode(&mut this.buf) {
-                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                Ok(None) if this.ended => return Poll::Ready(None),
-                Ok(None) => {}
-                Err(e) => {
-                    this.ended = true;
-                    this.buf.clear();
-                    return Poll::Ready(Some(Err(e)));
-                }
-            }
-            match Pin::new(&mut this.payload).poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
-                Poll::Ready(Some(Err(e))) => {
-                    this.ended = true;
-                    return Poll::Ready(Some(Err(ProtocolError::Io(std::io::Error::other(
-                        e.to_string(),
-                    )))));
-                }
-                Poll::Ready(None) => {
-                    if this.buf.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    this.ended = true;
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-}
-
 /// How many encoded bytes may wait for the socket before a client's events are left in its
 /// outbox instead (where the outbox's bound then decides about a client that stopped reading).
 pub const WRITE_HIGH_WATER: usize = 256 * 1024;
-
-/// Answers a WebSocket handshake: the 101 response (whose body is the outbound side), the
-/// writer for the connection actor, and the inbound frames (at most `max_frame_size` each).
-pub fn upgrade(
-    req: &HttpRequest,
-    payload: web::Payload,
-    max_frame_size: usize,
-) -> Result<(HttpResponse, WsWriter, WsFrames), actix_web::Error> {
-    let mut response = actix_http::ws::handshake(req.head())?;
-    let shared = Arc::new(Mutex::new(Outbound {
-        buf: BytesMut::new(),
-        codec: Codec::new(),
-        state: State::Open,
-        body_waker: None,
-        on_drain: None,
-    }));
-    let body = WsBody { shared: Arc::clone(&shared) };
-    register(&shared);
-    let response =
-        HttpResponse::from(response.message_body(actix_web::body::BodyStream::new(body))?)
-            .map_into_boxed_body();
-    let frames = WsFrames {
-        payload,
-        buf: BytesMut::new(),
-        codec: Codec::new().max_size(max_frame_size),
-        ended: false,
-    };
-    Ok((response, WsWriter { shared }, frames))
-}
 
 /// Warnings about undecodable frames, across every served client: a flood is counted, not
 /// written.

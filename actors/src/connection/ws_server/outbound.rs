@@ -1,0 +1,247 @@
+//! The outbound side of a served WebSocket: the connection actor encodes frames into a shared
+//! buffer through its [`WsWriter`]; the socket's writing task ([`write_out`]) takes whatever is
+//! pending as one chunk and writes it straight to the socket. There is no per-connection
+//! channel and no second buffer: the actor learns through `on_drain` when the socket took a
+//! chunk, so it can refill the buffer up to a high-water mark and leave the rest in its
+//! bounded outbox.
+
+use std::any::Any;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use actix_codec::Encoder;
+use actix_http::ws::{CloseCode, CloseReason, Codec, Message};
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// How the outbound side stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// A close frame is queued; the socket is shut down once it is written.
+    Closing,
+    /// The connection is to be dropped without flushing (a stalled client).
+    Aborted,
+}
+
+/// What a connection actor and its socket's writing task share.
+pub(super) struct Outbound {
+    buf: BytesMut,
+    codec: Codec,
+    state: State,
+    /// The writing task, parked until there is something to write.
+    writer_waker: Option<Waker>,
+    on_drain: Option<Box<dyn Fn() + Send>>,
+}
+
+impl Outbound {
+    /// A fresh outbound side, registered for [`close_all_served`].
+    pub(super) fn open() -> Arc<Mutex<Outbound>> {
+        let shared = Arc::new(Mutex::new(Outbound {
+            buf: BytesMut::new(),
+            codec: Codec::new(),
+            state: State::Open,
+            writer_waker: None,
+            on_drain: None,
+        }));
+        register(&shared);
+        shared
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Outbound>) -> MutexGuard<'_, Outbound> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The actor's handle on the outbound side of its connection. Dropping it (the actor stopped)
+/// shuts the socket down once what is pending is written: a client that went away without a
+/// close frame is released with its actor.
+pub struct WsWriter {
+    pub(super) shared: Arc<Mutex<Outbound>>,
+}
+
+/// Every served socket's outbound side, so a shutdown can close them all with 1001.
+static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Outbound>>>> = Mutex::new(Vec::new());
+
+fn register(shared: &Arc<Mutex<Outbound>>) {
+    let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
+    // Forget the sockets that are gone, now and then, so the list stays as long as the
+    // number of open ones.
+    if served.len() >= 64 && served.len().is_power_of_two() {
+        served.retain(|w| w.strong_count() > 0);
+    }
+    served.push(Arc::downgrade(shared));
+}
+
+/// Closes every open served socket with 1001 (going away) and `why`: clients see a proper
+/// close, not a reset, when botgate shuts down. Answers how many were open.
+pub fn close_all_served(why: &str) -> usize {
+    let served = std::mem::take(&mut *SERVED.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut closed = 0;
+    for shared in served.iter().filter_map(std::sync::Weak::upgrade) {
+        let writer = WsWriter { shared };
+        if writer.is_open() {
+            writer.close(Some(CloseReason {
+                code: CloseCode::Away,
+                description: Some(why.to_owned()),
+            }));
+            closed += 1;
+        }
+    }
+    closed
+}
+
+impl WsWriter {
+    fn lock(&self) -> MutexGuard<'_, Outbound> {
+        lock(&self.shared)
+    }
+
+    fn push(&self, message: Message) {
+        let mut out = self.lock();
+        if out.state != State::Open {
+            return;
+        }
+        let Outbound { buf, codec, .. } = &mut *out;
+        // Encoding into a BytesMut cannot fail for server (unmasked) frames.
+        let _ = codec.encode(message, buf);
+        out.wake_writer();
+    }
+
+    /// Queues a text frame.
+    pub fn text(&self, text: ByteString) {
+        self.push(Message::Text(text));
+    }
+
+    /// Queues a ping.
+    pub fn ping(&self) {
+        self.push(Message::Ping(Bytes::new()));
+    }
+
+    /// Queues a pong answering `data`.
+    pub fn pong(&self, data: Bytes) {
+        self.push(Message::Pong(data));
+    }
+
+    /// Queues a close frame; the connection ends once everything before it is written.
+    pub fn close(&self, reason: Option<CloseReason>) {
+        self.push(Message::Close(reason));
+        let mut out = self.lock();
+        if out.state == State::Open {
+            out.state = State::Closing;
+        }
+        out.wake_writer();
+    }
+
+    /// Drops the connection without writing what is pending (a client that stopped reading).
+    pub fn abort(&self) {
+        let mut out = self.lock();
+        out.state = State::Aborted;
+        out.buf = BytesMut::new();
+        out.wake_writer();
+    }
+
+    /// Bytes encoded but not yet taken by the socket.
+    pub fn buffered(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// Whether the outbound side still takes frames.
+    pub fn is_open(&self) -> bool {
+        self.lock().state == State::Open
+    }
+
+    /// Sets what to call each time the socket took the pending bytes.
+    pub fn on_drain(&self, f: impl Fn() + Send + 'static) {
+        self.lock().on_drain = Some(Box::new(f));
+    }
+}
+
+impl Drop for WsWriter {
+    fn drop(&mut self) {
+        let mut out = self.lock();
+        if out.state == State::Open {
+            out.state = State::Closing;
+        }
+        out.on_drain = None;
+        out.wake_writer();
+    }
+}
+
+/// What the writing task does next.
+enum Next {
+    /// Write this chunk.
+    Write(BytesMut),
+    /// Everything is written and a close was queued: shut the socket down.
+    Shutdown,
+    /// Drop the socket without flushing.
+    Abort,
+}
+
+/// Takes what the actor has encoded, or parks the task until there is something.
+fn poll_next(shared: &Mutex<Outbound>, cx: &mut Context<'_>) -> Poll<Next> {
+    let mut out = lock(shared);
+    match out.state {
+        State::Aborted => return Poll::Ready(Next::Abort),
+        _ if !out.buf.is_empty() => {
+            let chunk = out.buf.split();
+            if let Some(f) = &out.on_drain {
+                f();
+            }
+            return Poll::Ready(Next::Write(chunk));
+        }
+        State::Closing => return Poll::Ready(Next::Shutdown),
+        State::Open => {}
+    }
+    match &out.writer_waker {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => out.writer_waker = Some(cx.waker().clone()),
+    }
+    Poll::Pending
+}
+
+/// Writes a connection's outbound frames to its socket until the actor closes, drops or
+/// aborts it. `kept` lives as long as the socket (the connection's place under the
+/// listener's limits).
+pub(super) async fn write_out(
+    mut socket: OwnedWriteHalf,
+    shared: Arc<Mutex<Outbound>>,
+    kept: Option<Box<dyn Any>>,
+) {
+    let _kept = kept;
+    loop {
+        match poll_fn(|cx| poll_next(&shared, cx)).await {
+            Next::Write(mut chunk) => {
+                while chunk.has_remaining() {
+                    let aborted = || lock(&shared).state == State::Aborted;
+                    match poll_fn(|cx| Pin::new(&mut socket).poll_write(cx, &chunk)).await {
+                        Ok(0) => return,
+                        Ok(n) => chunk.advance(n),
+                        Err(e) => {
+                            log::debug!("served socket: write failed: {e}");
+                            // The actor learns of the loss from its read side.
+                            return;
+                        }
+                    }
+                    if aborted() {
+                        return;
+                    }
+                }
+            }
+            Next::Shutdown => {
+                let _ = poll_fn(|cx| Pin::new(&mut socket).poll_shutdown(cx)).await;
+                return;
+            }
+            Next::Abort => return,
+        }
+    }
+}
