@@ -91,7 +91,8 @@ pub struct ServerConfig {
     /// forgets.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
-    /// Messages the store keeps per bot; older ones are deleted as new ones arrive.
+    /// Messages the store keeps per bot (at least; the oldest are deleted in one go once a
+    /// bot has a sixteenth more).
     #[serde(default = "default_store_messages_per_bot")]
     pub store_messages_per_bot: usize,
 }

@@ -10,22 +10,50 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreActor;
 use crate::model::{MessageEvent, UserId};
 
-/// Creates the table and its indexes when they do not exist.
-pub(super) fn create(db: &Connection) -> rusqlite::Result<()> {
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS messages (
-             seq     INTEGER PRIMARY KEY,
-             bot     INTEGER NOT NULL,
-             context INTEGER NOT NULL,
-             id      INTEGER NOT NULL,
-             sender  INTEGER NOT NULL,
-             time    INTEGER NOT NULL,
-             body    TEXT NOT NULL,
-             UNIQUE (bot, context, id) ON CONFLICT REPLACE
-         );
-         CREATE INDEX IF NOT EXISTS messages_by_id ON messages (bot, id);
-         CREATE INDEX IF NOT EXISTS messages_by_bot ON messages (bot, seq);",
-    )
+/// The table: one b-tree for the rows and two indexes — the unique (bot, id, context) that
+/// resolves an id within a contact or in any contact, and (bot, seq) that finds a bot's oldest
+/// rows to prune. Every index is written on every insert and delete: the store's cost per
+/// message is mostly these b-trees.
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS messages (
+         seq     INTEGER PRIMARY KEY,
+         bot     INTEGER NOT NULL,
+         context INTEGER NOT NULL,
+         id      INTEGER NOT NULL,
+         sender  INTEGER NOT NULL,
+         time    INTEGER NOT NULL,
+         body    TEXT NOT NULL,
+         UNIQUE (bot, id, context) ON CONFLICT REPLACE
+     );
+     CREATE INDEX IF NOT EXISTS messages_by_bot ON messages (bot, seq);";
+
+/// Creates the table and its indexes when they do not exist, and moves the rows of the
+/// first layout (unique on (bot, context, id) plus an index on (bot, id): one b-tree more
+/// per message) into the current one.
+pub(super) fn create(db: &mut Connection) -> rusqlite::Result<()> {
+    let first_layout = db
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_by_id'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !first_layout {
+        return db.execute_batch(TABLE);
+    }
+    let tx = db.transaction()?;
+    tx.execute_batch(
+        "DROP INDEX messages_by_id;
+         DROP INDEX messages_by_bot;
+         ALTER TABLE messages RENAME TO messages_first_layout;",
+    )?;
+    tx.execute_batch(TABLE)?;
+    tx.execute_batch(
+        "INSERT INTO messages (seq, bot, context, id, sender, time, body)
+             SELECT seq, bot, context, id, sender, time, body FROM messages_first_layout;
+         DROP TABLE messages_first_layout;",
+    )?;
+    tx.commit()
 }
 
 /// A change to a bot's messages, in the order it happened.
@@ -122,10 +150,13 @@ impl StoreActor {
                     }
                 }
             }
-            // Keep the newest `messages_per_bot`: delete the oldest rows past the bound, as
-            // many as there are (the count is kept here, so no pass over the table).
-            let excess = count.saturating_sub(self.config.messages_per_bot);
-            if excess > 0 {
+            // Keep the newest `messages_per_bot`: once a bot is a sixteenth past the bound,
+            // delete its oldest rows down to the bound in one statement — one row deleted
+            // with every row inserted doubled the store's work (the count is kept here, so
+            // no pass over the table).
+            let bound = self.config.messages_per_bot;
+            let excess = count.saturating_sub(bound);
+            if excess > bound / 16 {
                 let deleted = tx.execute(
                     "DELETE FROM messages WHERE seq IN (
                          SELECT seq FROM messages WHERE bot = ?1 ORDER BY seq LIMIT ?2)",
@@ -237,5 +268,109 @@ mod tests {
         store.send(RecordMessages { bot: 1, changes: removed }).await.expect("mb").expect("rec");
         assert!(find(1, None, 5).await.expect("mb").expect("q").is_none());
         assert!(dir.path().join(super::super::DATABASE_FILE).is_file());
+    }
+
+    #[actix::test]
+    async fn a_database_of_the_first_layout_is_moved_to_the_current_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
+            db.execute_batch(
+                "CREATE TABLE messages (
+                     seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
+                     id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
+                     body TEXT NOT NULL, UNIQUE (bot, context, id) ON CONFLICT REPLACE);
+                 CREATE INDEX messages_by_id ON messages (bot, id);
+                 CREATE INDEX messages_by_bot ON messages (bot, seq);",
+            )
+            .expect("the first layout");
+            let body = serde_json::to_string(&*message(7, 20001, "kept")).expect("json");
+            db.execute(
+                "INSERT INTO messages (bot, context, id, sender, time, body)
+                 VALUES (1, 20001, 7, 20001, 1700000007, ?1)",
+                params![body],
+            )
+            .expect("a row");
+        }
+        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 10 })
+            .expect("store");
+        let found = store.send(FindMessage { bot: 1, context: None, id: 7 }).await.expect("mb");
+        let found = found.expect("query").expect("the row moved");
+        assert_eq!((found.context, found.message), (20001, (*message(7, 20001, "kept")).clone()));
+        let changes = vec![MessageChange::Added(20001, message(7, 20001, "replaced"))];
+        store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        assert_eq!(store.send(StoredCount { bot: 1 }).await.expect("mb"), Ok((1, Some(7))));
+        drop(store);
+        let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
+        let indexes: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("names");
+        assert!(!indexes.iter().any(|n| n == "messages_by_id"), "{indexes:?}");
+        assert!(indexes.iter().any(|n| n == "messages_by_bot"), "{indexes:?}");
+    }
+
+    #[actix::test]
+    async fn a_large_bound_is_kept_with_its_slack_and_trimmed_in_one_go() {
+        let store = StoreActor::start(None, StoreConfig { messages_per_bot: 32 }).expect("store");
+        let count = || store.send(StoredCount { bot: 1 });
+        for i in 1..=34 {
+            let changes = vec![MessageChange::Added(20001, message(i, 20001, "m"))];
+            store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        }
+        // 34 is within 32 + 32/16: nothing is deleted yet.
+        assert_eq!(count().await.expect("mb"), Ok((34, Some(34))));
+        let changes = vec![MessageChange::Added(20001, message(35, 20001, "m"))];
+        store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        assert_eq!(count().await.expect("mb"), Ok((32, Some(35))), "trimmed to the bound");
+        let oldest = store.send(FindMessage { bot: 1, context: Some(20001), id: 4 });
+        assert!(oldest.await.expect("mb").expect("q").is_some(), "the newest 32 are kept");
+        let gone = store.send(FindMessage { bot: 1, context: Some(20001), id: 3 });
+        assert!(gone.await.expect("mb").expect("q").is_none());
+    }
+}
+#[cfg(test)]
+mod speed_probe {
+    use super::super::{StoreActor, StoreConfig};
+    use super::*;
+    use crate::model::*;
+    #[actix::test]
+    async fn probe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 100_000 })
+            .expect("store");
+        let m = |id: i32| {
+            Arc::new(MessageEvent {
+                kind: MessageKind::Friend {
+                    sender: Friend {
+                        id: 20001,
+                        nickname: "AliceCard".into(),
+                        remark: String::new(),
+                    },
+                },
+                source: MessageSource { id, time: 1_700_000_000 + i64::from(id) },
+                message: vec![Segment::Text("x".repeat(120).into())],
+            })
+        };
+        let t = std::time::Instant::now();
+        let mut id = 0;
+        for _ in 0..6000 {
+            let changes = (0..40)
+                .map(|_| {
+                    id += 1;
+                    MessageChange::Added(30001, m(id))
+                })
+                .collect();
+            store.send(RecordMessages { bot: 1, changes }).await.unwrap().unwrap();
+        }
+        eprintln!(
+            "PROBE {} msgs in {:?}: {:.0}/s",
+            id,
+            t.elapsed(),
+            id as f64 / t.elapsed().as_secs_f64()
+        );
     }
 }

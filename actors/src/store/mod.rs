@@ -48,7 +48,8 @@ pub enum StoreError {
 /// The store's settings.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Messages kept per bot; older ones are deleted as new ones arrive.
+    /// Messages kept per bot: the newest this many at least; once a bot has a sixteenth
+    /// more, its oldest are deleted down to this many.
     pub messages_per_bot: usize,
 }
 
@@ -95,7 +96,7 @@ impl StoreActor {
 }
 
 fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
-    let (db, shown) = match data_dir {
+    let (mut db, shown) = match data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
@@ -111,15 +112,15 @@ fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
             (db, ":memory:".to_owned())
         }
     };
-    let setup = || -> rusqlite::Result<()> {
+    let setup = |db: &mut Connection| -> rusqlite::Result<()> {
         // WAL: readers never block the writer; NORMAL: durable at checkpoints, fast commits.
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        messages::create(&db)?;
-        id_maps::create(&db)?;
-        outbound::create(&db)
+        messages::create(db)?;
+        id_maps::create(db)?;
+        outbound::create(db)
     };
-    setup().map_err(|source| StoreError::Database { path: shown, source })?;
+    setup(&mut db).map_err(|source| StoreError::Database { path: shown, source })?;
     Ok(db)
 }
