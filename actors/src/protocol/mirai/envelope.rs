@@ -2,7 +2,7 @@
 //! "content"}`, responses and pushes `{"syncId","data"}`.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A decoded request frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,14 @@ pub fn parse_request(frame: &[u8]) -> Result<Request, EnvelopeError> {
 
 /// A response frame `{"syncId":…,"data":…}` with the request's syncId echoed.
 pub fn response(sync_id: Option<&str>, data: &Value) -> String {
-    json!({ "syncId": sync_id, "data": data }).to_string()
+    // Serialized from borrows: `json!` would copy `data` into a new tree first.
+    #[derive(serde::Serialize)]
+    struct Response<'a> {
+        #[serde(rename = "syncId")]
+        sync_id: Option<&'a str>,
+        data: &'a Value,
+    }
+    serde_json::to_string(&Response { sync_id, data }).unwrap_or_default()
 }
 
 /// A push frame `{"syncId":"<reserved>","data":<event>}` around an already-encoded event,
@@ -75,6 +82,7 @@ pub fn push_frame(reserved_sync_id: &str, event_json: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn numeric_sync_ids_become_strings_and_extra_keys_are_ignored() {

@@ -518,11 +518,17 @@ pub fn retcode(err: &BotError) -> (i64, String) {
 
 /// A successful response envelope.
 pub fn ok(data: Value, echo: Option<&Value>) -> Value {
-    let mut v = json!({ "status": "ok", "retcode": 0, "data": data, "message": "", "wording": "" });
+    // Built by hand: `json!` would copy `data`, the biggest part, once more.
+    let mut v = serde_json::Map::with_capacity(6);
+    v.insert("status".to_owned(), Value::from("ok"));
+    v.insert("retcode".to_owned(), Value::from(0));
+    v.insert("data".to_owned(), data);
+    v.insert("message".to_owned(), Value::from(""));
+    v.insert("wording".to_owned(), Value::from(""));
     if let Some(e) = echo {
-        v["echo"] = e.clone();
+        v.insert("echo".to_owned(), e.clone());
     }
-    v
+    Value::Object(v)
 }
 
 /// The WebSocket retcode of an action refused because too many run on its connection (HTTP's
