@@ -196,6 +196,22 @@ async fn a_client_that_stops_reading_is_evicted_without_slowing_the_others() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(healthz(&gw).await["bots"][0]["subscribers"], 1);
+    // Its socket is dropped too, though it still will not read: the listener (which also
+    // serves /healthz) holds the reader's place and the asking request's only.
+    let places = |h: &serde_json::Value| -> u64 {
+        let listeners = h["listeners"].as_array().cloned().unwrap_or_default();
+        let served = listeners.iter().filter(|l| l["serves"] != "botgate");
+        served.map(|l| l["connections"].as_u64().unwrap_or(u64::MAX)).sum()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h = healthz(&gw).await;
+        if places(&h) == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the evicted socket is held: {h}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_web::test]

@@ -209,6 +209,52 @@ fn poll_next(shared: &Mutex<Outbound>, cx: &mut Context<'_>) -> Poll<Next> {
     Poll::Pending
 }
 
+/// How long a closing connection may take to flush what it has left (its close frame): a
+/// client that stopped reading does not keep its socket past this.
+const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the actor aborted the connection; if not, the task is woken when it does.
+fn poll_aborted(shared: &Mutex<Outbound>, cx: &mut Context<'_>) -> bool {
+    let mut out = lock(shared);
+    if out.state == State::Aborted {
+        return true;
+    }
+    match &out.writer_waker {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => out.writer_waker = Some(cx.waker().clone()),
+    }
+    false
+}
+
+/// Writes `chunk` whole; false when the socket failed or the actor aborted meanwhile (a
+/// client that stopped reading must not hold its socket through a write that never ends).
+async fn write_chunk(
+    socket: &mut OwnedWriteHalf,
+    shared: &Mutex<Outbound>,
+    mut chunk: BytesMut,
+) -> bool {
+    while chunk.has_remaining() {
+        let written = poll_fn(|cx| {
+            if poll_aborted(shared, cx) {
+                return Poll::Ready(None);
+            }
+            Pin::new(&mut *socket).poll_write(cx, &chunk).map(Some)
+        })
+        .await;
+        match written {
+            Some(Ok(n)) if n > 0 => chunk.advance(n),
+            Some(Ok(_)) => return false,
+            Some(Err(e)) => {
+                // The actor learns of the loss from its read side.
+                log::debug!("served socket: write failed: {e}");
+                return false;
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Writes a connection's outbound frames to its socket until the actor closes, drops or
 /// aborts it. `kept` lives as long as the socket (the connection's place under the
 /// listener's limits).
@@ -220,25 +266,21 @@ pub(super) async fn write_out(
     let _kept = kept;
     loop {
         match poll_fn(|cx| poll_next(&shared, cx)).await {
-            Next::Write(mut chunk) => {
-                while chunk.has_remaining() {
-                    let aborted = || lock(&shared).state == State::Aborted;
-                    match poll_fn(|cx| Pin::new(&mut socket).poll_write(cx, &chunk)).await {
-                        Ok(0) => return,
-                        Ok(n) => chunk.advance(n),
-                        Err(e) => {
-                            log::debug!("served socket: write failed: {e}");
-                            // The actor learns of the loss from its read side.
-                            return;
-                        }
-                    }
-                    if aborted() {
-                        return;
-                    }
+            Next::Write(chunk) => {
+                let closing = lock(&shared).state != State::Open;
+                let written = write_chunk(&mut socket, &shared, chunk);
+                let written = if closing {
+                    actix_web::rt::time::timeout(CLOSE_FLUSH, written).await.unwrap_or(false)
+                } else {
+                    written.await
+                };
+                if !written {
+                    return;
                 }
             }
             Next::Shutdown => {
-                let _ = poll_fn(|cx| Pin::new(&mut socket).poll_shutdown(cx)).await;
+                let shutdown = poll_fn(|cx| Pin::new(&mut socket).poll_shutdown(cx));
+                let _ = actix_web::rt::time::timeout(CLOSE_FLUSH, shutdown).await;
                 return;
             }
             Next::Abort => return,
