@@ -214,7 +214,8 @@ impl ServedSocket {
     }
 
     /// Moves queued events from `outbox` into the writer, encoded by `encode`, until the
-    /// write buffer reaches [`WRITE_HIGH_WATER`]. Answers false when the outbox overflowed
+    /// write buffer reaches [`WRITE_HIGH_WATER`], and writes them to the socket at once when it
+    /// takes them (then goes on with the outbox). Answers false when the outbox overflowed
     /// and closed: the client stopped reading and must be dropped.
     pub fn pump_events<T>(
         &self,
@@ -225,16 +226,22 @@ impl ServedSocket {
             return false;
         }
         let mut written = 0;
-        while self.writer.buffered() < WRITE_HIGH_WATER {
-            let (items, _) = outbox.drain(64);
-            if items.is_empty() {
-                break;
-            }
-            for item in &items {
-                if let Some(frame) = encode(item) {
-                    self.writer.text(frame);
-                    written += 1;
+        loop {
+            while self.writer.buffered() < WRITE_HIGH_WATER {
+                let (items, _) = outbox.drain(64);
+                if items.is_empty() {
+                    break;
                 }
+                for item in &items {
+                    if let Some(frame) = encode(item) {
+                        self.writer.text_of_batch(frame);
+                        written += 1;
+                    }
+                }
+            }
+            // What the socket did not take is the writing task's; its drain refills.
+            if !self.writer.flush_now() || outbox.is_empty() {
+                break;
             }
         }
         if written > 0 {

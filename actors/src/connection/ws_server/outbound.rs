@@ -1,21 +1,21 @@
 //! The outbound side of a served WebSocket: the connection actor encodes frames into a shared
-//! buffer through its [`WsWriter`]; the socket's writing task ([`write_out`]) takes whatever is
-//! pending as one chunk and writes it straight to the socket. There is no per-connection
-//! channel and no second buffer: the actor learns through `on_drain` when the socket took a
-//! chunk, so it can refill the buffer up to a high-water mark and leave the rest in its
-//! bounded outbox.
+//! buffer through its [`WsWriter`]. A batch of events is written by the actor itself, straight
+//! from that buffer, when the socket takes it at once ([`WsWriter::flush_now`]) — one task poll
+//! per client per event, as a hand-written server does; whatever the socket does not take, and
+//! every other frame, is written by the socket's writing task ([`write_out`]), which takes the
+//! pending bytes as one chunk. There is no per-connection channel and no second buffer: the
+//! actor learns through `on_drain` when the task took a chunk, so it can refill the buffer up
+//! to a high-water mark and leave the rest in its bounded outbox.
 
 use std::any::Any;
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use actix_codec::Encoder;
 use actix_http::ws::{CloseCode, CloseReason, Codec, Message};
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
-use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
 
 /// How the outbound side stands.
@@ -36,6 +36,10 @@ pub(super) struct Outbound {
     /// The writing task, parked until there is something to write.
     writer_waker: Option<Waker>,
     on_drain: Option<Box<dyn Fn() + Send>>,
+    /// The socket, once the handshake's answer is written; shared with the writing task.
+    socket: Option<Arc<OwnedWriteHalf>>,
+    /// The writing task holds a chunk it has not finished: nothing may be written before it.
+    in_flight: bool,
 }
 
 impl Outbound {
@@ -47,6 +51,8 @@ impl Outbound {
             state: State::Open,
             writer_waker: None,
             on_drain: None,
+            socket: None,
+            in_flight: false,
         }));
         register(&shared);
         shared
@@ -107,19 +113,55 @@ impl WsWriter {
     }
 
     fn push(&self, message: Message) {
+        if self.encode(message) {
+            self.lock().wake_writer();
+        }
+    }
+
+    /// Encodes `message` into the pending bytes; false when the connection no longer takes
+    /// frames.
+    fn encode(&self, message: Message) -> bool {
         let mut out = self.lock();
         if out.state != State::Open {
-            return;
+            return false;
         }
         let Outbound { buf, codec, .. } = &mut *out;
         // Encoding into a BytesMut cannot fail for server (unmasked) frames.
         let _ = codec.encode(message, buf);
-        out.wake_writer();
+        true
     }
 
     /// Queues a text frame.
     pub fn text(&self, text: ByteString) {
         self.push(Message::Text(text));
+    }
+
+    /// Queues a text frame of a batch that ends with [`WsWriter::flush_now`].
+    pub fn text_of_batch(&self, text: ByteString) {
+        self.encode(Message::Text(text));
+    }
+
+    /// Writes the pending bytes to the socket now, if it takes them without waiting and the
+    /// writing task has no chunk under way; whatever is left goes to that task. Answers
+    /// whether nothing is left pending.
+    pub fn flush_now(&self) -> bool {
+        let mut out = self.lock();
+        if out.buf.is_empty() {
+            return true;
+        }
+        if out.state == State::Open && !out.in_flight {
+            if let Some(socket) = out.socket.clone() {
+                // Full, or broken: the writing task waits for room or meets the error.
+                if let Ok(n) = socket.try_write(&out.buf) {
+                    out.buf.advance(n);
+                }
+            }
+        }
+        let done = out.buf.is_empty();
+        if !done {
+            out.wake_writer();
+        }
+        done
     }
 
     /// Queues a ping.
@@ -194,6 +236,7 @@ fn poll_next(shared: &Mutex<Outbound>, cx: &mut Context<'_>) -> Poll<Next> {
         State::Aborted => return Poll::Ready(Next::Abort),
         _ if !out.buf.is_empty() => {
             let chunk = out.buf.split();
+            out.in_flight = true;
             if let Some(f) = &out.on_drain {
                 f();
             }
@@ -229,7 +272,7 @@ fn poll_aborted(shared: &Mutex<Outbound>, cx: &mut Context<'_>) -> bool {
 /// Writes `chunk` whole; false when the socket failed or the actor aborted meanwhile (a
 /// client that stopped reading must not hold its socket through a write that never ends).
 async fn write_chunk(
-    socket: &mut OwnedWriteHalf,
+    socket: &OwnedWriteHalf,
     shared: &Mutex<Outbound>,
     mut chunk: BytesMut,
 ) -> bool {
@@ -238,7 +281,15 @@ async fn write_chunk(
             if poll_aborted(shared, cx) {
                 return Poll::Ready(None);
             }
-            Pin::new(&mut *socket).poll_write(cx, &chunk).map(Some)
+            loop {
+                if let Err(e) = ready!(socket.as_ref().poll_write_ready(cx)) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                match socket.try_write(&chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    result => return Poll::Ready(Some(result)),
+                }
+            }
         })
         .await;
         match written {
@@ -252,6 +303,7 @@ async fn write_chunk(
             None => return false,
         }
     }
+    lock(shared).in_flight = false;
     true
 }
 
@@ -259,16 +311,24 @@ async fn write_chunk(
 /// aborts it. `kept` lives as long as the socket (the connection's place under the
 /// listener's limits).
 pub(super) async fn write_out(
-    mut socket: OwnedWriteHalf,
+    socket: OwnedWriteHalf,
     shared: Arc<Mutex<Outbound>>,
     kept: Option<Box<dyn Any>>,
 ) {
     let _kept = kept;
+    let socket = Arc::new(socket);
+    lock(&shared).socket = Some(Arc::clone(&socket));
+    write_frames(&socket, &shared).await;
+    // The socket's write side is shut down (FIN) when its last handle goes, here.
+    lock(&shared).socket = None;
+}
+
+async fn write_frames(socket: &OwnedWriteHalf, shared: &Mutex<Outbound>) {
     loop {
-        match poll_fn(|cx| poll_next(&shared, cx)).await {
+        match poll_fn(|cx| poll_next(shared, cx)).await {
             Next::Write(chunk) => {
-                let closing = lock(&shared).state != State::Open;
-                let written = write_chunk(&mut socket, &shared, chunk);
+                let closing = lock(shared).state != State::Open;
+                let written = write_chunk(socket, shared, chunk);
                 let written = if closing {
                     actix_web::rt::time::timeout(CLOSE_FLUSH, written).await.unwrap_or(false)
                 } else {
@@ -278,12 +338,7 @@ pub(super) async fn write_out(
                     return;
                 }
             }
-            Next::Shutdown => {
-                let shutdown = poll_fn(|cx| Pin::new(&mut socket).poll_shutdown(cx));
-                let _ = actix_web::rt::time::timeout(CLOSE_FLUSH, shutdown).await;
-                return;
-            }
-            Next::Abort => return,
+            Next::Shutdown | Next::Abort => return,
         }
     }
 }
