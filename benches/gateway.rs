@@ -887,7 +887,7 @@ async fn idle_rows() -> Vec<Row> {
 
 async fn load_rows() -> Vec<Row> {
     let mut rows = Vec::new();
-    let (b, g) = (Server::bare(), Server::botgate());
+    let (mut b, mut g) = (Server::bare(), Server::botgate());
     b.ready().await;
     g.ready().await;
     let fanout = if enabled("fanout") {
@@ -980,6 +980,15 @@ async fn load_rows() -> Vec<Row> {
             floor: if target { "p99 ≤ 1.2× bare".to_owned() } else { "—".to_owned() },
             ok: !target || p99.median <= 1.2,
         });
+    }
+    if enabled("fanout") && enabled("commands") {
+        // The commands start on fresh servers: the fan-out's millions of events leave
+        // botgate's store writing their backlog for seconds, which would be measured as the
+        // commands' cost. Each command's own message is still stored.
+        drop((b, g));
+        (b, g) = (Server::bare(), Server::botgate());
+        b.ready().await;
+        g.ready().await;
     }
     let loads = if enabled("commands") {
         vec![
