@@ -226,23 +226,23 @@ impl ServedSocket {
             return false;
         }
         let mut written = 0;
+        let mut pending = self.writer.buffered();
         loop {
-            while self.writer.buffered() < WRITE_HIGH_WATER {
+            while pending < WRITE_HIGH_WATER {
                 let (items, _) = outbox.drain(64);
                 if items.is_empty() {
                     break;
                 }
-                for item in &items {
-                    if let Some(frame) = encode(item) {
-                        self.writer.text_of_batch(frame);
-                        written += 1;
-                    }
-                }
+                // Encoded outside the writer's lock, queued under one lock per batch.
+                let frames: Vec<ByteString> = items.iter().filter_map(&mut encode).collect();
+                written += frames.len() as u64;
+                pending = self.writer.texts_of_batch(frames);
             }
             // What the socket did not take is the writing task's; its drain refills.
             if !self.writer.flush_now() || outbox.is_empty() {
                 break;
             }
+            pending = 0;
         }
         if written > 0 {
             self.frames.inc_by(written);

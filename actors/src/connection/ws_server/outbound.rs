@@ -136,9 +136,18 @@ impl WsWriter {
         self.push(Message::Text(text));
     }
 
-    /// Queues a text frame of a batch that ends with [`WsWriter::flush_now`].
-    pub fn text_of_batch(&self, text: ByteString) {
-        self.encode(Message::Text(text));
+    /// Queues the text frames of a batch that ends with [`WsWriter::flush_now`], under one
+    /// lock (a pump's batch, not a lock per event); answers the bytes now pending.
+    pub fn texts_of_batch(&self, texts: Vec<ByteString>) -> usize {
+        let mut out = self.lock();
+        if out.state == State::Open {
+            let Outbound { buf, codec, .. } = &mut *out;
+            for text in texts {
+                // Encoding into a BytesMut cannot fail for server (unmasked) frames.
+                let _ = codec.encode(Message::Text(text), buf);
+            }
+        }
+        out.buf.len()
     }
 
     /// Writes the pending bytes to the socket now, if it takes them without waiting and the
