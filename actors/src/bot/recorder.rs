@@ -4,20 +4,28 @@
 //! written is bounded; past the bound the oldest changes are dropped, counted and logged
 //! (ids then resolve only while the cache has them).
 
+use std::collections::VecDeque;
+use std::time::Duration;
+
 use actix::prelude::*;
 use log::warn;
 
 use super::actor::BotActor;
+use crate::log_throttle::LogThrottle;
 use crate::model::UserId;
 use crate::store::{MessageChange, RecordMessages, StoreActor};
 
 /// The most changes waiting while a batch is being written.
 const MAX_PENDING: usize = 200_000;
 
+/// While the store falls behind every change dropped would be a line; the total is in each.
+static FALLS_BEHIND: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+
 /// A bot's link to the store's `messages` table.
 pub(super) struct Recorder {
     store: Option<Addr<StoreActor>>,
-    pending: Vec<MessageChange>,
+    /// Oldest first; a queue, because past the bound each change pushed drops the oldest.
+    pending: VecDeque<MessageChange>,
     writing: usize,
     dropped: u64,
 }
@@ -25,7 +33,7 @@ pub(super) struct Recorder {
 impl Recorder {
     /// Records into `store`; `None` records nothing (the cache alone resolves ids).
     pub(super) fn new(store: Option<Addr<StoreActor>>) -> Self {
-        Recorder { store, pending: Vec::new(), writing: 0, dropped: 0 }
+        Recorder { store, pending: VecDeque::new(), writing: 0, dropped: 0 }
     }
 
     /// The store, when there is one.
@@ -42,7 +50,8 @@ impl Recorder {
             let excess = self.pending.len() - MAX_PENDING;
             self.pending.drain(..excess);
             self.dropped += excess as u64;
-            warn!(
+            crate::warn_throttled!(
+                FALLS_BEHIND,
                 "bot {bot}: the store falls behind; {} message changes not stored so far",
                 self.dropped
             );
@@ -82,7 +91,7 @@ impl BotActor {
             return;
         }
         recorder.writing += 1;
-        let changes = std::mem::take(&mut recorder.pending);
+        let changes = Vec::from(std::mem::take(&mut recorder.pending));
         let write = store.send(RecordMessages { bot, changes });
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.recorder.writing -= 1;
