@@ -10,11 +10,20 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreActor;
 use crate::model::{MessageEvent, UserId};
 
-/// The table: one b-tree for the rows and two indexes — the unique (bot, id, context) that
-/// resolves an id within a contact or in any contact, and (bot, seq) that finds a bot's oldest
-/// rows to prune. Every index is written on every insert and delete: the store's cost per
-/// message is mostly these b-trees.
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS messages (
+/// How many low bits of `seq` number a bot's messages; the bits above are its slot in
+/// `message_bots`. 2^44 messages per bot (five years at 100,000 a second), 2^19 bots.
+const SEQ_BITS: u32 = 44;
+
+/// The most bots one database numbers.
+const MAX_SLOT: i64 = (1 << (63 - SEQ_BITS)) - 1;
+
+/// The tables: the rows, keyed by `seq` = the bot's slot in the high bits and a count of
+/// its messages in the low ones, so a bot's rows are one range of the table's own b-tree,
+/// oldest first — pruning a bot is a range delete and needs no index of its own — and one
+/// index, the unique (bot, id, context) that resolves an id within a contact or in any
+/// contact. Every b-tree is written on every insert and delete: the store's cost per
+/// message is mostly these two.
+const TABLES: &str = "CREATE TABLE IF NOT EXISTS messages (
          seq     INTEGER PRIMARY KEY,
          bot     INTEGER NOT NULL,
          context INTEGER NOT NULL,
@@ -24,36 +33,120 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS messages (
          body    TEXT NOT NULL,
          UNIQUE (bot, id, context) ON CONFLICT REPLACE
      );
-     CREATE INDEX IF NOT EXISTS messages_by_bot ON messages (bot, seq);";
+     CREATE TABLE IF NOT EXISTS message_bots (
+         bot  INTEGER PRIMARY KEY,
+         slot INTEGER NOT NULL UNIQUE
+     );";
 
-/// Creates the table and its indexes when they do not exist, and moves the rows of the
-/// first layout (unique on (bot, context, id) plus an index on (bot, id): one b-tree more
-/// per message) into the current one.
+/// Creates the tables when they do not exist, and moves the rows of an earlier layout —
+/// one numbering of all bots' rows, with an index on (bot, seq) to find a bot's oldest
+/// (and, in the first, one on (bot, id) besides the unique one): one or two b-trees more
+/// per message — into the current one, each bot's rows in their order.
 pub(super) fn create(db: &mut Connection) -> rusqlite::Result<()> {
-    let first_layout = db
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_by_id'",
-            [],
+    let exists = |db: &Connection, kind: &str, name: &str| -> rusqlite::Result<bool> {
+        db.query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
+            params![kind, name],
             |_| Ok(()),
         )
-        .optional()?
-        .is_some();
-    if !first_layout {
-        return db.execute_batch(TABLE);
+        .optional()
+        .map(|found| found.is_some())
+    };
+    let earlier_layout = exists(db, "table", "messages")? && !exists(db, "table", "message_bots")?;
+    if !earlier_layout {
+        return db.execute_batch(TABLES);
     }
     let tx = db.transaction()?;
     tx.execute_batch(
-        "DROP INDEX messages_by_id;
-         DROP INDEX messages_by_bot;
-         ALTER TABLE messages RENAME TO messages_first_layout;",
+        "DROP INDEX IF EXISTS messages_by_id;
+         DROP INDEX IF EXISTS messages_by_bot;
+         ALTER TABLE messages RENAME TO messages_earlier_layout;",
     )?;
-    tx.execute_batch(TABLE)?;
-    tx.execute_batch(
+    tx.execute_batch(TABLES)?;
+    tx.execute(
+        "INSERT INTO message_bots (bot, slot)
+             SELECT bot, row_number() OVER (ORDER BY bot)
+             FROM (SELECT DISTINCT bot FROM messages_earlier_layout)",
+        [],
+    )?;
+    tx.execute(
         "INSERT INTO messages (seq, bot, context, id, sender, time, body)
-             SELECT seq, bot, context, id, sender, time, body FROM messages_first_layout;
-         DROP TABLE messages_first_layout;",
+             SELECT (b.slot << ?1) | row_number() OVER (PARTITION BY m.bot ORDER BY m.seq),
+                    m.bot, m.context, m.id, m.sender, m.time, m.body
+             FROM messages_earlier_layout m JOIN message_bots b ON b.bot = m.bot",
+        params![SEQ_BITS],
     )?;
+    tx.execute_batch("DROP TABLE messages_earlier_layout;")?;
     tx.commit()
+}
+
+/// Why a batch of changes was not written.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RecordError {
+    /// SQLite's error.
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    /// The numbering ran out (bots in the database, or messages of one bot).
+    #[error("{0}")]
+    Full(String),
+}
+
+/// Where a bot's rows are in the table, read once per bot and then kept here, so neither
+/// numbering a message nor retention needs a query.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BotRows {
+    /// The first `seq` of the bot's range.
+    first: i64,
+    /// The `seq` its next message gets.
+    next: i64,
+    /// Its rows (a replaced row counts twice until the next prune trims one extra).
+    count: usize,
+}
+
+impl BotRows {
+    /// The last `seq` of the bot's range.
+    fn last(&self) -> i64 {
+        self.first | ((1 << SEQ_BITS) - 1)
+    }
+
+    /// Finds the bot's slot, giving it the next one when it has none yet, and counts its
+    /// rows.
+    fn load(db: &Connection, bot: UserId) -> Result<BotRows, RecordError> {
+        let known: Option<i64> = db
+            .query_row("SELECT slot FROM message_bots WHERE bot = ?1", params![bot], |r| r.get(0))
+            .optional()?;
+        let slot = match known {
+            Some(slot) => slot,
+            None => {
+                let slot: i64 =
+                    db.query_row("SELECT coalesce(max(slot), 0) + 1 FROM message_bots", [], |r| {
+                        r.get(0)
+                    })?;
+                if slot > MAX_SLOT {
+                    return Err(RecordError::Full(format!(
+                        "the store numbers at most {MAX_SLOT} bots"
+                    )));
+                }
+                db.execute(
+                    "INSERT INTO message_bots (bot, slot) VALUES (?1, ?2)",
+                    params![bot, slot],
+                )?;
+                slot
+            }
+        };
+        let first = slot << SEQ_BITS;
+        let mut rows = BotRows { first, next: first + 1, count: 0 };
+        let (count, newest): (i64, Option<i64>) = db.query_row(
+            "SELECT count(*), max(seq) FROM messages WHERE seq BETWEEN ?1 AND ?2",
+            params![first, rows.last()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.count = count as usize;
+        if let Some(newest) = newest {
+            rows.next = newest + 1;
+        }
+        Ok(rows)
+    }
 }
 
 /// A change to a bot's messages, in the order it happened.
@@ -105,21 +198,18 @@ pub struct StoredCount {
 }
 
 impl StoreActor {
-    fn record(&mut self, bot: UserId, changes: &[MessageChange]) -> rusqlite::Result<()> {
-        let known = self.counts.get(&bot).copied();
+    fn record(&mut self, bot: UserId, changes: &[MessageChange]) -> Result<(), RecordError> {
         let tx = self.db.transaction()?;
-        let mut count = match known {
-            Some(c) => c,
-            None => {
-                tx.query_row("SELECT count(*) FROM messages WHERE bot = ?1", params![bot], |r| {
-                    r.get::<_, i64>(0)
-                })? as usize
-            }
+        // Changed in memory only once the transaction commits: a rolled back batch leaves
+        // the numbering and the count as the database has them.
+        let mut rows = match self.bots.get(&bot) {
+            Some(rows) => *rows,
+            None => BotRows::load(&tx, bot)?,
         };
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (bot, context, id, sender, time, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages (seq, bot, context, id, sender, time, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut delete = tx.prepare_cached(
                 "DELETE FROM messages WHERE bot = ?1 AND context = ?2 AND id = ?3",
@@ -134,7 +224,13 @@ impl StoreActor {
                                 continue;
                             }
                         };
+                        if rows.next > rows.last() {
+                            return Err(RecordError::Full(format!(
+                                "bot {bot} has used all 2^{SEQ_BITS} message numbers"
+                            )));
+                        }
                         insert.execute(params![
+                            rows.next,
                             bot,
                             context,
                             m.source.id,
@@ -142,31 +238,34 @@ impl StoreActor {
                             m.source.time,
                             body
                         ])?;
-                        // A replaced row counts twice until the next prune trims one extra.
-                        count += 1;
+                        rows.next += 1;
+                        rows.count += 1;
                     }
                     MessageChange::Removed(context, id) => {
-                        count = count.saturating_sub(delete.execute(params![bot, context, id])?);
+                        rows.count =
+                            rows.count.saturating_sub(delete.execute(params![bot, context, id])?);
                     }
                 }
             }
             // Keep the newest `messages_per_bot`: once a bot is a sixteenth past the bound,
             // delete its oldest rows down to the bound in one statement — one row deleted
-            // with every row inserted doubled the store's work (the count is kept here, so
-            // no pass over the table).
+            // with every row inserted doubled the store's work. Its oldest are the start of
+            // its range of the table.
             let bound = self.config.messages_per_bot;
-            let excess = count.saturating_sub(bound);
+            let excess = rows.count.saturating_sub(bound);
             if excess > bound / 16 {
-                let deleted = tx.execute(
-                    "DELETE FROM messages WHERE seq IN (
-                         SELECT seq FROM messages WHERE bot = ?1 ORDER BY seq LIMIT ?2)",
-                    params![bot, excess as i64],
-                )?;
-                count = count.saturating_sub(deleted);
+                let deleted = tx
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE seq IN (
+                         SELECT seq FROM messages WHERE seq BETWEEN ?1 AND ?2
+                         ORDER BY seq LIMIT ?3)",
+                    )?
+                    .execute(params![rows.first, rows.last(), excess as i64])?;
+                rows.count = rows.count.saturating_sub(deleted);
             }
         }
         tx.commit()?;
-        self.counts.insert(bot, count);
+        self.bots.insert(bot, rows);
         Ok(())
     }
 
@@ -310,7 +409,60 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("names");
         assert!(!indexes.iter().any(|n| n == "messages_by_id"), "{indexes:?}");
-        assert!(indexes.iter().any(|n| n == "messages_by_bot"), "{indexes:?}");
+        assert!(!indexes.iter().any(|n| n == "messages_by_bot"), "{indexes:?}");
+    }
+
+    #[actix::test]
+    async fn a_database_of_the_second_layout_keeps_each_bots_order_when_moved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
+            db.execute_batch(
+                "CREATE TABLE messages (
+                     seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
+                     id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
+                     body TEXT NOT NULL, UNIQUE (bot, id, context) ON CONFLICT REPLACE);
+                 CREATE INDEX messages_by_bot ON messages (bot, seq);",
+            )
+            .expect("the second layout");
+            // Two bots' rows interleaved, and ids that are not in the order of arrival.
+            for (bot, id) in [(2, 50), (1, 30), (2, 40), (1, 10), (1, 20), (2, 60)] {
+                let body = serde_json::to_string(&*message(id, 20001, "old")).expect("json");
+                db.execute(
+                    "INSERT INTO messages (bot, context, id, sender, time, body)
+                     VALUES (?1, 20001, ?2, 20001, 1700000000, ?3)",
+                    params![bot, id, body],
+                )
+                .expect("a row");
+            }
+        }
+        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
+            .expect("store");
+        let count = |bot| store.send(StoredCount { bot });
+        assert_eq!(count(1).await.expect("mb"), Ok((3, Some(30))));
+        assert_eq!(count(2).await.expect("mb"), Ok((3, Some(60))));
+        // One more for bot 1 goes after its moved rows: the bound then drops its oldest,
+        // id 30 (the first to arrive), and leaves bot 2 alone.
+        let changes = vec![MessageChange::Added(20001, message(5, 20001, "new"))];
+        store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        let find = |bot, id| store.send(FindMessage { bot, context: Some(20001), id });
+        assert!(find(1, 30).await.expect("mb").expect("q").is_none(), "the oldest went");
+        for id in [10, 20, 5] {
+            assert!(find(1, id).await.expect("mb").expect("q").is_some(), "id {id} kept");
+        }
+        assert_eq!(count(2).await.expect("mb"), Ok((3, Some(60))));
+        drop(store);
+
+        // A restart numbers on after the newest row.
+        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
+            .expect("store");
+        let changes = vec![MessageChange::Added(20001, message(7, 20001, "after"))];
+        store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        let find = |bot, id| store.send(FindMessage { bot, context: Some(20001), id });
+        assert!(find(1, 10).await.expect("mb").expect("q").is_none(), "then id 10");
+        for id in [20, 5, 7] {
+            assert!(find(1, id).await.expect("mb").expect("q").is_some(), "id {id} kept");
+        }
     }
 
     #[actix::test]

@@ -57,8 +57,9 @@ pub struct StoreConfig {
 pub struct StoreActor {
     db: Connection,
     config: StoreConfig,
-    /// Rows per bot, read once and kept up to date, so retention needs no count per batch.
-    counts: std::collections::HashMap<crate::model::UserId, usize>,
+    /// Where each bot's rows are and how many, read once and kept up to date, so numbering
+    /// and retention need no query per batch.
+    bots: std::collections::HashMap<crate::model::UserId, messages::BotRows>,
 }
 
 impl Actor for StoreActor {
@@ -90,7 +91,7 @@ impl StoreActor {
                 slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
                     Connection::open_in_memory().expect("an in-memory database")
                 });
-            StoreActor { db, config: config.clone(), counts: Default::default() }
+            StoreActor { db, config: config.clone(), bots: Default::default() }
         }))
     }
 }
