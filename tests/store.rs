@@ -99,3 +99,33 @@ async fn an_unusable_data_dir_stops_start_up_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("server.data_dir"), "{err}");
 }
+
+#[actix_web::test]
+async fn a_flood_faster_than_the_store_is_stored_whole() {
+    // Generated as fast as the bot can: several times what the store writes, so the bot
+    // runs ahead of its store until the backpressure makes it wait — and nothing is dropped.
+    let count = 400_000;
+    let data = tempfile::tempdir().expect("tempdir");
+    let (server, mirai) = (free_port(), free_port());
+    let config = config(server, mirai, data.path()).replacen(
+        "data_dir:",
+        "store_messages_per_bot: 1000000, data_dir:",
+        1,
+    );
+    let _gw = Running::start(&config, server).await;
+    let traffic = awc::Client::default()
+        .post(format!("http://127.0.0.1:{server}/sim/10001/traffic"))
+        .send_json(&json!({"group": 30001, "member": 20001, "count": count, "rate": 0}))
+        .await
+        .expect("traffic");
+    assert_eq!(traffic.status().as_u16(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let h = healthz_at(server).await;
+        if h["bots"][0]["storedMessages"] == count {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not all stored: {h}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

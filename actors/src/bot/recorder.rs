@@ -1,10 +1,10 @@
 //! Writes a bot's message changes (from its cache's journal) to the store in batches: one
 //! batch in flight at a time, the next holding whatever arrived meanwhile, so a busy bot
 //! writes big transactions instead of queueing one per message. The batch waiting to be
-//! written is bounded; past the bound the oldest changes are dropped, counted and logged
-//! (ids then resolve only while the cache has them).
+//! written is bounded by backpressure: once it holds [`BACKPRESSURE`] changes the bot waits
+//! for the store to take them before it handles anything else, so a flood of sends or
+//! events slows to what the store writes instead of queueing without bound or dropping.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -12,28 +12,28 @@ use log::warn;
 
 use super::actor::BotActor;
 use crate::log_throttle::LogThrottle;
-use crate::model::UserId;
 use crate::store::{MessageChange, RecordMessages, StoreActor};
 
-/// The most changes waiting while a batch is being written.
-const MAX_PENDING: usize = 200_000;
+/// Changes waiting past which the bot waits for the store. The store runs behind the event
+/// and command paths (at the lowest CPU priority), so on a busy machine it lags by design;
+/// this is how far. A change holds its message (shared with the cache while the cache has
+/// it): 200,000 are some 80 MB at most.
+const BACKPRESSURE: usize = 200_000;
 
-/// While the store falls behind every change dropped would be a line; the total is in each.
-static FALLS_BEHIND: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+/// A line each time the bot waits for its store would be one per batch during a flood.
+static WAITS: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
 /// A bot's link to the store's `messages` table.
 pub(super) struct Recorder {
     store: Option<Addr<StoreActor>>,
-    /// Oldest first; a queue, because past the bound each change pushed drops the oldest.
-    pending: VecDeque<MessageChange>,
+    pending: Vec<MessageChange>,
     writing: usize,
-    dropped: u64,
 }
 
 impl Recorder {
     /// Records into `store`; `None` records nothing (the cache alone resolves ids).
     pub(super) fn new(store: Option<Addr<StoreActor>>) -> Self {
-        Recorder { store, pending: VecDeque::new(), writing: 0, dropped: 0 }
+        Recorder { store, pending: Vec::new(), writing: 0 }
     }
 
     /// The store, when there is one.
@@ -41,22 +41,20 @@ impl Recorder {
         self.store.as_ref()
     }
 
-    fn push(&mut self, bot: UserId, changes: Vec<MessageChange>) {
-        if self.store.is_none() || changes.is_empty() {
-            return;
-        }
-        self.pending.extend(changes);
-        if self.pending.len() > MAX_PENDING {
-            let excess = self.pending.len() - MAX_PENDING;
-            self.pending.drain(..excess);
-            self.dropped += excess as u64;
-            crate::warn_throttled!(
-                FALLS_BEHIND,
-                "bot {bot}: the store falls behind; {} message changes not stored so far",
-                self.dropped
-            );
+    fn push(&mut self, changes: Vec<MessageChange>) {
+        if self.store.is_some() {
+            self.pending.extend(changes);
         }
     }
+}
+
+/// Whether the bot goes on while a batch is written, or waits for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// The write runs beside the bot's other work.
+    Beside,
+    /// The bot handles nothing else until the store has the batch.
+    Wait,
 }
 
 impl BotActor {
@@ -69,19 +67,34 @@ impl BotActor {
             // In a cluster the owner's changes reach the other nodes' stores too.
             self.replicate(crate::cluster::events::Replica::Messages(changes.clone()));
         }
-        self.recorder.push(bot, changes);
-        self.flush_store(ctx);
+        self.recorder.push(changes);
+        if self.recorder.pending.len() >= BACKPRESSURE {
+            crate::warn_throttled!(
+                WAITS,
+                "bot {bot}: its store is {} message changes behind; the bot waits for it",
+                self.recorder.pending.len()
+            );
+            self.send_pending(ctx, Pace::Wait);
+        } else {
+            self.flush_store(ctx);
+        }
     }
 
     fn flush_store(&mut self, ctx: &mut Context<Self>) {
         if self.recorder.writing == 0 {
-            self.write_pending(ctx);
+            self.send_pending(ctx, Pace::Beside);
         }
     }
 
     /// Sends what is pending now, even while a batch is being written: a lookup sent after
     /// it then sees every change (the store handles its mailbox in order).
     pub(super) fn write_pending(&mut self, ctx: &mut Context<Self>) {
+        self.send_pending(ctx, Pace::Beside);
+    }
+
+    /// [`Self::write_pending`] at a pace: a bot that waits for this batch waits for the one
+    /// before it too.
+    fn send_pending(&mut self, ctx: &mut Context<Self>, pace: Pace) {
         let bot = self.bot_id();
         let recorder = &mut self.recorder;
         let Some(store) = recorder.store.clone() else {
@@ -91,9 +104,9 @@ impl BotActor {
             return;
         }
         recorder.writing += 1;
-        let changes = Vec::from(std::mem::take(&mut recorder.pending));
+        let changes = std::mem::take(&mut recorder.pending);
         let write = store.send(RecordMessages { bot, changes });
-        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+        let written = write.into_actor(self).map(move |result, act, ctx| {
             act.recorder.writing -= 1;
             match result {
                 Ok(Ok(())) => {}
@@ -101,7 +114,13 @@ impl BotActor {
                 Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
             }
             act.flush_store(ctx);
-        }));
+        });
+        match pace {
+            Pace::Beside => {
+                ctx.spawn(written);
+            }
+            Pace::Wait => ctx.wait(written),
+        }
     }
 }
 
@@ -117,7 +136,7 @@ impl actix::Handler<Flush> for BotActor {
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
         let bot = self.bot_id();
         let changes = self.cache.take_changes();
-        self.recorder.push(bot, changes);
+        self.recorder.push(changes);
         self.write_pending(ctx);
         let store = self.recorder.store().cloned();
         Box::pin(async move {

@@ -87,12 +87,26 @@ impl StoreActor {
         // opened here (so that errors reach start-up) is handed over once.
         let slot = Mutex::new(Some(db));
         Ok(SyncArbiter::start(1, move || {
+            run_in_background();
             let db =
                 slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
                     Connection::open_in_memory().expect("an in-memory database")
                 });
             StoreActor { db, config: config.clone(), bots: Default::default() }
         }))
+    }
+}
+
+/// Puts the calling thread (the store's) at the lowest CPU priority (nice 19 on Linux):
+/// its writes are behind the event and command paths, which answer first when the machine
+/// is busy — a batch of writes on a core took the core a pipelined command path needed and
+/// made its p99 three times the bare server's. RocksDB lowers its compaction threads the
+/// same way. The store still gets every core nobody else wants, and a bot whose store falls
+/// far behind waits for it (the recorder's backpressure), so nothing is dropped.
+fn run_in_background() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority};
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        log::warn!("store: cannot lower its thread's priority ({e:?}); it runs at normal priority");
     }
 }
 
@@ -124,4 +138,27 @@ fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
     };
     setup(&mut db).map_err(|source| StoreError::Database { path: shown, source })?;
     Ok(db)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The nice value of the calling thread, from `/proc/thread-self/stat` (field 19).
+    fn nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // The command name (field 2) may hold spaces; the fields after it are plain.
+        let after_name = stat.rsplit(')').next().expect("fields");
+        after_name.split_whitespace().nth(16).expect("nice").parse().expect("a number")
+    }
+
+    #[test]
+    fn the_store_thread_runs_at_the_lowest_priority() {
+        let (before, after) = std::thread::spawn(|| {
+            let before = nice();
+            super::run_in_background();
+            (before, nice())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(after, 19, "from {before}");
+    }
 }
