@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::bot::{BotActor, Execute, ForwardAction};
 use crate::model::{BotError, UserId};
-use crate::protocol::onebot::action::{self, ActionError, OneBotCall};
+use crate::protocol::onebot::action::{self, ActionError, Envelope, OneBotCall};
 use crate::protocol::onebot::{decode, quick};
 
 /// Decodes and runs `action` with `params` for bot `qq`; answers the envelope with `echo`.
@@ -17,9 +17,9 @@ pub async fn run(
     bot: &Addr<BotActor>,
     qq: UserId,
     unknown_retcode: i64,
-) -> Value {
+) -> Envelope {
     if action.strip_suffix("_async").unwrap_or(action) == ".handle_quick_operation" {
-        return quick_operation(params, echo, bot).await;
+        return quick_operation(params, echo, bot).await.into();
     }
     let call = match action::decode(action, params) {
         Ok(call) => call,
@@ -28,7 +28,7 @@ pub async fn run(
             // over a hundred extension actions); its reply comes back as the implementation
             // wrote it, with this client's echo.
             let forward = ForwardAction { action: name.clone(), params: params.clone() };
-            return match bot.send(forward).await {
+            let reply = match bot.send(forward).await {
                 Ok(Ok(mut reply)) => {
                     if let Value::Object(fields) = &mut reply {
                         match echo {
@@ -48,20 +48,21 @@ pub async fn run(
                 }
                 Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
             };
+            return reply.into();
         }
-        Err(ActionError::BadParams(why)) => return action::failed(100, &why, echo),
+        Err(ActionError::BadParams(why)) => return action::failed(100, &why, echo).into(),
     };
     match call {
-        OneBotCall::Fixed(data) => action::ok(data, echo),
+        OneBotCall::Fixed(data) => Envelope::ok(data, echo),
         OneBotCall::Bot(command, shape) => {
             let _timer = crate::metrics::command_timer("onebot", command.name());
             match bot.send(Execute(command)).await {
-                Ok(Ok(out)) => action::ok(action::encode_output(qq, shape, &out), echo),
+                Ok(Ok(out)) => Envelope::ok(action::encode_output(qq, shape, &out), echo),
                 Ok(Err(e)) => {
                     let (code, msg) = action::retcode(&e);
-                    action::failed(code, &msg, echo)
+                    action::failed(code, &msg, echo).into()
                 }
-                Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo),
+                Err(e) => action::failed(200, &format!("bot unavailable: {e}"), echo).into(),
             }
         }
     }

@@ -287,8 +287,9 @@ impl OneBotReverseClient {
         }
     }
 
-    fn send_json(&mut self, v: &serde_json::Value) {
-        self.send_text(v.to_string().into());
+    fn send_json(&mut self, v: &impl serde::Serialize) {
+        // A Value or an envelope serializes without fail (string keys only).
+        self.send_text(serde_json::to_string(v).unwrap_or_default().into());
     }
 
     fn on_message(&mut self, data: &[u8], ctx: &mut Context<Self>) {

@@ -119,8 +119,9 @@ impl OneBotWsClient {
         })
     }
 
-    fn send_json(&self, v: &serde_json::Value) {
-        self.socket.writer.text(v.to_string().into());
+    fn send_json(&self, v: &impl serde::Serialize) {
+        // A Value or an envelope serializes without fail (string keys only).
+        self.socket.writer.text(serde_json::to_string(v).unwrap_or_default().into());
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {

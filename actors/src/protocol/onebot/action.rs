@@ -531,6 +531,63 @@ pub fn ok(data: Value, echo: Option<&Value>) -> Value {
     Value::Object(v)
 }
 
+/// A response envelope as an action's run answers it, for the adapter to serialize. A success
+/// is written straight from its data: building the spec's six-key object as a `Value` cost a
+/// map and six allocated keys per response (the largest part of encoding a reply).
+#[derive(Debug)]
+pub enum Envelope {
+    /// `{"status":"ok","retcode":0,"data":…,"message":"","wording":"","echo":…}`, the same
+    /// fields in the same order as [`ok`].
+    Ok {
+        /// The action's data.
+        data: Value,
+        /// The request's echo, when it had one.
+        echo: Option<Value>,
+    },
+    /// Any other envelope, already built: a failure, or an implementation's own reply.
+    Built(Value),
+}
+
+impl Envelope {
+    /// A success with `data`, echoing `echo`.
+    pub fn ok(data: Value, echo: Option<&Value>) -> Self {
+        Envelope::Ok { data, echo: echo.cloned() }
+    }
+}
+
+impl serde::Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Success<'a> {
+            status: &'static str,
+            retcode: i64,
+            data: &'a Value,
+            message: &'static str,
+            wording: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            echo: Option<&'a Value>,
+        }
+        match self {
+            Envelope::Ok { data, echo } => Success {
+                status: "ok",
+                retcode: 0,
+                data,
+                message: "",
+                wording: "",
+                echo: echo.as_ref(),
+            }
+            .serialize(serializer),
+            Envelope::Built(v) => v.serialize(serializer),
+        }
+    }
+}
+
+impl From<Value> for Envelope {
+    fn from(v: Value) -> Self {
+        Envelope::Built(v)
+    }
+}
+
 /// The WebSocket retcode of an action refused because too many run on its connection (HTTP's
 /// 429, in the 14xx family OneBot uses for HTTP statuses on WebSockets).
 pub const RETCODE_BUSY: i64 = 1429;

@@ -17,16 +17,26 @@ pub enum CqPiece {
 
 /// Escapes plain text.
 pub fn escape_text(s: &str) -> String {
+    if !s.contains(['&', '[', ']']) {
+        return s.to_owned();
+    }
     s.replace('&', "&amp;").replace('[', "&#91;").replace(']', "&#93;")
 }
 
 /// Escapes a parameter value (text escaping plus commas).
 pub fn escape_value(s: &str) -> String {
+    if !s.contains(['&', '[', ']', ',']) {
+        return s.to_owned();
+    }
     escape_text(s).replace(',', "&#44;")
 }
 
 /// Reverses both escapings (`&amp;` last, so `&amp;#91;` stays `&#91;`).
 pub fn unescape(s: &str) -> String {
+    // Every escape starts with `&`: most text has none, and four passes cost four copies.
+    if !s.contains('&') {
+        return s.to_owned();
+    }
     s.replace("&#44;", ",").replace("&#91;", "[").replace("&#93;", "]").replace("&amp;", "&")
 }
 
