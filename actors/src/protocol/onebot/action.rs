@@ -614,6 +614,19 @@ mod tests {
     use crate::model::Friend;
 
     #[test]
+    fn a_success_envelope_is_written_as_the_built_one_byte_for_byte() {
+        let data = json!({"message_id": 1_234_567, "nested": {"b": [1, "two"], "a": null}});
+        for echo in [None, Some(json!("17")), Some(json!({"seq": 3})), Some(json!(null))] {
+            let built = serde_json::to_string(&ok(data.clone(), echo.as_ref())).expect("json");
+            let direct =
+                serde_json::to_string(&Envelope::ok(data.clone(), echo.as_ref())).expect("json");
+            assert_eq!(direct, built);
+        }
+        let failure = failed(100, "bad", None);
+        assert_eq!(serde_json::to_value(Envelope::from(failure.clone())).expect("json"), failure);
+    }
+
+    #[test]
     fn requests_keep_their_echo_of_any_type_and_junk_is_1400() {
         for echo in [json!("17"), json!({"seq": 3}), json!(5), json!(null)] {
             let frame = json!({"action":"get_status","params":{},"echo":echo}).to_string();
