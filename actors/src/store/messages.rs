@@ -369,28 +369,35 @@ mod tests {
         assert!(dir.path().join(super::super::DATABASE_FILE).is_file());
     }
 
-    #[actix::test]
-    async fn a_database_of_the_first_layout_is_moved_to_the_current_one() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
-            db.execute_batch(
-                "CREATE TABLE messages (
-                     seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
-                     id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
-                     body TEXT NOT NULL, UNIQUE (bot, context, id) ON CONFLICT REPLACE);
-                 CREATE INDEX messages_by_id ON messages (bot, id);
-                 CREATE INDEX messages_by_bot ON messages (bot, seq);",
-            )
-            .expect("the first layout");
-            let body = serde_json::to_string(&*message(7, 20001, "kept")).expect("json");
+    /// A database in `dir` made with an earlier layout's `schema`, holding a message from
+    /// 20001 in group 20001 for each (bot, id), in that order of arrival.
+    fn earlier_layout(dir: &std::path::Path, schema: &str, rows: &[(UserId, i32, &str)]) {
+        let db = Connection::open(dir.join(super::super::DATABASE_FILE)).expect("db");
+        db.execute_batch(schema).expect("the earlier layout");
+        for (bot, id, text) in rows {
+            let body = serde_json::to_string(&*message(*id, 20001, text)).expect("json");
             db.execute(
                 "INSERT INTO messages (bot, context, id, sender, time, body)
-                 VALUES (1, 20001, 7, 20001, 1700000007, ?1)",
-                params![body],
+                 VALUES (?1, 20001, ?2, 20001, 1700000000, ?3)",
+                params![bot, id, body],
             )
             .expect("a row");
         }
+    }
+
+    #[actix::test]
+    async fn a_database_of_the_first_layout_is_moved_to_the_current_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        earlier_layout(
+            dir.path(),
+            "CREATE TABLE messages (
+                 seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
+                 id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
+                 body TEXT NOT NULL, UNIQUE (bot, context, id) ON CONFLICT REPLACE);
+             CREATE INDEX messages_by_id ON messages (bot, id);
+             CREATE INDEX messages_by_bot ON messages (bot, seq);",
+            &[(1, 7, "kept")],
+        );
         let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 10 })
             .expect("store");
         let found = store.send(FindMessage { bot: 1, context: None, id: 7 }).await.expect("mb");
@@ -415,27 +422,18 @@ mod tests {
     #[actix::test]
     async fn a_database_of_the_second_layout_keeps_each_bots_order_when_moved() {
         let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
-            db.execute_batch(
-                "CREATE TABLE messages (
-                     seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
-                     id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
-                     body TEXT NOT NULL, UNIQUE (bot, id, context) ON CONFLICT REPLACE);
-                 CREATE INDEX messages_by_bot ON messages (bot, seq);",
-            )
-            .expect("the second layout");
-            // Two bots' rows interleaved, and ids that are not in the order of arrival.
-            for (bot, id) in [(2, 50), (1, 30), (2, 40), (1, 10), (1, 20), (2, 60)] {
-                let body = serde_json::to_string(&*message(id, 20001, "old")).expect("json");
-                db.execute(
-                    "INSERT INTO messages (bot, context, id, sender, time, body)
-                     VALUES (?1, 20001, ?2, 20001, 1700000000, ?3)",
-                    params![bot, id, body],
-                )
-                .expect("a row");
-            }
-        }
+        // Two bots' rows interleaved, and ids that are not in the order of arrival.
+        let rows =
+            [(2, 50), (1, 30), (2, 40), (1, 10), (1, 20), (2, 60)].map(|(b, i)| (b, i, "old"));
+        earlier_layout(
+            dir.path(),
+            "CREATE TABLE messages (
+                 seq INTEGER PRIMARY KEY, bot INTEGER NOT NULL, context INTEGER NOT NULL,
+                 id INTEGER NOT NULL, sender INTEGER NOT NULL, time INTEGER NOT NULL,
+                 body TEXT NOT NULL, UNIQUE (bot, id, context) ON CONFLICT REPLACE);
+             CREATE INDEX messages_by_bot ON messages (bot, seq);",
+            &rows,
+        );
         let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
             .expect("store");
         let count = |bot| store.send(StoredCount { bot });
