@@ -8,6 +8,7 @@ use std::path::Path;
 
 use botgate_actors::bot::SimulatedWorldSpec;
 use botgate_actors::protocol::onebot::event::MessageFormat;
+use botgate_actors::store::StorePriority;
 use serde::{Deserialize, Deserializer};
 
 /// A configuration error: which key is wrong and what to do about it.
@@ -95,6 +96,9 @@ pub struct ServerConfig {
     /// bot has a sixteenth more).
     #[serde(default = "default_store_messages_per_bot")]
     pub store_messages_per_bot: usize,
+    /// The CPU priority of the store's thread: `background` (default) or `normal`.
+    #[serde(default)]
+    pub store_priority: StorePriority,
 }
 
 fn default_server_host() -> String {
@@ -122,7 +126,7 @@ fn default_data_dir() -> String {
     "./data".to_owned()
 }
 fn default_store_messages_per_bot() -> usize {
-    100_000
+    botgate_actors::store::StoreConfig::default().messages_per_bot
 }
 
 impl Default for ServerConfig {
@@ -139,6 +143,7 @@ impl Default for ServerConfig {
             max_in_flight: default_max_in_flight(),
             data_dir: default_data_dir(),
             store_messages_per_bot: default_store_messages_per_bot(),
+            store_priority: StorePriority::default(),
         }
     }
 }
@@ -1572,6 +1577,20 @@ mod tests {
         for local in ["127.0.0.1", "127.0.0.4", "localhost", "::1", "[::1]"] {
             assert!(open(local, "").is_ok(), "{local}");
         }
+    }
+
+    #[test]
+    fn the_store_priority_is_background_or_normal() {
+        let parse = |p: &str| {
+            Config::from_yaml_str(&format!("server: {{ store_priority: {p} }}\n{MINIMAL}"))
+        };
+        assert_eq!(parse("normal").unwrap().server.store_priority, StorePriority::Normal);
+        assert_eq!(parse("background").unwrap().server.store_priority, StorePriority::Background);
+        let default = Config::from_yaml_str(MINIMAL).unwrap().server.store_priority;
+        assert_eq!(default, StorePriority::Background);
+        let e = parse("high").unwrap_err();
+        assert_eq!(e.key, "server.store_priority");
+        assert!(e.message.contains("background"), "{e}");
     }
 
     #[test]

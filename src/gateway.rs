@@ -464,7 +464,10 @@ fn start_actors(
             message: format!("cannot be resolved: {e}; point it at an existing folder"),
         })?;
     let data_dir = &config.server.data_dir;
-    let store_config = StoreConfig { messages_per_bot: config.server.store_messages_per_bot };
+    let store_config = StoreConfig {
+        messages_per_bot: config.server.store_messages_per_bot,
+        priority: config.server.store_priority,
+    };
     let store = StoreActor::start(
         (!data_dir.is_empty()).then(|| std::path::Path::new(data_dir)),
         store_config,

@@ -155,7 +155,7 @@ mod tests {
     #[actix::test]
     async fn mappings_survive_a_reopen_are_unique_and_messages_are_bounded() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = StoreConfig { messages_per_bot: 2 };
+        let config = StoreConfig { messages_per_bot: 2, ..Default::default() };
         let store = StoreActor::start(Some(dir.path()), config.clone()).expect("store");
         let mappings = vec![
             mapping(IdSpace::Contact, "group:A", 100_001),

@@ -347,8 +347,11 @@ mod tests {
     #[actix::test]
     async fn messages_resolve_by_id_are_removed_and_bounded_per_bot() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
-            .expect("store");
+        let store = StoreActor::start(
+            Some(dir.path()),
+            StoreConfig { messages_per_bot: 3, ..Default::default() },
+        )
+        .expect("store");
         let changes =
             (1..=5).map(|i| MessageChange::Added(20001, message(i, 20001, "hi"))).collect();
         store.send(RecordMessages { bot: 1, changes }).await.expect("mailbox").expect("record");
@@ -398,8 +401,11 @@ mod tests {
              CREATE INDEX messages_by_bot ON messages (bot, seq);",
             &[(1, 7, "kept")],
         );
-        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 10 })
-            .expect("store");
+        let store = StoreActor::start(
+            Some(dir.path()),
+            StoreConfig { messages_per_bot: 10, ..Default::default() },
+        )
+        .expect("store");
         let found = store.send(FindMessage { bot: 1, context: None, id: 7 }).await.expect("mb");
         let found = found.expect("query").expect("the row moved");
         assert_eq!((found.context, found.message), (20001, (*message(7, 20001, "kept")).clone()));
@@ -434,8 +440,11 @@ mod tests {
              CREATE INDEX messages_by_bot ON messages (bot, seq);",
             &rows,
         );
-        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
-            .expect("store");
+        let store = StoreActor::start(
+            Some(dir.path()),
+            StoreConfig { messages_per_bot: 3, ..Default::default() },
+        )
+        .expect("store");
         let count = |bot| store.send(StoredCount { bot });
         assert_eq!(count(1).await.expect("mb"), Ok((3, Some(30))));
         assert_eq!(count(2).await.expect("mb"), Ok((3, Some(60))));
@@ -452,8 +461,11 @@ mod tests {
         drop(store);
 
         // A restart numbers on after the newest row.
-        let store = StoreActor::start(Some(dir.path()), StoreConfig { messages_per_bot: 3 })
-            .expect("store");
+        let store = StoreActor::start(
+            Some(dir.path()),
+            StoreConfig { messages_per_bot: 3, ..Default::default() },
+        )
+        .expect("store");
         let changes = vec![MessageChange::Added(20001, message(7, 20001, "after"))];
         store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
         let find = |bot, id| store.send(FindMessage { bot, context: Some(20001), id });
@@ -465,7 +477,9 @@ mod tests {
 
     #[actix::test]
     async fn a_large_bound_is_kept_with_its_slack_and_trimmed_in_one_go() {
-        let store = StoreActor::start(None, StoreConfig { messages_per_bot: 32 }).expect("store");
+        let store =
+            StoreActor::start(None, StoreConfig { messages_per_bot: 32, ..Default::default() })
+                .expect("store");
         let count = || store.send(StoredCount { bot: 1 });
         for i in 1..=34 {
             let changes = vec![MessageChange::Added(20001, message(i, 20001, "m"))];

@@ -51,6 +51,27 @@ pub struct StoreConfig {
     /// Messages kept per bot: the newest this many at least; once a bot has a sixteenth
     /// more, its oldest are deleted down to this many.
     pub messages_per_bot: usize,
+    /// The CPU priority of the store's thread.
+    pub priority: StorePriority,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { messages_per_bot: 100_000, priority: StorePriority::default() }
+    }
+}
+
+/// The CPU priority of the store's thread (`server.store_priority`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorePriority {
+    /// The lowest (nice 19): events and command answers go first on a busy machine and the
+    /// store writes behind them. What waits for the store — a POST destination's append, a
+    /// lookup of a message the cache evicted — waits behind the busy machine too.
+    #[default]
+    Background,
+    /// The priority of every other thread: the store takes its share of a busy machine.
+    Normal,
 }
 
 /// The store actor: owns the database connection; runs on its own thread.
@@ -87,7 +108,9 @@ impl StoreActor {
         // opened here (so that errors reach start-up) is handed over once.
         let slot = Mutex::new(Some(db));
         Ok(SyncArbiter::start(1, move || {
-            run_in_background();
+            if config.priority == StorePriority::Background {
+                run_in_background();
+            }
             let db =
                 slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
                     Connection::open_in_memory().expect("an in-memory database")

@@ -135,7 +135,7 @@ mod tests {
     #[actix::test]
     async fn items_outlive_a_reopen_in_order_bounded_and_acknowledged() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = StoreConfig { messages_per_bot: 10 };
+        let config = StoreConfig { messages_per_bot: 10, ..Default::default() };
         let store = StoreActor::start(Some(dir.path()), config.clone()).expect("store");
         let items = (1..=4).map(|i| (7, Bytes::from(format!("event {i}")))).collect();
         let (seqs, dropped) = store
