@@ -19,7 +19,7 @@ pub async fn run(
     unknown_retcode: i64,
 ) -> Envelope {
     if action.strip_suffix("_async").unwrap_or(action) == ".handle_quick_operation" {
-        return quick_operation(params, echo, bot).await.into();
+        return quick_operation(params, echo, bot).await;
     }
     let call = match action::decode(action, params) {
         Ok(call) => call,
@@ -82,7 +82,7 @@ pub async fn heartbeat(bot: Addr<BotActor>, qq: UserId, every: std::time::Durati
 
 /// `.handle_quick_operation`: `params.context` is the event, `params.operation` the quick
 /// operation, as an HTTP POST endpoint would have answered it.
-async fn quick_operation(params: &Value, echo: Option<&Value>, bot: &Addr<BotActor>) -> Value {
+async fn quick_operation(params: &Value, echo: Option<&Value>, bot: &Addr<BotActor>) -> Envelope {
     let commands = params
         .get("context")
         .ok_or_else(|| "context is required".to_owned())
@@ -90,17 +90,17 @@ async fn quick_operation(params: &Value, echo: Option<&Value>, bot: &Addr<BotAct
         .and_then(|event| quick::commands(&event, params.get("operation").unwrap_or(&Value::Null)));
     let commands = match commands {
         Ok(c) => c,
-        Err(why) => return action::failed(100, &why, echo),
+        Err(why) => return action::failed(100, &why, echo).into(),
     };
     for command in commands {
         match bot.send(Execute(command)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 let (code, msg) = action::retcode(&e);
-                return action::failed(code, &msg, echo);
+                return action::failed(code, &msg, echo).into();
             }
-            Err(e) => return action::failed(200, &format!("bot unavailable: {e}"), echo),
+            Err(e) => return action::failed(200, &format!("bot unavailable: {e}"), echo).into(),
         }
     }
-    action::ok(Value::Null, echo)
+    Envelope::ok(Value::Null, echo)
 }

@@ -63,6 +63,17 @@ impl Outbound {
             w.wake();
         }
     }
+
+    /// Encodes `message` into the pending bytes; false when the connection no longer takes
+    /// frames.
+    fn encode(&mut self, message: Message) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        // Encoding into a BytesMut cannot fail for server (unmasked) frames.
+        let _ = self.codec.encode(message, &mut self.buf);
+        true
+    }
 }
 
 fn lock(shared: &Mutex<Outbound>) -> MutexGuard<'_, Outbound> {
@@ -113,22 +124,10 @@ impl WsWriter {
     }
 
     fn push(&self, message: Message) {
-        if self.encode(message) {
-            self.lock().wake_writer();
-        }
-    }
-
-    /// Encodes `message` into the pending bytes; false when the connection no longer takes
-    /// frames.
-    fn encode(&self, message: Message) -> bool {
         let mut out = self.lock();
-        if out.state != State::Open {
-            return false;
+        if out.encode(message) {
+            out.wake_writer();
         }
-        let Outbound { buf, codec, .. } = &mut *out;
-        // Encoding into a BytesMut cannot fail for server (unmasked) frames.
-        let _ = codec.encode(message, buf);
-        true
     }
 
     /// Queues a text frame.
@@ -140,11 +139,9 @@ impl WsWriter {
     /// lock (a pump's batch, not a lock per event); answers the bytes now pending.
     pub fn texts_of_batch(&self, texts: Vec<ByteString>) -> usize {
         let mut out = self.lock();
-        if out.state == State::Open {
-            let Outbound { buf, codec, .. } = &mut *out;
-            for text in texts {
-                // Encoding into a BytesMut cannot fail for server (unmasked) frames.
-                let _ = codec.encode(Message::Text(text), buf);
+        for text in texts {
+            if !out.encode(Message::Text(text)) {
+                break;
             }
         }
         out.buf.len()
