@@ -3,6 +3,7 @@
 //! admin API and `/metrics` all show.
 
 use actix::{Actor, Addr, Context, Handler, Recipient};
+use actix_web::rt::time::timeout;
 use botgate_actors::bot::{BotActor, BotStatus, GetStatus};
 use botgate_actors::connection::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
 use botgate_actors::connection::standby::SetActive;
@@ -19,9 +20,9 @@ pub struct BotSnapshot {
     pub qq: i64,
     /// Where it lives.
     pub source: SourceKind,
-    /// Its status; `None` if its actor did not answer.
+    /// Its status; `None` if its actor did not answer (within a second).
     pub status: Option<BotStatus>,
-    /// Messages the store holds for it; `None` if the store did not answer.
+    /// Messages the store holds for it; `None` if the store did not answer (within a second).
     pub stored: Option<usize>,
     /// Its actor.
     pub bot: Addr<BotActor>,
@@ -72,18 +73,24 @@ impl BotSnapshot {
     }
 }
 
+/// How long a snapshot waits for an actor's answer. The store writes behind a busy machine
+/// (the more so at background priority) and a bot waits for its store once it is far behind:
+/// a health check must still answer promptly, saying what it could not learn.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Every bot, in config order.
 pub async fn bots(actors: &Actors) -> Vec<BotSnapshot> {
     let owners = &crate::cluster::owners(actors.cluster.as_ref()).await;
     join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
-        let stored = match actors.store.send(StoredCount { bot: *qq }).await {
-            Ok(Ok((count, _))) => Some(count),
+        let stored = match timeout(ANSWER_WITHIN, actors.store.send(StoredCount { bot: *qq })).await
+        {
+            Ok(Ok(Ok((count, _)))) => Some(count),
             _ => None,
         };
         BotSnapshot {
             qq: *qq,
             source: *source,
-            status: addr.send(GetStatus).await.ok(),
+            status: timeout(ANSWER_WITHIN, addr.send(GetStatus)).await.ok().and_then(Result::ok),
             stored,
             bot: addr.clone(),
             owner: owners.get(&crate::cluster::bot_resource(*qq)).cloned(),
@@ -126,7 +133,7 @@ pub struct DestinationSnapshot {
     pub kind: DestinationKind,
     /// Its index among all destinations (what the admin API's redial names).
     pub index: usize,
-    /// Its status; `None` if its actor did not answer.
+    /// Its status; `None` if its actor did not answer (within a second).
     pub status: Option<DestinationStatus>,
     /// In a cluster, the node that owns it (`None` while none does).
     pub owner: Option<String>,

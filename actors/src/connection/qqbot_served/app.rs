@@ -382,8 +382,12 @@ impl Actor for QqApp {
                 Err(e) => warn!("qqbot app: the store is unavailable: {e}"),
             }));
         }
-        let name = self.config.bot_addr.send(Execute(Command::BotInfo));
-        ctx.spawn(name.into_actor(self).map(|result, act, _| {
+        // Waited for, like the openids: a `/users/@me` or READY handled before the bot's name
+        // came back said "" (a loaded machine made it happen). Bounded: a bot whose platform
+        // does not answer leaves the name empty rather than the app stopped.
+        let name =
+            self.config.bot_addr.send(Execute(Command::BotInfo)).timeout(Duration::from_secs(5));
+        ctx.wait(name.into_actor(self).map(|result, act, _| {
             if let Ok(Ok(CommandOutput::Friend(me))) = result {
                 act.nickname = me.nickname;
             }
