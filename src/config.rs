@@ -1587,7 +1587,7 @@ mod tests {
         assert_eq!(parse("normal").unwrap().server.store_priority, StorePriority::Normal);
         assert_eq!(parse("background").unwrap().server.store_priority, StorePriority::Background);
         let default = Config::from_yaml_str(MINIMAL).unwrap().server.store_priority;
-        assert_eq!(default, StorePriority::Background);
+        assert_eq!(default, StorePriority::Normal);
         let e = parse("high").unwrap_err();
         assert_eq!(e.key, "server.store_priority");
         assert!(e.message.contains("background"), "{e}");

@@ -58,7 +58,7 @@ impl Nats {
 /// A botgate node of the cluster on `nats`.
 fn node(name: &'static str, nats: &Nats) -> Server {
     let extra = format!("cluster: {{ nats: \"{}\", node: {name}, lease: 2000 }}\n", nats.url);
-    Server::botgate_with(name, &extra)
+    Server::botgate_with(name, "", &extra)
 }
 
 /// `/healthz` of `server`, as JSON.

@@ -14,8 +14,8 @@ use super::actor::BotActor;
 use crate::log_throttle::LogThrottle;
 use crate::store::{MessageChange, RecordMessages, StoreActor};
 
-/// Changes waiting past which the bot waits for the store. The store runs behind the event
-/// and command paths (at the lowest CPU priority), so on a busy machine it lags by design;
+/// Changes waiting past which the bot waits for the store. The store writes behind the event
+/// and command paths (the more so at background priority), so on a busy machine it lags;
 /// this is how far. A change holds its message (shared with the cache while the cache has
 /// it): 200,000 are some 80 MB at most.
 const BACKPRESSURE: usize = 200_000;

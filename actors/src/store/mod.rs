@@ -67,10 +67,12 @@ impl Default for StoreConfig {
 pub enum StorePriority {
     /// The lowest (nice 19): events and command answers go first on a busy machine and the
     /// store writes behind them. What waits for the store — a POST destination's append, a
-    /// lookup of a message the cache evicted — waits behind the busy machine too.
-    #[default]
+    /// lookup of a message the cache evicted, a shutdown's writes — waits behind every busy
+    /// thread of the machine too, other processes' included.
     Background,
-    /// The priority of every other thread: the store takes its share of a busy machine.
+    /// The priority of every other thread: the store takes its share of a busy machine, so
+    /// the durable paths keep their pace when other work saturates it.
+    #[default]
     Normal,
 }
 
@@ -120,12 +122,12 @@ impl StoreActor {
     }
 }
 
-/// Puts the calling thread (the store's) at the lowest CPU priority (nice 19 on Linux):
-/// its writes are behind the event and command paths, which answer first when the machine
-/// is busy — a batch of writes on a core took the core a pipelined command path needed and
-/// made its p99 three times the bare server's. RocksDB lowers its compaction threads the
-/// same way. The store still gets every core nobody else wants, and a bot whose store falls
-/// far behind waits for it (the recorder's backpressure), so nothing is dropped.
+/// Puts the calling thread (the store's) at the lowest CPU priority (nice 19 on Linux), for
+/// [`StorePriority::Background`]: its writes are behind the event and command paths, which
+/// answer first when the machine is busy — a batch of writes on a core took the core a
+/// pipelined command path needed and made its p99 three times the bare server's. RocksDB
+/// lowers its compaction threads the same way. The store still gets every core nobody else
+/// wants, and a bot whose store falls far behind waits for it (the recorder's backpressure).
 fn run_in_background() {
     use thread_priority::{set_current_thread_priority, ThreadPriority};
     if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
