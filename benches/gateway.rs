@@ -227,9 +227,9 @@ impl Server {
         Self::botgate_with("botgate", "", "")
     }
 
-    /// botgate with its store's thread at background priority (`server.store_priority`).
+    /// botgate writing its messages in the background (`server.store_messages_priority`).
     fn botgate_background() -> Server {
-        Self::botgate_with("botgate-background", ", store_priority: background", "")
+        Self::botgate_with("botgate-background", ", store_messages_priority: background", "")
     }
 
     /// botgate with `server_keys` added to its `server:` map and `extra` appended to its
@@ -1027,8 +1027,8 @@ async fn load_rows() -> Vec<Row> {
         b.ready().await;
         g.ready().await;
     }
-    // The pipelined rows once more with the store's thread at background priority: what
-    // `server.store_priority` trades (see the README's "The store").
+    // The pipelined rows once more with the messages written in the background: what
+    // `server.store_messages_priority` trades (see the README's "The store").
     let background = if enabled("commands") {
         let s = Server::botgate_background();
         s.ready().await;
@@ -1046,7 +1046,7 @@ async fn load_rows() -> Vec<Row> {
         ];
     }
     if let Some(bg) = &background {
-        let variant = " (store_priority: background)";
+        let variant = " (store_messages_priority: background)";
         loads.push((bg, variant, Proto::Mirai, 1, 64, scale(100_000)));
         loads.push((bg, variant, Proto::OneBot, 1, 64, scale(100_000)));
     }

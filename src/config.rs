@@ -88,17 +88,18 @@ pub struct ServerConfig {
     /// answered at once with the protocol's error.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// Where the store (`botgate.sqlite`) lives; empty: an in-memory store that a restart
-    /// forgets.
+    /// Where the stores (`botgate.sqlite`, `messages.sqlite`) live; empty: in-memory stores
+    /// that a restart forgets.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
     /// Messages the store keeps per bot (at least; the oldest are deleted in one go once a
     /// bot has a sixteenth more).
     #[serde(default = "default_store_messages_per_bot")]
     pub store_messages_per_bot: usize,
-    /// The CPU priority of the store's thread: `background` (default) or `normal`.
-    #[serde(default)]
-    pub store_priority: StorePriority,
+    /// How the message store writes: `normal` (default) or `background`.
+    /// Also read as `store_priority`, its name when it was the one store's.
+    #[serde(default, alias = "store_priority")]
+    pub store_messages_priority: StorePriority,
 }
 
 fn default_server_host() -> String {
@@ -126,7 +127,7 @@ fn default_data_dir() -> String {
     "./data".to_owned()
 }
 fn default_store_messages_per_bot() -> usize {
-    botgate_actors::store::StoreConfig::default().messages_per_bot
+    botgate_actors::store::MessageStoreConfig::default().messages_per_bot
 }
 
 impl Default for ServerConfig {
@@ -143,7 +144,7 @@ impl Default for ServerConfig {
             max_in_flight: default_max_in_flight(),
             data_dir: default_data_dir(),
             store_messages_per_bot: default_store_messages_per_bot(),
-            store_priority: StorePriority::default(),
+            store_messages_priority: StorePriority::default(),
         }
     }
 }
@@ -1580,16 +1581,18 @@ mod tests {
     }
 
     #[test]
-    fn the_store_priority_is_background_or_normal() {
-        let parse = |p: &str| {
-            Config::from_yaml_str(&format!("server: {{ store_priority: {p} }}\n{MINIMAL}"))
+    fn the_message_store_priority_is_background_or_normal() {
+        let parse = |key: &str, p: &str| {
+            Config::from_yaml_str(&format!("server: {{ {key}: {p} }}\n{MINIMAL}"))
         };
-        assert_eq!(parse("normal").unwrap().server.store_priority, StorePriority::Normal);
-        assert_eq!(parse("background").unwrap().server.store_priority, StorePriority::Background);
-        let default = Config::from_yaml_str(MINIMAL).unwrap().server.store_priority;
+        let priority = |key, p| parse(key, p).unwrap().server.store_messages_priority;
+        assert_eq!(priority("store_messages_priority", "normal"), StorePriority::Normal);
+        assert_eq!(priority("store_messages_priority", "background"), StorePriority::Background);
+        assert_eq!(priority("store_priority", "normal"), StorePriority::Normal, "its old name");
+        let default = Config::from_yaml_str(MINIMAL).unwrap().server.store_messages_priority;
         assert_eq!(default, StorePriority::Normal);
-        let e = parse("high").unwrap_err();
-        assert_eq!(e.key, "server.store_priority");
+        let e = parse("store_messages_priority", "high").unwrap_err();
+        assert_eq!(e.key, "server.store_messages_priority");
         assert!(e.message.contains("background"), "{e}");
     }
 

@@ -17,7 +17,7 @@ use botgate_actors::connection::shutdown::ShutDown;
 use botgate_actors::connection::tls;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
-use botgate_actors::store::{Barrier, StoreActor, StoreConfig};
+use botgate_actors::store::{Barrier, MessageStore, MessageStoreConfig, StoreActor};
 use log::{info, warn};
 
 use crate::config::{
@@ -83,8 +83,10 @@ pub struct Actors {
     pub onebot_posts: Vec<Addr<HttpPostDestination>>,
     /// OneBot's reverse WebSocket connections.
     pub onebot_reverse: Vec<Addr<OneBotReverseClient>>,
-    /// The store.
+    /// The durable store: outbound items and id maps.
     pub store: Addr<StoreActor>,
+    /// The message store.
+    pub messages: Addr<MessageStore>,
     /// The apps of the QQ official protocol served to SDKs.
     pub qqbot_apps: Vec<SocketApp>,
     /// The cluster link, when this process is one node of a cluster.
@@ -207,6 +209,7 @@ impl Gateway {
             .collect();
         futures_util::future::join_all(destinations.iter().map(|d| d.send(ShutDown))).await;
         let _ = a.store.send(Barrier).await;
+        let _ = a.messages.send(Barrier).await;
         info!("{closed} clients closed with 1001; messages and waiting events stored");
     }
 
@@ -464,20 +467,25 @@ fn start_actors(
             message: format!("cannot be resolved: {e}; point it at an existing folder"),
         })?;
     let data_dir = &config.server.data_dir;
-    let store_config = StoreConfig {
-        messages_per_bot: config.server.store_messages_per_bot,
-        priority: config.server.store_priority,
-    };
-    let store = StoreActor::start(
-        (!data_dir.is_empty()).then(|| std::path::Path::new(data_dir)),
-        store_config,
-    )
-    .map_err(|e| crate::config::ConfigError {
+    let data_dir = (!data_dir.is_empty()).then(|| std::path::Path::new(data_dir));
+    let unwritable = |e: botgate_actors::store::StoreError| crate::config::ConfigError {
         key: "server.data_dir".into(),
         message: format!(
             "{e}; point it at a folder botgate may write (\"\" keeps the store in memory)"
         ),
-    })?;
+    };
+    // The message store first: it moves the messages an earlier version kept in the durable
+    // store's file out of it.
+    let messages = MessageStore::start(
+        data_dir,
+        MessageStoreConfig {
+            messages_per_bot: config.server.store_messages_per_bot,
+            priority: config.server.store_messages_priority,
+        },
+    )
+    .map_err(unwritable)?;
+    let store =
+        StoreActor::start(data_dir, config.server.store_messages_per_bot).map_err(unwritable)?;
     let tls = tls::client_config(&[])
         .map_err(|e| crate::config::ConfigError { key: "bots".into(), message: e })?;
     let bots: Vec<(i64, SourceKind, Addr<BotActor>)> = config
@@ -515,7 +523,7 @@ fn start_actors(
                 _ => BotActor::simulated(b.qq, &b.simulated, mirai.cache_size),
             }
             .with_media_root(media_root.clone())
-            .with_store(store.clone());
+            .with_stores(store.clone(), messages.clone());
             let actor = match &cluster {
                 Some(link) => actor.with_cluster(link.clone(), crate::cluster::COMMAND_TIMEOUT),
                 None => actor,
@@ -672,6 +680,7 @@ fn start_actors(
         onebot_posts,
         onebot_reverse,
         store,
+        messages,
         qqbot_apps,
         cluster,
         claims: None,

@@ -82,11 +82,11 @@ const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn bots(actors: &Actors) -> Vec<BotSnapshot> {
     let owners = &crate::cluster::owners(actors.cluster.as_ref()).await;
     join_all(actors.bots.iter().map(|(qq, source, addr)| async move {
-        let stored = match timeout(ANSWER_WITHIN, actors.store.send(StoredCount { bot: *qq })).await
-        {
-            Ok(Ok(Ok((count, _)))) => Some(count),
-            _ => None,
-        };
+        let stored =
+            match timeout(ANSWER_WITHIN, actors.messages.send(StoredCount { bot: *qq })).await {
+                Ok(Ok(Ok((count, _)))) => Some(count),
+                _ => None,
+            };
         BotSnapshot {
             qq: *qq,
             source: *source,

@@ -59,7 +59,7 @@ async fn messages_resolve_across_a_restart_and_ids_continue() {
         }
         sent["messageId"].as_i64().expect("id")
     };
-    assert!(data.path().join("botgate.sqlite").is_file());
+    assert!(data.path().join("messages.sqlite").is_file());
 
     let _gw = Running::start(&config(server, mirai, data.path()), server).await;
     let key = http_session(&base, 10001).await;

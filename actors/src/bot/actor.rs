@@ -24,7 +24,7 @@ use crate::model::{
     BotError, Command, CommandOutput, Event, MessageTarget, SharedEvent, SimulatedInput, UserId,
 };
 use crate::outbox::{Delivery, Outbox};
-use crate::store::{FindMessage, StoreActor, StoredCount};
+use crate::store::{FindMessage, MessageStore, StoreActor, StoredBefore};
 
 /// The outbox a subscriber hands to a bot: events arrive in it as shared `Arc`s.
 pub type EventOutbox = Outbox<Arc<SharedEvent>>;
@@ -70,6 +70,9 @@ pub struct BotActor {
     next_subscription: u64,
     media_root: MediaRoot,
     pub(super) recorder: Recorder,
+    /// The durable store: the id maps of a source whose ids are not integers, and a
+    /// webhook's journal.
+    pub(super) store: Option<Addr<StoreActor>>,
     /// Its events-received counter, resolved once.
     received: Option<prometheus::IntCounter>,
     /// Its part in a cluster, if botgate runs as one.
@@ -111,14 +114,17 @@ impl BotActor {
             next_subscription: 1,
             media_root: MediaRoot::default(),
             recorder: Recorder::new(None),
+            store: None,
             received: None,
             cluster: None,
         }
     }
 
-    /// Records every message in `store`, which also resolves ids the cache evicted.
-    pub fn with_store(mut self, store: Addr<StoreActor>) -> Self {
-        self.recorder = Recorder::new(Some(store));
+    /// Records every message in `messages`, which also resolves ids the cache evicted, and
+    /// keeps id maps and a webhook's journal in `store`.
+    pub fn with_stores(mut self, store: Addr<StoreActor>, messages: Addr<MessageStore>) -> Self {
+        self.recorder = Recorder::new(Some(messages));
+        self.store = Some(store);
         self
     }
 
@@ -218,15 +224,14 @@ impl Actor for BotActor {
             // New message ids continue after the stored ones, so an id never names two
             // messages across a restart. Nothing else runs until this is known.
             let bot = self.bot_id();
-            let count = store.send(StoredCount { bot });
+            let count = store.send(StoredBefore { bot });
             ctx.wait(count.into_actor(self).map(move |result, act, _| match result {
-                Ok(Ok((stored, last_id))) => {
+                Ok((stored, last_id)) => {
                     debug!("bot {bot}: {stored} messages in the store");
                     if let (Some(last), Source::Simulated(world)) = (last_id, &mut act.source) {
                         world.continue_message_ids_after(last);
                     }
                 }
-                Ok(Err(e)) => warn!("bot {bot}: reading the store failed: {e}"),
                 Err(e) => warn!("bot {bot}: the store is unavailable: {e}"),
             }));
         }

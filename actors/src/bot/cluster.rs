@@ -332,7 +332,7 @@ impl BotActor {
                     self.record_changes(ctx);
                 }
                 Replica::Ids(mappings) => {
-                    if let Some(store) = self.recorder.store() {
+                    if let Some(store) = self.store.as_ref() {
                         store.do_send(RecordIds { bot, mappings });
                     }
                 }

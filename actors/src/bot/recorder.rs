@@ -12,7 +12,7 @@ use log::warn;
 
 use super::actor::BotActor;
 use crate::log_throttle::LogThrottle;
-use crate::store::{MessageChange, RecordMessages, StoreActor};
+use crate::store::{MessageChange, MessageStore, RecordMessages};
 
 /// Changes waiting past which the bot waits for the store. The store writes behind the event
 /// and command paths (the more so at background priority), so on a busy machine it lags;
@@ -23,21 +23,21 @@ const BACKPRESSURE: usize = 200_000;
 /// A line each time the bot waits for its store would be one per batch during a flood.
 static WAITS: LogThrottle = LogThrottle::new(Duration::from_secs(10));
 
-/// A bot's link to the store's `messages` table.
+/// A bot's link to its message store.
 pub(super) struct Recorder {
-    store: Option<Addr<StoreActor>>,
+    store: Option<Addr<MessageStore>>,
     pending: Vec<MessageChange>,
     writing: usize,
 }
 
 impl Recorder {
     /// Records into `store`; `None` records nothing (the cache alone resolves ids).
-    pub(super) fn new(store: Option<Addr<StoreActor>>) -> Self {
+    pub(super) fn new(store: Option<Addr<MessageStore>>) -> Self {
         Recorder { store, pending: Vec::new(), writing: 0 }
     }
 
     /// The store, when there is one.
-    pub(super) fn store(&self) -> Option<&Addr<StoreActor>> {
+    pub(super) fn store(&self) -> Option<&Addr<MessageStore>> {
         self.store.as_ref()
     }
 

@@ -96,7 +96,7 @@ impl StoreActor {
                     );
                 }
             }
-            let bound = self.config.messages_per_bot as i64;
+            let bound = self.message_ids_per_bot as i64;
             tx.execute(
                 "DELETE FROM id_maps WHERE seq IN (
                      SELECT seq FROM id_maps WHERE bot = ?1 AND space = 'message'
@@ -145,7 +145,7 @@ impl Handler<LoadIds> for StoreActor {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{StoreActor, StoreConfig};
+    use super::super::StoreActor;
     use super::*;
 
     fn mapping(space: IdSpace, key: &str, id: i64) -> IdMapping {
@@ -155,8 +155,7 @@ mod tests {
     #[actix::test]
     async fn mappings_survive_a_reopen_are_unique_and_messages_are_bounded() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = StoreConfig { messages_per_bot: 2, ..Default::default() };
-        let store = StoreActor::start(Some(dir.path()), config.clone()).expect("store");
+        let store = StoreActor::start(Some(dir.path()), 2).expect("store");
         let mappings = vec![
             mapping(IdSpace::Contact, "group:A", 100_001),
             mapping(IdSpace::Contact, "user:B", 100_002),
@@ -171,7 +170,7 @@ mod tests {
         store.send(RecordIds { bot: 2, mappings: other }).await.expect("mb").expect("rec");
         drop(store);
 
-        let store = StoreActor::start(Some(dir.path()), config).expect("reopened");
+        let store = StoreActor::start(Some(dir.path()), 2).expect("reopened");
         let loaded = store.send(LoadIds { bot: 1 }).await.expect("mb").expect("load");
         assert_eq!(
             loaded,

@@ -1,13 +1,15 @@
 //! The `messages` table: every message a bot saw or sent — its id, the contact the id is
 //! unique within, sender, time, and the model's message as JSON — bounded per bot.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use log::warn;
+use log::{info, warn};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::StoreActor;
+use super::{open, StoreError, DATABASE_FILE, MESSAGES_FILE};
 use crate::model::{MessageEvent, UserId};
 
 /// How many low bits of `seq` number a bot's messages; the bits above are its slot in
@@ -38,46 +40,109 @@ const TABLES: &str = "CREATE TABLE IF NOT EXISTS messages (
          slot INTEGER NOT NULL UNIQUE
      );";
 
-/// Creates the tables when they do not exist, and moves the rows of an earlier layout —
-/// one numbering of all bots' rows, with an index on (bot, seq) to find a bot's oldest
-/// (and, in the first, one on (bot, id) besides the unique one): one or two b-trees more
-/// per message — into the current one, each bot's rows in their order.
-pub(super) fn create(db: &mut Connection) -> rusqlite::Result<()> {
-    let exists = |db: &Connection, kind: &str, name: &str| -> rusqlite::Result<bool> {
+/// Creates the tables when they do not exist, and moves the messages an earlier version
+/// kept in `earlier` (`botgate.sqlite`) here.
+fn create(db: &mut Connection, earlier: Option<&Path>) -> rusqlite::Result<()> {
+    db.execute_batch(TABLES)?;
+    match earlier {
+        Some(file) if file.is_file() => move_from(db, file),
+        _ => Ok(()),
+    }
+}
+
+/// Moves the `messages` table of `file`, where versions before the split kept it beside the
+/// durable tables, into this database and drops it there. The move is one transaction over
+/// both files; SQLite makes it atomic per file only, so a crash between the two commits
+/// leaves the rows in both — and the next start moves them again onto the same `seq`s, which
+/// replaces them with themselves.
+fn move_from(db: &mut Connection, file: &Path) -> rusqlite::Result<()> {
+    db.execute("ATTACH DATABASE ?1 AS earlier", params![file.to_string_lossy()])?;
+    let moved = move_attached(db);
+    if let Ok(n @ 1..) = moved {
+        info!("store: moved {n} messages from {} to {MESSAGES_FILE}", file.display());
+        // The dropped table's pages would stay in the file, free, at its size.
+        if let Err(e) = db.execute_batch("VACUUM earlier") {
+            warn!("store: compacting {} after the move failed: {e}", file.display());
+        }
+    }
+    let detached = db.execute_batch("DETACH DATABASE earlier");
+    moved?;
+    detached
+}
+
+/// [`move_from`] once `earlier` is attached: the rows it moved.
+fn move_attached(db: &mut Connection) -> rusqlite::Result<usize> {
+    let exists = |db: &Connection, name: &str| -> rusqlite::Result<bool> {
         db.query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
-            params![kind, name],
+            "SELECT 1 FROM earlier.sqlite_master WHERE type = 'table' AND name = ?1",
+            params![name],
             |_| Ok(()),
         )
         .optional()
         .map(|found| found.is_some())
     };
-    let earlier_layout = exists(db, "table", "messages")? && !exists(db, "table", "message_bots")?;
-    if !earlier_layout {
-        return db.execute_batch(TABLES);
+    if !exists(db, "messages")? {
+        return Ok(0);
     }
+    let numbered = exists(db, "message_bots")?;
     let tx = db.transaction()?;
-    tx.execute_batch(
-        "DROP INDEX IF EXISTS messages_by_id;
-         DROP INDEX IF EXISTS messages_by_bot;
-         ALTER TABLE messages RENAME TO messages_earlier_layout;",
-    )?;
-    tx.execute_batch(TABLES)?;
-    tx.execute(
-        "INSERT INTO message_bots (bot, slot)
-             SELECT bot, row_number() OVER (ORDER BY bot)
-             FROM (SELECT DISTINCT bot FROM messages_earlier_layout)",
-        [],
-    )?;
-    tx.execute(
-        "INSERT INTO messages (seq, bot, context, id, sender, time, body)
-             SELECT (b.slot << ?1) | row_number() OVER (PARTITION BY m.bot ORDER BY m.seq),
-                    m.bot, m.context, m.id, m.sender, m.time, m.body
-             FROM messages_earlier_layout m JOIN message_bots b ON b.bot = m.bot",
-        params![SEQ_BITS],
-    )?;
-    tx.execute_batch("DROP TABLE messages_earlier_layout;")?;
-    tx.commit()
+    let moved = if numbered {
+        tx.execute(
+            "INSERT OR REPLACE INTO main.message_bots (bot, slot)
+                 SELECT bot, slot FROM earlier.message_bots",
+            [],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO main.messages (seq, bot, context, id, sender, time, body)
+                 SELECT seq, bot, context, id, sender, time, body FROM earlier.messages",
+            [],
+        )?
+    } else {
+        // The layouts before that numbered all bots' rows in one sequence, with an index
+        // on (bot, seq) to find a bot's oldest (and, in the first, one on (bot, id)
+        // besides the unique one): each bot gets a slot, its rows their order.
+        tx.execute(
+            "INSERT OR REPLACE INTO main.message_bots (bot, slot)
+                 SELECT bot, row_number() OVER (ORDER BY bot)
+                 FROM (SELECT DISTINCT bot FROM earlier.messages)",
+            [],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO main.messages (seq, bot, context, id, sender, time, body)
+                 SELECT (b.slot << ?1) | row_number() OVER (PARTITION BY m.bot ORDER BY m.seq),
+                        m.bot, m.context, m.id, m.sender, m.time, m.body
+                 FROM earlier.messages m JOIN main.message_bots b ON b.bot = m.bot",
+            params![SEQ_BITS],
+        )?
+    };
+    tx.execute_batch("DROP TABLE earlier.messages; DROP TABLE IF EXISTS earlier.message_bots;")?;
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// The connection to `messages.sqlite` and what is known of each bot's rows: what writes,
+/// looks up and counts messages, for whichever thread holds it.
+pub(super) struct MessageRows {
+    db: Connection,
+    /// Messages kept per bot.
+    messages_per_bot: usize,
+    /// Where each bot's rows are and how many, read once and kept up to date, so numbering
+    /// and retention need no query per batch.
+    bots: HashMap<UserId, BotRows>,
+}
+
+impl MessageRows {
+    /// Opens (creating when needed) `messages.sqlite` in `data_dir`, moving the messages an
+    /// earlier version kept in `botgate.sqlite` into it, or an in-memory database when
+    /// `data_dir` is `None`.
+    pub(super) fn open(
+        data_dir: Option<&Path>,
+        messages_per_bot: usize,
+    ) -> Result<MessageRows, StoreError> {
+        let earlier = data_dir.map(|dir| dir.join(DATABASE_FILE));
+        let db = open(data_dir, MESSAGES_FILE, |db| create(db, earlier.as_deref()))?;
+        Ok(MessageRows { db, messages_per_bot, bots: HashMap::new() })
+    }
 }
 
 /// Why a batch of changes was not written.
@@ -94,7 +159,7 @@ pub(super) enum RecordError {
 /// Where a bot's rows are in the table, read once per bot and then kept here, so neither
 /// numbering a message nor retention needs a query.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct BotRows {
+struct BotRows {
     /// The first `seq` of the bot's range.
     first: i64,
     /// The `seq` its next message gets.
@@ -189,7 +254,8 @@ pub struct FindMessage {
     pub id: i32,
 }
 
-/// A bot's stored message count and highest message id.
+/// A bot's stored message count and highest message id: what is written, not what waits to
+/// be.
 #[derive(Message)]
 #[rtype(result = "Result<(usize, Option<i32>), String>")]
 pub struct StoredCount {
@@ -197,8 +263,22 @@ pub struct StoredCount {
     pub bot: UserId,
 }
 
-impl StoreActor {
-    fn record(&mut self, bot: UserId, changes: &[MessageChange]) -> Result<(), RecordError> {
+/// A bot's message count and highest message id when the store opened: what a bot starting
+/// in this run numbers on after.
+#[derive(Message)]
+#[rtype(result = "(usize, Option<i32>)")]
+pub struct StoredBefore {
+    /// The bot.
+    pub bot: UserId,
+}
+
+impl MessageRows {
+    /// Writes `changes` to `bot`'s messages in one transaction.
+    pub(super) fn record(
+        &mut self,
+        bot: UserId,
+        changes: &[MessageChange],
+    ) -> Result<(), RecordError> {
         let tx = self.db.transaction()?;
         // Changed in memory only once the transaction commits: a rolled back batch leaves
         // the numbering and the count as the database has them.
@@ -251,7 +331,7 @@ impl StoreActor {
             // delete its oldest rows down to the bound in one statement — one row deleted
             // with every row inserted doubled the store's work. Its oldest are the start of
             // its range of the table.
-            let bound = self.config.messages_per_bot;
+            let bound = self.messages_per_bot;
             let excess = rows.count.saturating_sub(bound);
             if excess > bound / 16 {
                 let deleted = tx
@@ -269,7 +349,8 @@ impl StoreActor {
         Ok(())
     }
 
-    fn find(&mut self, msg: &FindMessage) -> rusqlite::Result<Option<StoredMessage>> {
+    /// Looks a message up.
+    pub(super) fn find(&mut self, msg: &FindMessage) -> rusqlite::Result<Option<StoredMessage>> {
         let row = match msg.context {
             Some(context) => self
                 .db
@@ -299,40 +380,39 @@ impl StoreActor {
     }
 }
 
-impl Handler<RecordMessages> for StoreActor {
-    type Result = Result<(), String>;
-
-    fn handle(&mut self, msg: RecordMessages, _: &mut Self::Context) -> Self::Result {
-        self.record(msg.bot, &msg.changes).map_err(|e| e.to_string())
-    }
-}
-
-impl Handler<FindMessage> for StoreActor {
-    type Result = Result<Option<StoredMessage>, String>;
-
-    fn handle(&mut self, msg: FindMessage, _: &mut Self::Context) -> Self::Result {
-        self.find(&msg).map_err(|e| e.to_string())
-    }
-}
-
-impl Handler<StoredCount> for StoreActor {
-    type Result = Result<(usize, Option<i32>), String>;
-
-    fn handle(&mut self, msg: StoredCount, _: &mut Self::Context) -> Self::Result {
+impl MessageRows {
+    /// A bot's stored message count and highest message id.
+    pub(super) fn count(&mut self, bot: UserId) -> rusqlite::Result<(usize, Option<i32>)> {
         self.db
-            .prepare_cached("SELECT count(*), max(id) FROM messages WHERE bot = ?1")
-            .and_then(|mut s| {
-                s.query_row(params![msg.bot], |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)))
-            })
-            .map_err(|e| e.to_string())
+            .prepare_cached("SELECT count(*), max(id) FROM messages WHERE bot = ?1")?
+            .query_row(params![bot], |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)))
+    }
+
+    /// Every bot's stored message count and highest message id.
+    pub(super) fn counts(&mut self) -> rusqlite::Result<HashMap<UserId, (usize, Option<i32>)>> {
+        self.db
+            .prepare("SELECT bot, count(*), max(id) FROM messages GROUP BY bot")?
+            .query_map([], |r| Ok((r.get(0)?, (r.get::<_, i64>(1)? as usize, r.get(2)?))))?
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{StoreActor, StoreConfig};
+    use super::super::{
+        MessageStore, MessageStoreConfig, StorePriority, DATABASE_FILE, MESSAGES_FILE,
+    };
     use super::*;
     use crate::model::{Friend, MessageKind, MessageSource, Segment};
+
+    /// `bot`'s count once everything sent to `store` before is written.
+    async fn stored(
+        store: &Addr<MessageStore>,
+        bot: UserId,
+    ) -> Result<(usize, Option<i32>), String> {
+        store.send(super::super::Barrier).await.expect("mailbox");
+        store.send(StoredCount { bot }).await.expect("mailbox")
+    }
 
     fn message(id: i32, from: UserId, text: &str) -> Arc<MessageEvent> {
         Arc::new(MessageEvent {
@@ -346,10 +426,16 @@ mod tests {
 
     #[actix::test]
     async fn messages_resolve_by_id_are_removed_and_bounded_per_bot() {
+        for priority in [StorePriority::Normal, StorePriority::Background] {
+            resolve_remove_and_bound(priority).await;
+        }
+    }
+
+    async fn resolve_remove_and_bound(priority: StorePriority) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = StoreActor::start(
+        let store = MessageStore::start(
             Some(dir.path()),
-            StoreConfig { messages_per_bot: 3, ..Default::default() },
+            MessageStoreConfig { messages_per_bot: 3, priority },
         )
         .expect("store");
         let changes =
@@ -363,19 +449,19 @@ mod tests {
         let m = find(1, None, 5).await.expect("mb").expect("q").expect("found");
         assert_eq!((m.context, m.message), (20001, (*message(5, 20001, "hi")).clone()));
         assert!(find(1, Some(20002), 5).await.expect("mb").expect("q").is_none());
-        assert_eq!(store.send(StoredCount { bot: 1 }).await.expect("mb"), Ok((3, Some(5))));
-        assert_eq!(store.send(StoredCount { bot: 2 }).await.expect("mb"), Ok((1, Some(9))));
+        assert_eq!(stored(&store, 1).await, Ok((3, Some(5))));
+        assert_eq!(stored(&store, 2).await, Ok((1, Some(9))));
 
         let removed = vec![MessageChange::Removed(20001, 5)];
         store.send(RecordMessages { bot: 1, changes: removed }).await.expect("mb").expect("rec");
         assert!(find(1, None, 5).await.expect("mb").expect("q").is_none());
-        assert!(dir.path().join(super::super::DATABASE_FILE).is_file());
+        assert!(dir.path().join(MESSAGES_FILE).is_file());
     }
 
     /// A database in `dir` made with an earlier layout's `schema`, holding a message from
     /// 20001 in group 20001 for each (bot, id), in that order of arrival.
     fn earlier_layout(dir: &std::path::Path, schema: &str, rows: &[(UserId, i32, &str)]) {
-        let db = Connection::open(dir.join(super::super::DATABASE_FILE)).expect("db");
+        let db = Connection::open(dir.join(DATABASE_FILE)).expect("db");
         db.execute_batch(schema).expect("the earlier layout");
         for (bot, id, text) in rows {
             let body = serde_json::to_string(&*message(*id, 20001, text)).expect("json");
@@ -401,9 +487,9 @@ mod tests {
              CREATE INDEX messages_by_bot ON messages (bot, seq);",
             &[(1, 7, "kept")],
         );
-        let store = StoreActor::start(
+        let store = MessageStore::start(
             Some(dir.path()),
-            StoreConfig { messages_per_bot: 10, ..Default::default() },
+            MessageStoreConfig { messages_per_bot: 10, ..Default::default() },
         )
         .expect("store");
         let found = store.send(FindMessage { bot: 1, context: None, id: 7 }).await.expect("mb");
@@ -411,18 +497,88 @@ mod tests {
         assert_eq!((found.context, found.message), (20001, (*message(7, 20001, "kept")).clone()));
         let changes = vec![MessageChange::Added(20001, message(7, 20001, "replaced"))];
         store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
-        assert_eq!(store.send(StoredCount { bot: 1 }).await.expect("mb"), Ok((1, Some(7))));
+        assert_eq!(stored(&store, 1).await, Ok((1, Some(7))));
         drop(store);
-        let db = Connection::open(dir.path().join(super::super::DATABASE_FILE)).expect("db");
-        let indexes: Vec<String> = db
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        assert_eq!(names(&dir.path().join(DATABASE_FILE)), Vec::<String>::new(), "moved out");
+        assert_eq!(names(&dir.path().join(MESSAGES_FILE)), current_layout(), "no old index");
+    }
+
+    /// The tables and indexes of the database `file`.
+    fn names(file: &std::path::Path) -> Vec<String> {
+        let db = Connection::open(file).expect("db");
+        let names = db
+            .prepare("SELECT name FROM sqlite_master ORDER BY name")
             .expect("query")
             .query_map([], |r| r.get(0))
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("names");
-        assert!(!indexes.iter().any(|n| n == "messages_by_id"), "{indexes:?}");
-        assert!(!indexes.iter().any(|n| n == "messages_by_bot"), "{indexes:?}");
+        names
+    }
+
+    /// What [`names`] lists for a database holding only the current layout.
+    fn current_layout() -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("current.sqlite");
+        Connection::open(&file).expect("db").execute_batch(TABLES).expect("tables");
+        names(&file)
+    }
+
+    /// Writes `rows` — (bot, id), in order of arrival — in the current layout to `file`,
+    /// each bot's slot its number.
+    fn numbered_layout(file: &std::path::Path, rows: &[(UserId, i32)]) {
+        let db = Connection::open(file).expect("db");
+        db.execute_batch(TABLES).expect("tables");
+        for (n, (bot, id)) in rows.iter().enumerate() {
+            let body = serde_json::to_string(&*message(*id, 20001, "old")).expect("json");
+            db.execute("INSERT OR IGNORE INTO message_bots (bot, slot) VALUES (?1, ?1)", [bot])
+                .expect("a slot");
+            db.execute(
+                "INSERT INTO messages (seq, bot, context, id, sender, time, body)
+                 VALUES ((?1 << ?2) | ?3, ?1, 20001, ?4, 20001, 1700000000, ?5)",
+                params![bot, SEQ_BITS, n as i64 + 1, id, body],
+            )
+            .expect("a row");
+        }
+    }
+
+    #[actix::test]
+    async fn the_messages_in_botgate_sqlite_move_to_their_own_file_and_the_rest_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let durable = dir.path().join(DATABASE_FILE);
+        // As the version before the split left it: the messages beside the outbound table.
+        let rows = [(1, 30), (2, 50), (1, 10), (1, 20)];
+        numbered_layout(&durable, &rows);
+        super::super::outbound::create(&Connection::open(&durable).expect("db")).expect("table");
+        Connection::open(&durable)
+            .expect("db")
+            .execute("INSERT INTO outbound (dest, bot, body) VALUES ('d', 1, x'01')", [])
+            .expect("an outbound row");
+        // And as a crash between the move's two commits leaves it: the rows in both files.
+        numbered_layout(&dir.path().join(MESSAGES_FILE), &rows);
+
+        let store = MessageStore::start(
+            Some(dir.path()),
+            MessageStoreConfig { messages_per_bot: 3, ..Default::default() },
+        )
+        .expect("store");
+        let count = |bot| stored(&store, bot);
+        assert_eq!(count(1).await, Ok((3, Some(30))), "each row once");
+        assert_eq!(count(2).await, Ok((1, Some(50))));
+        // Bot 1's next message goes after its moved rows: the bound then drops id 30, the
+        // first to arrive.
+        let changes = vec![MessageChange::Added(20001, message(5, 20001, "new"))];
+        store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
+        let find = |id| store.send(FindMessage { bot: 1, context: Some(20001), id });
+        assert!(find(30).await.expect("mb").expect("q").is_none(), "the oldest went");
+        for id in [10, 20, 5] {
+            assert!(find(id).await.expect("mb").expect("q").is_some(), "id {id} kept");
+        }
+        drop(store);
+        let db = Connection::open(&durable).expect("db");
+        assert_eq!(names(&durable), ["outbound", "outbound_by_dest"], "the messages moved out");
+        let kept: i64 = db.query_row("SELECT count(*) FROM outbound", [], |r| r.get(0)).expect("n");
+        assert_eq!(kept, 1, "the outbound row stays where it was");
     }
 
     #[actix::test]
@@ -440,14 +596,14 @@ mod tests {
              CREATE INDEX messages_by_bot ON messages (bot, seq);",
             &rows,
         );
-        let store = StoreActor::start(
+        let store = MessageStore::start(
             Some(dir.path()),
-            StoreConfig { messages_per_bot: 3, ..Default::default() },
+            MessageStoreConfig { messages_per_bot: 3, ..Default::default() },
         )
         .expect("store");
-        let count = |bot| store.send(StoredCount { bot });
-        assert_eq!(count(1).await.expect("mb"), Ok((3, Some(30))));
-        assert_eq!(count(2).await.expect("mb"), Ok((3, Some(60))));
+        let count = |bot| stored(&store, bot);
+        assert_eq!(count(1).await, Ok((3, Some(30))));
+        assert_eq!(count(2).await, Ok((3, Some(60))));
         // One more for bot 1 goes after its moved rows: the bound then drops its oldest,
         // id 30 (the first to arrive), and leaves bot 2 alone.
         let changes = vec![MessageChange::Added(20001, message(5, 20001, "new"))];
@@ -457,13 +613,13 @@ mod tests {
         for id in [10, 20, 5] {
             assert!(find(1, id).await.expect("mb").expect("q").is_some(), "id {id} kept");
         }
-        assert_eq!(count(2).await.expect("mb"), Ok((3, Some(60))));
+        assert_eq!(count(2).await, Ok((3, Some(60))));
         drop(store);
 
         // A restart numbers on after the newest row.
-        let store = StoreActor::start(
+        let store = MessageStore::start(
             Some(dir.path()),
-            StoreConfig { messages_per_bot: 3, ..Default::default() },
+            MessageStoreConfig { messages_per_bot: 3, ..Default::default() },
         )
         .expect("store");
         let changes = vec![MessageChange::Added(20001, message(7, 20001, "after"))];
@@ -477,19 +633,21 @@ mod tests {
 
     #[actix::test]
     async fn a_large_bound_is_kept_with_its_slack_and_trimmed_in_one_go() {
-        let store =
-            StoreActor::start(None, StoreConfig { messages_per_bot: 32, ..Default::default() })
-                .expect("store");
-        let count = || store.send(StoredCount { bot: 1 });
+        let store = MessageStore::start(
+            None,
+            MessageStoreConfig { messages_per_bot: 32, ..Default::default() },
+        )
+        .expect("store");
+        let count = || stored(&store, 1);
         for i in 1..=34 {
             let changes = vec![MessageChange::Added(20001, message(i, 20001, "m"))];
             store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
         }
         // 34 is within 32 + 32/16: nothing is deleted yet.
-        assert_eq!(count().await.expect("mb"), Ok((34, Some(34))));
+        assert_eq!(count().await, Ok((34, Some(34))));
         let changes = vec![MessageChange::Added(20001, message(35, 20001, "m"))];
         store.send(RecordMessages { bot: 1, changes }).await.expect("mb").expect("record");
-        assert_eq!(count().await.expect("mb"), Ok((32, Some(35))), "trimmed to the bound");
+        assert_eq!(count().await, Ok((32, Some(35))), "trimmed to the bound");
         let oldest = store.send(FindMessage { bot: 1, context: Some(20001), id: 4 });
         assert!(oldest.await.expect("mb").expect("q").is_some(), "the newest 32 are kept");
         let gone = store.send(FindMessage { bot: 1, context: Some(20001), id: 3 });

@@ -1,15 +1,27 @@
-//! The store: one embedded SQLite database (bundled SQLite, WAL) under `server.data_dir`,
-//! written and read by one [`StoreActor`] on a `SyncArbiter` thread — never on a thread that
-//! carries events. It keeps every message a bot saw or sent, so ids resolve after a platform
-//! (or the message cache) forgot them and across restarts, the id maps of platforms whose ids
-//! are not integers, and what outbound destinations accepted and have not delivered.
+//! The store: two embedded SQLite databases (bundled SQLite, WAL) under `server.data_dir`,
+//! each written and read by one actor on a thread of its own — never on a thread that
+//! carries events.
 //!
-//! The file is an ordinary SQLite database: `sqlite3 data/botgate.sqlite 'select * from
-//! messages where id = 42'` looks a message up.
+//! - `botgate.sqlite`, the [`StoreActor`]: what outbound destinations accepted and have not
+//!   delivered, and the id maps of platforms whose ids are not integers — what a restart or
+//!   a `kill -9` must not lose, and what a POST destination waits for before it answers. Its
+//!   thread runs at normal priority.
+//! - `messages.sqlite`, the [`MessageStore`]: every message a bot saw or sent, so ids
+//!   resolve after a platform (or the message cache) forgot them and across restarts. Its
+//!   thread runs at `server.store_messages_priority`, the lowest by default: it writes a row
+//!   per message, and on a busy machine that work goes behind events and command answers.
+//!
+//! Two files, because SQLite lets one connection at a time write a file: a low-priority
+//! thread holding the write lock of a shared file would make the durable writes wait behind
+//! every busy thread of the machine (priority inversion). Both are ordinary SQLite
+//! databases: `sqlite3 data/messages.sqlite 'select * from messages where id = 42'` looks a
+//! message up.
 
+mod give_way;
 mod id_maps;
 mod messages;
 mod outbound;
+mod write_behind;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,11 +30,17 @@ use actix::prelude::*;
 use rusqlite::Connection;
 
 pub use id_maps::{IdMapping, IdSpace, LoadIds, RecordIds};
-pub use messages::{FindMessage, MessageChange, RecordMessages, StoredCount, StoredMessage};
+pub use messages::{
+    FindMessage, MessageChange, RecordMessages, StoredBefore, StoredCount, StoredMessage,
+};
 pub use outbound::{AckOutbound, AppendOutbound, LoadOutbound, OutboundItem};
+pub use write_behind::MessageStore;
 
-/// The file name of the database inside `server.data_dir`.
+/// The file name of the durable database (outbound items, id maps) inside `server.data_dir`.
 pub const DATABASE_FILE: &str = "botgate.sqlite";
+
+/// The file name of the messages database inside `server.data_dir`.
+pub const MESSAGES_FILE: &str = "messages.sqlite";
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +50,12 @@ pub enum StoreError {
     Folder {
         /// The folder.
         path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The thread that writes messages behind the event paths could not be started.
+    #[error("cannot start the message store's thread: {source}")]
+    Thread {
         /// The OS error.
         source: std::io::Error,
     },
@@ -45,51 +69,52 @@ pub enum StoreError {
     },
 }
 
-/// The store's settings.
+/// The settings of the [`MessageStore`].
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
+pub struct MessageStoreConfig {
     /// Messages kept per bot: the newest this many at least; once a bot has a sixteenth
     /// more, its oldest are deleted down to this many.
     pub messages_per_bot: usize,
-    /// The CPU priority of the store's thread.
+    /// The CPU priority of its thread.
     pub priority: StorePriority,
 }
 
-impl Default for StoreConfig {
+impl Default for MessageStoreConfig {
     fn default() -> Self {
-        StoreConfig { messages_per_bot: 100_000, priority: StorePriority::default() }
+        MessageStoreConfig { messages_per_bot: 100_000, priority: StorePriority::default() }
     }
 }
 
-/// The CPU priority of the store's thread (`server.store_priority`).
+/// The CPU priority of the message store's thread (`server.store_messages_priority`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorePriority {
-    /// The lowest (nice 19): events and command answers go first on a busy machine and the
-    /// store writes behind them. What waits for the store — a POST destination's append, a
-    /// lookup of a message the cache evicted, a shutdown's writes — waits behind every busy
-    /// thread of the machine too, other processes' included.
+    /// Written behind the event and command paths, by a thread of the idle scheduling class
+    /// that gives way to them while they are busy and catches up when they are quiet. What
+    /// waits for the store — a lookup of a message the cache evicted, a shutdown — has the
+    /// store's own thread, at normal priority, write what is queued first; but it may wait
+    /// for the chunk the background thread holds, and a machine other processes saturate
+    /// runs that thread rarely. For a machine botgate has to itself.
     Background,
-    /// The priority of every other thread: the store takes its share of a busy machine, so
-    /// the durable paths keep their pace when other work saturates it.
+    /// Every batch written when it arrives, by the store's thread at normal priority: the
+    /// store takes its share of a busy machine, and the commands' tail latency pays for it.
     #[default]
     Normal,
 }
 
-/// The store actor: owns the database connection; runs on its own thread.
+/// The durable store's actor: owns the connection to `botgate.sqlite`; runs on its own
+/// thread at normal priority.
 pub struct StoreActor {
     db: Connection,
-    config: StoreConfig,
-    /// Where each bot's rows are and how many, read once and kept up to date, so numbering
-    /// and retention need no query per batch.
-    bots: std::collections::HashMap<crate::model::UserId, messages::BotRows>,
+    /// Message ids kept mapped per bot (`server.store_messages_per_bot`, as messages are).
+    message_ids_per_bot: usize,
 }
 
 impl Actor for StoreActor {
     type Context = SyncContext<Self>;
 }
 
-/// Answered once the store has handled everything sent to it before: the last step of a
+/// Answered once a store has handled everything sent to it before: the last step of a
 /// graceful shutdown, so acknowledgements sent without waiting are written too.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -102,45 +127,63 @@ impl Handler<Barrier> for StoreActor {
 }
 
 impl StoreActor {
-    /// Opens (creating when needed) the database in `data_dir`, or an in-memory one when
-    /// `data_dir` is `None`, and starts the actor on a thread of its own.
-    pub fn start(data_dir: Option<&Path>, config: StoreConfig) -> Result<Addr<Self>, StoreError> {
-        let db = open(data_dir)?;
-        // SyncArbiter builds the actor in its thread from a factory; the one connection
-        // opened here (so that errors reach start-up) is handed over once.
+    /// Opens (creating when needed) `botgate.sqlite` in `data_dir`, or an in-memory database
+    /// when `data_dir` is `None`, and starts the actor on a thread of its own; a bot's
+    /// newest `message_ids_per_bot` message id mappings are kept.
+    pub fn start(
+        data_dir: Option<&Path>,
+        message_ids_per_bot: usize,
+    ) -> Result<Addr<Self>, StoreError> {
+        let db = open(data_dir, DATABASE_FILE, |db| {
+            id_maps::create(db)?;
+            outbound::create(db)
+        })?;
+        // SyncArbiter builds the actor in its thread from a factory; the one connection opened
+        // here (so that errors reach start-up) is handed over once.
         let slot = Mutex::new(Some(db));
         Ok(SyncArbiter::start(1, move || {
-            if config.priority == StorePriority::Background {
-                run_in_background();
-            }
-            let db =
-                slot.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| {
-                    Connection::open_in_memory().expect("an in-memory database")
-                });
-            StoreActor { db, config: config.clone(), bots: Default::default() }
+            let db = lock(&slot)
+                .take()
+                .unwrap_or_else(|| Connection::open_in_memory().expect("an in-memory database"));
+            StoreActor { db, message_ids_per_bot }
         }))
     }
 }
 
-/// Puts the calling thread (the store's) at the lowest CPU priority (nice 19 on Linux), for
-/// [`StorePriority::Background`]: its writes are behind the event and command paths, which
-/// answer first when the machine is busy — a batch of writes on a core took the core a
-/// pipelined command path needed and made its p99 three times the bare server's. RocksDB
-/// lowers its compaction threads the same way. The store still gets every core nobody else
-/// wants, and a bot whose store falls far behind waits for it (the recorder's backpressure).
+/// Locks `mutex`, taking over from a thread that panicked while holding it (what it guards
+/// is left as it was: a SQLite transaction not committed is rolled back).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Puts the calling thread (the one that writes messages behind the event paths) in the
+/// idle scheduling class (SCHED_IDLE on Linux): it runs on a core nobody else wants, and a
+/// thread of the event or command paths woken onto its core preempts it at once. At the
+/// lowest nice value instead, a woken thread could wait out the writer's time slice: with
+/// the writer on a core, the pipelined commands' p99 was three times the bare server's.
 fn run_in_background() {
-    use thread_priority::{set_current_thread_priority, ThreadPriority};
-    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
         log::warn!("store: cannot lower its thread's priority ({e:?}); it runs at normal priority");
     }
 }
 
-fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
+/// Opens `file` in `data_dir` (or an in-memory database), in WAL mode, and lets `setup`
+/// create its tables.
+fn open(
+    data_dir: Option<&Path>,
+    file: &str,
+    setup: impl FnOnce(&mut Connection) -> rusqlite::Result<()>,
+) -> Result<Connection, StoreError> {
     let (mut db, shown) = match data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
-            let file = dir.join(DATABASE_FILE);
+            let file = dir.join(file);
             let shown = file.display().to_string();
             let db = Connection::open(&file)
                 .map_err(|source| StoreError::Database { path: shown.clone(), source })?;
@@ -152,38 +195,37 @@ fn open(data_dir: Option<&Path>) -> Result<Connection, StoreError> {
             (db, ":memory:".to_owned())
         }
     };
-    let setup = |db: &mut Connection| -> rusqlite::Result<()> {
+    let prepare = |db: &mut Connection| -> rusqlite::Result<()> {
         // WAL: readers never block the writer; NORMAL: durable at checkpoints, fast commits.
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
-        messages::create(db)?;
-        id_maps::create(db)?;
-        outbound::create(db)
+        setup(db)
     };
-    setup(&mut db).map_err(|source| StoreError::Database { path: shown, source })?;
+    prepare(&mut db).map_err(|source| StoreError::Database { path: shown, source })?;
     Ok(db)
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    /// The nice value of the calling thread, from `/proc/thread-self/stat` (field 19).
-    fn nice() -> i64 {
+    /// The scheduling policy of the calling thread, from `/proc/thread-self/stat` (field 41).
+    fn policy() -> i64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
         // The command name (field 2) may hold spaces; the fields after it are plain.
         let after_name = stat.rsplit(')').next().expect("fields");
-        after_name.split_whitespace().nth(16).expect("nice").parse().expect("a number")
+        after_name.split_whitespace().nth(38).expect("policy").parse().expect("a number")
     }
 
     #[test]
-    fn the_store_thread_runs_at_the_lowest_priority() {
+    fn a_background_thread_runs_only_when_a_core_is_idle() {
         let (before, after) = std::thread::spawn(|| {
-            let before = nice();
+            let before = policy();
             super::run_in_background();
-            (before, nice())
+            (before, policy())
         })
         .join()
         .expect("thread");
-        assert_eq!(after, 19, "from {before}");
+        // SCHED_OTHER is 0 and SCHED_IDLE 5 in Linux's uapi/linux/sched.h.
+        assert_eq!((before, after), (0, 5));
     }
 }

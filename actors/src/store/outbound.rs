@@ -129,14 +129,13 @@ impl Handler<LoadOutbound> for StoreActor {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{StoreActor, StoreConfig};
+    use super::super::StoreActor;
     use super::*;
 
     #[actix::test]
     async fn items_outlive_a_reopen_in_order_bounded_and_acknowledged() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = StoreConfig { messages_per_bot: 10, ..Default::default() };
-        let store = StoreActor::start(Some(dir.path()), config.clone()).expect("store");
+        let store = StoreActor::start(Some(dir.path()), 10).expect("store");
         let items = (1..=4).map(|i| (7, Bytes::from(format!("event {i}")))).collect();
         let (seqs, dropped) = store
             .send(AppendOutbound { dest: "a".into(), bound: 3, items })
@@ -152,7 +151,7 @@ mod tests {
             .expect("append");
         store.send(AckOutbound { seq: seqs[1] }).await.expect("mb").expect("ack");
         drop(store);
-        let store = StoreActor::start(Some(dir.path()), config).expect("reopened");
+        let store = StoreActor::start(Some(dir.path()), 10).expect("reopened");
         let left = store.send(LoadOutbound { dest: "a".into() }).await.expect("mb").expect("load");
         let bodies: Vec<Bytes> = left.iter().map(|i| i.body.clone()).collect();
         assert_eq!(bodies, vec![Bytes::from("event 3"), Bytes::from("event 4")]);

@@ -340,7 +340,7 @@ impl BotActor {
         book: fn(&mut BotActor) -> &mut IdBook,
     ) {
         let bot = self.bot_id();
-        let Some(store) = self.recorder.store().cloned() else {
+        let Some(store) = self.store.clone() else {
             return;
         };
         let load = store.send(LoadIds { bot });
@@ -362,7 +362,7 @@ impl BotActor {
             // In a cluster the next owner must give the same numbers the same meaning.
             self.replicate(crate::cluster::events::Replica::Ids(mappings.clone()));
         }
-        if let (false, Some(store)) = (mappings.is_empty(), self.recorder.store()) {
+        if let (false, Some(store)) = (mappings.is_empty(), self.store.as_ref()) {
             store.do_send(RecordIds { bot, mappings });
         }
     }

@@ -43,7 +43,7 @@ impl BotActor {
 
     /// Processes what an earlier run journaled and did not finish, oldest first.
     pub(super) fn replay_webhook_journal(&mut self, ctx: &mut Context<Self>) {
-        let Some(store) = self.recorder.store().cloned() else {
+        let Some(store) = self.store.clone() else {
             return;
         };
         let load = store.send(LoadOutbound { dest: self.journal_key() });
@@ -89,7 +89,7 @@ impl Handler<QqWebhookPush> for BotActor {
                     .map(|answer, _, _| answer.map(|_| ()).map_err(|e| e.to_string())),
             );
         }
-        let Some(store) = self.recorder.store().cloned() else {
+        let Some(store) = self.store.clone() else {
             self.process_push(&push.payload, ctx);
             return Box::pin(fut::ready(Ok(())));
         };
