@@ -101,12 +101,18 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_thread_sharing_its_core_is_seen_preempted() {
-        // Two threads spinning on one core take it in turns: the kernel preempts each.
+        // Two threads spinning on one core take it in turns: the kernel preempts each. The
+        // core is the first this process may run on (a container may not offer core 0).
+        let this_thread = nix::unistd::Pid::from_raw(0);
+        let allowed = nix::sched::sched_getaffinity(this_thread).expect("affinity");
+        let first = (0..nix::sched::CpuSet::count())
+            .find(|&core| allowed.is_set(core).unwrap_or(false))
+            .expect("a core this process may run on");
         let one_core = |core| {
             std::thread::spawn(move || {
                 let mut set = nix::sched::CpuSet::new();
                 set.set(core).expect("a core");
-                nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("pin");
+                nix::sched::sched_setaffinity(this_thread, &set).expect("pin");
                 let before = preemptions_of_this_thread().expect("counted");
                 let until = std::time::Instant::now() + Duration::from_millis(300);
                 while std::time::Instant::now() < until {
@@ -115,7 +121,7 @@ mod tests {
                 preemptions_of_this_thread().expect("counted") - before
             })
         };
-        let (a, b) = (one_core(0), one_core(0));
+        let (a, b) = (one_core(first), one_core(first));
         let (a, b) = (a.join().expect("thread"), b.join().expect("thread"));
         assert!(a > 0 && b > 0, "preemptions seen: {a} and {b}");
     }
