@@ -134,15 +134,15 @@ impl actix::Handler<Flush> for BotActor {
     type Result = actix::ResponseFuture<()>;
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
-        let bot = self.bot_id();
         let changes = self.cache.take_changes();
         self.recorder.push(changes);
         self.write_pending(ctx);
         let store = self.recorder.store().cloned();
         Box::pin(async move {
-            // The store takes its mailbox in order: an answer to this comes after the write.
+            // The store takes its mailbox in order and writes everything queued before it
+            // answers a barrier: the answer comes after the write.
             if let Some(store) = store {
-                let _ = store.send(crate::store::StoredCount { bot }).await;
+                let _ = store.send(crate::store::Barrier).await;
             }
         })
     }

@@ -7,13 +7,14 @@
 //!   a `kill -9` must not lose, and what a POST destination waits for before it answers. Its
 //!   thread runs at normal priority.
 //! - `messages.sqlite`, the [`MessageStore`]: every message a bot saw or sent, so ids
-//!   resolve after a platform (or the message cache) forgot them and across restarts. Its
-//!   thread runs at `server.store_messages_priority`, the lowest by default: it writes a row
-//!   per message, and on a busy machine that work goes behind events and command answers.
+//!   resolve after a platform (or the message cache) forgot them and across restarts.
+//!   `server.store_messages_priority` chooses whether its thread writes each batch as it
+//!   comes (`normal`, the default) or a thread of the idle class writes behind the event and
+//!   command paths (`background`).
 //!
-//! Two files, because SQLite lets one connection at a time write a file: a low-priority
-//! thread holding the write lock of a shared file would make the durable writes wait behind
-//! every busy thread of the machine (priority inversion). Both are ordinary SQLite
+//! Two files, because SQLite lets one connection at a time write a file: the archive's
+//! writes, one row per message — and a background writer holding the lock — would make the
+//! durable writes wait. Both are ordinary SQLite
 //! databases: `sqlite3 data/messages.sqlite 'select * from messages where id = 42'` looks a
 //! message up.
 
@@ -75,7 +76,7 @@ pub struct MessageStoreConfig {
     /// Messages kept per bot: the newest this many at least; once a bot has a sixteenth
     /// more, its oldest are deleted down to this many.
     pub messages_per_bot: usize,
-    /// The CPU priority of its thread.
+    /// How its messages are written.
     pub priority: StorePriority,
 }
 
@@ -85,7 +86,7 @@ impl Default for MessageStoreConfig {
     }
 }
 
-/// The CPU priority of the message store's thread (`server.store_messages_priority`).
+/// How the message store writes (`server.store_messages_priority`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorePriority {

@@ -2,13 +2,13 @@
 //! with, and, at background priority, the thread that writes them behind the event and
 //! command paths.
 //!
-//! At `background` (the default) the actor queues a batch and answers at once; a thread of
-//! the idle scheduling class takes the queue a chunk at a time and gives way to the busy
-//! paths between chunks ([`GiveWay`]). Whatever waits for the store — a lookup, a count, a
-//! shutdown's barrier, a queue past its bound — has the actor's own thread, at normal
-//! priority, write what is queued first: on a machine other processes saturate, the idle
-//! class gets almost no CPU, and what waits must not wait for it. At `normal` the actor
-//! writes every batch itself.
+//! At `normal` (the default) the actor writes every batch itself. At `background` it queues
+//! a batch and answers at once; a thread of the idle scheduling class takes the queue a chunk
+//! at a time and gives way to the busy paths between chunks ([`GiveWay`]). What waits for
+//! the store — a lookup, a barrier (a bot's Flush, a shutdown), a queue past its bound — has
+//! the actor's own thread, at normal priority, write what is queued first: on a machine
+//! other processes saturate, the idle class gets almost no CPU. A count reads what is
+//! written, and a bot's start reads the counts taken when the store opened.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -51,26 +51,22 @@ struct Shared {
     queued: Condvar,
 }
 
-/// Batches waiting to be written.
+/// Changes waiting to be written.
 #[derive(Default)]
 struct Queue {
-    batches: VecDeque<(UserId, Vec<MessageChange>)>,
-    /// Changes in `batches`.
-    changes: usize,
+    /// Each with its bot, oldest first: a chunk is taken off the front without moving the
+    /// rest.
+    changes: VecDeque<(UserId, MessageChange)>,
     /// Set when the actor is gone: the background thread writes what is left and ends.
     closed: bool,
 }
 
 impl Queue {
-    /// Takes the oldest batch, or its first `most` changes.
+    /// Takes the oldest changes of one bot, at most `most`.
     fn take(&mut self, most: usize) -> Option<(UserId, Vec<MessageChange>)> {
-        let (bot, mut batch) = self.batches.pop_front()?;
-        if batch.len() > most {
-            let rest = batch.split_off(most);
-            self.batches.push_front((bot, rest));
-        }
-        self.changes -= batch.len();
-        Some((bot, batch))
+        let bot = self.changes.front()?.0;
+        let n = self.changes.iter().take(most).take_while(|(b, _)| *b == bot).count();
+        Some((bot, self.changes.drain(..n).map(|(_, change)| change).collect()))
     }
 }
 
@@ -144,7 +140,7 @@ fn write_behind(shared: &Shared) {
     loop {
         {
             let mut queue = lock(&shared.queue);
-            while queue.batches.is_empty() {
+            while queue.changes.is_empty() {
                 if queue.closed {
                     return;
                 }
@@ -176,9 +172,8 @@ impl Handler<RecordMessages> for MessageStore {
         }
         let over = {
             let mut queue = lock(&self.shared.queue);
-            queue.changes += msg.changes.len();
-            queue.batches.push_back((msg.bot, msg.changes));
-            queue.changes > QUEUE_BOUND
+            queue.changes.extend(msg.changes.into_iter().map(|change| (msg.bot, change)));
+            queue.changes.len() > QUEUE_BOUND
         };
         self.shared.queued.notify_one();
         if over {
@@ -300,9 +295,8 @@ mod tests {
     fn a_queue_hands_out_chunks_in_order() {
         let change = |id| MessageChange::Removed(1, id);
         let mut queue = Queue::default();
-        queue.batches.push_back((1, (0..5).map(change).collect()));
-        queue.batches.push_back((2, vec![change(9)]));
-        queue.changes = 6;
+        queue.changes.extend((0..5).map(|id| (1, change(id))));
+        queue.changes.push_back((2, change(9)));
         let ids = |batch: &[MessageChange]| -> Vec<i32> {
             batch
                 .iter()
@@ -319,6 +313,6 @@ mod tests {
         let (bot, last) = queue.take(2).expect("the next batch");
         assert_eq!((bot, ids(&last)), (2, vec![9]));
         assert!(queue.take(2).is_none());
-        assert_eq!(queue.changes, 0);
+        assert!(queue.changes.is_empty());
     }
 }
