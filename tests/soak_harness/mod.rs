@@ -156,6 +156,9 @@ struct Ledger {
     platform_deaths: HashMap<u64, Instant>,
     sigterm: Option<Instant>,
     kill9: Option<Instant>,
+    /// How long botgate took to exit after SIGTERM and after `kill -9`: every event sent to
+    /// it in that time is in a dying process.
+    exits: (Duration, Duration),
 }
 
 /// A tiny deterministic generator: the faults are the same on every run.
@@ -624,6 +627,8 @@ pub struct Report {
     pub platform_drops: usize,
     /// Per destination.
     pub destinations: Vec<DestinationReport>,
+    /// How long botgate took to exit after SIGTERM and after `kill -9`.
+    pub exits: (Duration, Duration),
     /// How long the destinations took to catch up after the last event.
     pub drain: Duration,
     /// The tail of botgate's log, for a failure message.
@@ -636,12 +641,15 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "accepted: {} injected ({} refused while botgate restarted), {} from the platform \
-             over {} links; caught up {:.1} s after the last event",
+             over {} links; caught up {:.1} s after the last event; exited {} ms after SIGTERM, \
+             {} ms after kill -9",
             self.accepted_sim,
             self.refused_sim,
             self.sent_platform,
             self.platform_drops + 1,
-            self.drain.as_secs_f64()
+            self.drain.as_secs_f64(),
+            self.exits.0.as_millis(),
+            self.exits.1.as_millis()
         )?;
         writeln!(
             f,
@@ -814,16 +822,23 @@ pub async fn run(plan: Plan) -> Report {
             }
             Fault::DropPlatform => platform.drop_link(),
             Fault::SigTerm => {
-                lock(&ledger).sigterm = Some(Instant::now());
+                let signalled = Instant::now();
+                lock(&ledger).sigterm = Some(signalled);
                 botgate.signal("-TERM");
                 botgate.exited().await;
+                lock(&ledger).exits.0 = signalled.elapsed();
                 botgate.start().await;
             }
             Fault::Kill9 => {
+                let signalled = Instant::now();
                 botgate.signal("-KILL");
                 botgate.exited().await;
                 // Dead now: what it answered before this was accepted before the kill.
-                lock(&ledger).kill9 = Some(Instant::now());
+                {
+                    let mut ledger = lock(&ledger);
+                    ledger.kill9 = Some(Instant::now());
+                    ledger.exits.1 = signalled.elapsed();
+                }
                 botgate.start().await;
             }
         }
@@ -891,6 +906,7 @@ pub async fn run(plan: Plan) -> Report {
         sent_platform: ledger.platform.len(),
         platform_drops: ledger.platform_deaths.len(),
         destinations,
+        exits: ledger.exits,
         drain,
         log_tail,
     }

@@ -95,7 +95,9 @@ pub enum StorePriority {
     /// waits for the store — a lookup of a message the cache evicted, a shutdown — has the
     /// store's own thread, at normal priority, write what is queued first; but it may wait
     /// for the chunk the background thread holds, and a machine other processes saturate
-    /// runs that thread rarely. For a machine botgate has to itself.
+    /// runs that thread rarely — nor can the process end before it has run: there, a
+    /// `kill -9` took botgate 0.65–0.8 s to exit instead of milliseconds, and a platform's
+    /// events sent meanwhile were lost. For a machine botgate has to itself.
     Background,
     /// Every batch written when it arrives, by the store's thread at normal priority: the
     /// store takes its share of a busy machine, and the commands' tail latency pays for it.
