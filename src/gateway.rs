@@ -356,7 +356,7 @@ fn served_qqbot_apps(
         .filter_map(|a| {
             let qq = a.served_bot(&config.bots);
             let (_, _, bot) = bots.iter().find(|(b, _, _)| *b == qq)?;
-            let tokens = AppTokens::default();
+            let tokens = AppTokens::new(&a.app_id, &a.secret);
             let webhook = !a.webhook.is_empty();
             let app = QqApp::new(QqAppConfig {
                 app_id: a.app_id.clone(),

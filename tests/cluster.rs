@@ -895,10 +895,12 @@ async fn say_at(server: u16, text: &str) -> bool {
     matches!(request.await, Ok(r) if r.status().is_success())
 }
 
-/// A session of the served QQ official protocol on `port` with the group and C2C intents.
-async fn qq_session(port: u16) -> WsPeer {
+/// A session of the served QQ official protocol on `port` with the group and C2C intents,
+/// with a token fetched from `token_port` — as behind a load balancer that spreads requests
+/// over the nodes.
+async fn qq_session(token_port: u16, port: u16) -> WsPeer {
     let token: Value = awc::Client::default()
-        .post(format!("http://127.0.0.1:{port}/app/getAppAccessToken"))
+        .post(format!("http://127.0.0.1:{token_port}/app/getAppAccessToken"))
         .send_json(&json!({"appId": fake_qq::APP_ID, "clientSecret": fake_qq::SECRET}))
         .await
         .expect("token")
@@ -933,8 +935,9 @@ async fn a_served_apps_webhook_is_sent_by_one_owner_and_taken_over_in_order() {
     let hook_owner = hook["owner"].as_str().expect("an owner").to_owned();
     let others: Vec<&str> =
         ["gate-a", "gate-b", "gate-c"].into_iter().filter(|n| *n != hook_owner).collect();
-    // A session on another node sees the same event under the same id as the webhook.
-    let mut session = qq_session(cluster.ports(others[0]).qq).await;
+    // A session on another node sees the same event under the same id as the webhook; its
+    // token came from a third node.
+    let mut session = qq_session(cluster.ports(others[1]).qq, cluster.ports(others[0]).qq).await;
     assert!(say_at(cluster.ports(others[1]).server, "e0").await);
     let dispatch = session.recv_frame().await;
     assert_eq!(dispatch["t"], "GROUP_AT_MESSAGE_CREATE", "{dispatch}");

@@ -102,6 +102,21 @@ fn at_bot(group: i64, from: i64, text: &str) -> Value {
            "messageChain": [{"type": "At", "target": 10001}, {"type": "Plain", "text": text}]})
 }
 
+/// A token is the app's, not the process's: SDKs keep one until it expires, across a
+/// restart of botgate and across the nodes a load balancer spreads them over.
+#[actix_web::test]
+async fn a_token_outlives_the_botgate_that_issued_it() {
+    let first = served().await;
+    let token = access_token(&first).await;
+    first.shutdown().await;
+    drop(first);
+    let second = served().await;
+    let (status, me) = http(&second, "GET", "/users/@me", Some(&token), None).await;
+    assert_eq!((status, &me["username"]), (200, &json!("botgate")), "{me}");
+    let (status, refused) = http(&second, "GET", "/users/@me", Some("forged"), None).await;
+    assert_eq!((status, &refused["code"]), (401, &json!(11244)), "{refused}");
+}
+
 #[actix_web::test]
 async fn the_gateway_speaks_the_platforms_protocol() {
     let gw = served().await;

@@ -7,12 +7,16 @@
 //! into commands of the bot.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
 use log::{debug, info, warn};
 use serde_json::{json, Value};
+use sha1::Sha1;
 
 use super::rules::ReplyRules;
 use super::webhook::{QqWebhookSender, WebhookConfig, WebhookDispatch};
@@ -24,6 +28,7 @@ use crate::connection::standby::SetActive;
 use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::qqbot::served::{self, OpenidOf, Refusal, ReplyScope, Upload};
+use crate::secret::Secret;
 use crate::store::{IdMapping, IdSpace, LoadIds, RecordIds, StoreActor};
 
 /// Frames a session keeps for resumes.
@@ -38,28 +43,86 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
 /// How long an uploaded file's `file_info` can be sent.
 const UPLOAD_TTL: Duration = Duration::from_secs(3600);
 
-/// The access tokens issued for one app, shared by its HTTP handlers and gateway sockets.
-#[derive(Debug, Default, Clone)]
-pub struct AppTokens(Arc<Mutex<HashMap<String, Instant>>>);
+/// The access tokens of one app, shared by its HTTP handlers and gateway sockets.
+///
+/// A token carries its own expiry and an HMAC of it under the app's secret, so whichever
+/// botgate holds the same app — another node of a cluster behind a load balancer, or this
+/// one after a restart — accepts it until it expires, as the platform does; a token kept
+/// only in the memory of the node that issued it would be refused (code 11244) by the
+/// others, and SDKs keep a token until it expires.
+#[derive(Clone)]
+pub struct AppTokens {
+    app_id: Arc<str>,
+    secret: Secret,
+}
+
+/// Bytes of a token before its text encoding: the expiry, a random nonce, the MAC.
+const TOKEN_EXPIRY: usize = 8;
+const TOKEN_NONCE: usize = 12;
+const TOKEN_MAC: usize = 20;
+const TOKEN_BYTES: usize = TOKEN_EXPIRY + TOKEN_NONCE + TOKEN_MAC;
 
 impl AppTokens {
-    /// Issues a new token.
-    pub fn issue(&self) -> String {
-        use rand::Rng;
-        let token: String =
-            rand::rng().sample_iter(rand::distr::Alphanumeric).take(40).map(char::from).collect();
-        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        tokens.retain(|_, expiry| *expiry > now);
-        tokens.insert(token.clone(), now + TOKEN_LIFETIME);
-        token
+    /// The tokens of the app `app_id` whose secret is `secret`.
+    pub fn new(app_id: &str, secret: &str) -> Self {
+        AppTokens { app_id: app_id.into(), secret: Secret::new(secret) }
     }
 
-    /// Whether `token` was issued and has not expired.
-    pub fn valid(&self, token: &str) -> bool {
-        let tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.get(token).is_some_and(|expiry| *expiry > Instant::now())
+    /// Issues a new token, valid for [`TOKEN_LIFETIME`].
+    pub fn issue(&self) -> String {
+        self.issue_at(unix_now())
     }
+
+    /// Whether `token` was issued for this app (by any botgate with its secret) and has not
+    /// expired.
+    pub fn valid(&self, token: &str) -> bool {
+        self.valid_at(token, unix_now())
+    }
+
+    fn issue_at(&self, now: u64) -> String {
+        use rand::Rng;
+        let mut bytes = [0u8; TOKEN_BYTES];
+        let expiry = now.saturating_add(TOKEN_LIFETIME.as_secs());
+        bytes[..TOKEN_EXPIRY].copy_from_slice(&expiry.to_be_bytes());
+        rand::rng().fill(&mut bytes[TOKEN_EXPIRY..TOKEN_EXPIRY + TOKEN_NONCE]);
+        let Some(mac) = self.mac(&bytes[..TOKEN_EXPIRY + TOKEN_NONCE]) else {
+            return String::new();
+        };
+        bytes[TOKEN_EXPIRY + TOKEN_NONCE..].copy_from_slice(&mac.finalize().into_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn valid_at(&self, token: &str, now: u64) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else {
+            return false;
+        };
+        let Ok(bytes) = <[u8; TOKEN_BYTES]>::try_from(bytes.as_slice()) else {
+            return false;
+        };
+        let (signed, tag) = bytes.split_at(TOKEN_EXPIRY + TOKEN_NONCE);
+        let mut expiry = [0u8; TOKEN_EXPIRY];
+        expiry.copy_from_slice(&signed[..TOKEN_EXPIRY]);
+        // The MAC is checked in constant time, and before the expiry is believed.
+        self.mac(signed).is_some_and(|mac| mac.verify_slice(tag).is_ok())
+            && u64::from_be_bytes(expiry) > now
+    }
+
+    /// The MAC of a token's signed part: keyed by the app's secret, over the app id too, so
+    /// a token of one app is no token of another with the same secret.
+    fn mac(&self, signed: &[u8]) -> Option<Hmac<Sha1>> {
+        let mut mac =
+            <Hmac<Sha1> as KeyInit>::new_from_slice(self.secret.expose().as_bytes()).ok()?;
+        mac.update(b"botgate access token\0");
+        mac.update(self.app_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(signed);
+        Some(mac)
+    }
+}
+
+/// Seconds since the Unix epoch: tokens outlive this process, so their expiry is wall time.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// One served app's settings.
@@ -814,5 +877,40 @@ impl Handler<RecallMessage> for QqApp {
                 Err(e) => Err(refusal_of(&BotError::Internal(e.to_string()))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_764_633_600;
+
+    #[test]
+    fn a_token_holds_on_any_botgate_with_the_app_until_it_expires() {
+        let issuer = AppTokens::new("102000001", "s3cret");
+        let token = issuer.issue_at(NOW);
+        // Another node, or this one after a restart: the same app, nothing shared in memory.
+        let other = AppTokens::new("102000001", "s3cret");
+        assert!(other.valid_at(&token, NOW));
+        assert!(other.valid_at(&token, NOW + TOKEN_LIFETIME.as_secs() - 1));
+        assert!(!other.valid_at(&token, NOW + TOKEN_LIFETIME.as_secs()), "expired");
+        assert_ne!(issuer.issue_at(NOW), token, "each token is new");
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+
+    #[test]
+    fn a_token_of_another_app_or_secret_or_altered_is_refused() {
+        let tokens = AppTokens::new("102000001", "s3cret");
+        let token = tokens.issue_at(NOW);
+        assert!(!AppTokens::new("102000002", "s3cret").valid_at(&token, NOW));
+        assert!(!AppTokens::new("102000001", "other").valid_at(&token, NOW));
+        // A later expiry written into a real token breaks its MAC.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).expect("base64");
+        bytes[..TOKEN_EXPIRY].copy_from_slice(&(NOW + 86_400 * 365).to_be_bytes());
+        assert!(!tokens.valid_at(&URL_SAFE_NO_PAD.encode(&bytes), NOW));
+        for garbage in ["", "abc", "!!!!", &token[..token.len() - 2], &format!("{token}AA")] {
+            assert!(!tokens.valid_at(garbage, NOW), "{garbage:?}");
+        }
     }
 }
