@@ -13,10 +13,9 @@
 //!   command paths (`background`).
 //!
 //! Two files, because SQLite lets one connection at a time write a file: the archive's
-//! writes, one row per message — and a background writer holding the lock — would make the
-//! durable writes wait. Both are ordinary SQLite
-//! databases: `sqlite3 data/messages.sqlite 'select * from messages where id = 42'` looks a
-//! message up.
+//! writes — and a background writer holding the lock — would make the durable writes wait.
+//! Both are ordinary SQLite databases: `sqlite3 data/messages.sqlite 'select * from messages
+//! where id = 42'` looks a message up (a view; the messages are stored 64 to a row).
 
 mod give_way;
 mod id_maps;
