@@ -11,7 +11,8 @@ use actix::prelude::*;
 use log::{info, warn};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::{open, StoreError, DATABASE_FILE, MESSAGES_FILE};
+use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
+use super::{open, StoreError, StorePriority, DATABASE_FILE, MESSAGES_FILE};
 use crate::model::{MessageEvent, UserId};
 
 /// How many low bits of `seq` number a bot's rows; the bits above are its slot in
@@ -295,6 +296,8 @@ pub(super) struct MessageRows {
     /// Where each bot's rows are and how many, read once and kept up to date, so numbering
     /// and retention need no query per batch.
     bots: HashMap<UserId, BotRows>,
+    /// What checkpoints the WAL off this thread (none in memory).
+    checkpointer: Option<Checkpointer>,
 }
 
 impl MessageRows {
@@ -304,10 +307,20 @@ impl MessageRows {
     pub(super) fn open(
         data_dir: Option<&Path>,
         messages_per_bot: usize,
+        priority: StorePriority,
     ) -> Result<MessageRows, StoreError> {
         let earlier = data_dir.map(|dir| dir.join(DATABASE_FILE));
         let db = open(data_dir, MESSAGES_FILE, |db| create(db, earlier.as_deref()))?;
-        Ok(MessageRows { db, messages_per_bot, bots: HashMap::new() })
+        let checkpointer = match data_dir {
+            Some(dir) => {
+                db.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES).map_err(
+                    |source| StoreError::Database { path: MESSAGES_FILE.to_owned(), source },
+                )?;
+                Some(Checkpointer::start(&dir.join(MESSAGES_FILE), priority)?)
+            }
+            None => None,
+        };
+        Ok(MessageRows { db, messages_per_bot, bots: HashMap::new(), checkpointer })
     }
 }
 
@@ -491,6 +504,9 @@ impl MessageRows {
         }
         tx.commit()?;
         self.bots.insert(bot, rows);
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.committed();
+        }
         Ok(())
     }
 

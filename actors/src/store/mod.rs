@@ -17,6 +17,7 @@
 //! Both are ordinary SQLite databases: `sqlite3 data/messages.sqlite 'select * from messages
 //! where id = 42'` looks a message up (a view; the messages are stored 64 to a row).
 
+mod checkpoint;
 mod give_way;
 mod id_maps;
 mod messages;

@@ -90,7 +90,7 @@ impl MessageStore {
         data_dir: Option<&Path>,
         config: MessageStoreConfig,
     ) -> Result<Addr<Self>, StoreError> {
-        let mut rows = MessageRows::open(data_dir, config.messages_per_bot)?;
+        let mut rows = MessageRows::open(data_dir, config.messages_per_bot, config.priority)?;
         let opened_with = rows
             .counts()
             .map_err(|source| StoreError::Database { path: MESSAGES_FILE.to_owned(), source })?;

@@ -1,0 +1,169 @@
+//! Checkpoints of `messages.sqlite`'s write-ahead log, on a thread of their own at the
+//! lowest priority.
+//!
+//! A commit appends to the WAL; a checkpoint copies the WAL into the database file and
+//! `fsync`s both. Left to the writer (SQLite's default, every 1,000 pages) that happened on
+//! the store's thread about fourteen times a second under the pipelined commands, and the
+//! writeback the `fsync` does on its caller's core took it from the command path: their p99
+//! doubled. Here a thread of its own checkpoints with a connection of its own (a passive
+//! checkpoint never blocks the writer, nor waits for it), at most ten times a second and
+//! only after commits — at nice 19, or in the idle class with
+//! `store_messages_priority: background`. The writer keeps a fallback,
+//! [`WRITER_FALLBACK_PAGES`], for a machine so busy that this thread never runs.
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use log::warn;
+use rusqlite::Connection;
+
+use super::{run_in_background, StoreError, StorePriority};
+
+/// How long commits are gathered into one checkpoint.
+const GATHER: Duration = Duration::from_millis(100);
+
+/// WAL pages (4 KiB) past which the writer checkpoints itself: 64 MiB, at the pipelined
+/// commands' pace about once a second instead of fourteen times. It also bounds the WAL
+/// when writes never pause long enough for a checkpoint to finish with nothing new behind
+/// it, the moment SQLite can start the log over.
+pub(super) const WRITER_FALLBACK_PAGES: i64 = 16_384;
+
+/// The handle the writer keeps: tells the checkpoint thread a commit happened. Dropping it
+/// ends the thread after its current checkpoint, without waiting for it.
+pub(super) struct Checkpointer {
+    committed: SyncSender<()>,
+    /// The thread, never joined: at shutdown on a saturated machine it may not get a core
+    /// for a while, and nothing depends on its work (the next open reads the WAL).
+    #[cfg_attr(not(test), allow(dead_code))]
+    thread: JoinHandle<()>,
+    /// Whether the thread's end was logged.
+    gone: bool,
+}
+
+impl Checkpointer {
+    /// Opens a second connection to `file` (a database in WAL mode) and starts the thread
+    /// that checkpoints it.
+    pub(super) fn start(file: &Path, priority: StorePriority) -> Result<Checkpointer, StoreError> {
+        let shown = file.display().to_string();
+        let db = Connection::open(file)
+            .and_then(|db| db.pragma_update(None, "synchronous", "NORMAL").map(|()| db))
+            .map_err(|source| StoreError::Database { path: shown.clone(), source })?;
+        let (committed, commits) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("botgate-checkpoint".to_owned())
+            .spawn(move || {
+                match priority {
+                    StorePriority::Normal => run_at_lowest_nice(),
+                    StorePriority::Background => run_in_background(),
+                }
+                checkpoint_after_commits(&db, &commits, &shown)
+            })
+            .map_err(|source| StoreError::Thread { source })?;
+        Ok(Checkpointer { committed, thread, gone: false })
+    }
+
+    /// Tells the thread a transaction was committed (never blocks: one waiting signal is
+    /// enough).
+    pub(super) fn committed(&mut self) {
+        if let Err(TrySendError::Disconnected(())) = self.committed.try_send(()) {
+            if !self.gone {
+                self.gone = true;
+                warn!("store: the checkpoint thread is gone; the writer checkpoints alone");
+            }
+        }
+    }
+}
+
+/// The thread: waits for a commit, gathers the commits of the next [`GATHER`], checkpoints,
+/// until the writer's handle is dropped.
+fn checkpoint_after_commits(db: &Connection, commits: &Receiver<()>, shown: &str) {
+    while commits.recv().is_ok() {
+        let until = Instant::now() + GATHER;
+        loop {
+            match commits.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(()) => continue,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let done: rusqlite::Result<(i64, i64, i64)> =
+            db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        if let Err(e) = done {
+            warn!("store: checkpointing {shown} failed: {e}");
+        }
+    }
+}
+
+/// Gives the calling thread the lowest nice value (19): it yields to the command path
+/// within its time slice, yet gets a core often enough that a `kill -9` ends the process
+/// in milliseconds on a machine other processes saturate (in the idle class the
+/// checkpoint thread, starved mid-checkpoint, held the exit up for 0.1–1 s).
+fn run_at_lowest_nice() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, normal)
+    {
+        warn!("store: cannot lower the checkpoint thread's priority ({e:?})");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The database file's length: what checkpoints have copied into it.
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("messages.sqlite");
+        let writer = Connection::open(&file).expect("open");
+        writer.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES).expect("pragma");
+        writer.execute_batch("CREATE TABLE t (body TEXT)").expect("table");
+        let before = file_len(&file);
+        let mut checkpointer = Checkpointer::start(&file, StorePriority::Normal).expect("start");
+        // About 400 pages: far below the writer's own threshold.
+        let body = "x".repeat(4000);
+        for _ in 0..400 {
+            writer.execute("INSERT INTO t (body) VALUES (?1)", [&body]).expect("insert");
+            checkpointer.committed();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while file_len(&file) < before + 400 * 4000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            file_len(&file) >= before + 400 * 4000,
+            "the database file holds {} bytes; the WAL was not checkpointed into it",
+            file_len(&file)
+        );
+    }
+
+    #[test]
+    fn dropping_the_handle_ends_the_thread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("messages.sqlite");
+        let writer = Connection::open(&file).expect("open");
+        writer.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        let Checkpointer { committed, thread, .. } =
+            Checkpointer::start(&file, StorePriority::Normal).expect("start");
+        committed.send(()).expect("the thread listens");
+        drop(committed);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(thread.is_finished(), "the checkpoint thread outlived its handle");
+    }
+}
