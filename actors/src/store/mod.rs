@@ -97,10 +97,12 @@ pub enum StorePriority {
     /// for the chunk the background thread holds, and a machine other processes saturate
     /// runs that thread rarely — nor can the process end before it has run: there, a
     /// `kill -9` took botgate 0.65–0.8 s to exit instead of milliseconds, and a platform's
-    /// events sent meanwhile were lost. For a machine botgate has to itself.
+    /// events sent meanwhile were lost. The WAL's checkpoint thread runs in the idle class
+    /// too. For a machine botgate has to itself.
     Background,
-    /// Every batch written when it arrives, by the store's thread at normal priority: the
-    /// store takes its share of a busy machine, and the commands' tail latency pays for it.
+    /// Every batch written when it arrives, by the store's thread at normal priority, and
+    /// the WAL checkpointed by a thread at nice 19: the store takes its share of a busy
+    /// machine, and the commands' tail latency pays for some of it.
     #[default]
     Normal,
 }
