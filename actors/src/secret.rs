@@ -1,6 +1,26 @@
-//! Secrets (verifyKey, access tokens): compared in constant time, never printed.
+//! Secrets (verifyKey, access tokens): compared in constant time, never printed, and the
+//! HMAC-SHA1 keyed by one that OneBot signatures, served openids and access tokens use.
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
+
+/// HMAC-SHA1 under `key` of `parts`, one after the other.
+pub fn hmac_sha1(key: &str, parts: &[&[u8]]) -> [u8; 20] {
+    // HMAC takes keys of any length, so the slice constructor never fails; the fixed-size
+    // one stands in to keep this total.
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key.as_bytes())
+        .unwrap_or_else(|_| <Hmac<Sha1> as KeyInit>::new(&Default::default()));
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether two byte strings are equal, compared in constant time.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
 
 /// A configured secret. Its `Debug` output is redacted so it cannot reach a log line.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -15,7 +35,7 @@ impl Secret {
     /// Whether `candidate` equals the secret, compared in time independent of where they
     /// differ (the length may still leak, which reveals nothing useful about the content).
     pub fn matches(&self, candidate: &str) -> bool {
-        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+        same_bytes(self.0.as_bytes(), candidate.as_bytes())
     }
 
     /// Whether no secret is set.

@@ -19,9 +19,6 @@ use bytes::Bytes;
 use log::{debug, info, warn};
 use serde_json::Value;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
-
 use super::backoff::Backoff;
 use super::mirai_calls;
 use super::reverse_ws::{DestinationStatus, GetDestinationStatus, Redial};
@@ -186,12 +183,7 @@ pub struct HttpPostDestination {
 
 /// `sha1=<hex HMAC-SHA1 of body>`, the `X-Signature` of OneBot's HTTP POST.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
+    let digest = crate::secret::hmac_sha1(secret, &[body]);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha1={hex}")
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use log::warn;
 use rusqlite::Connection;
 
-use super::{run_in_background, StoreError, StorePriority};
+use super::{run_at_lowest_nice, run_in_background, StoreError, StorePriority};
 
 /// How long commits are gathered into one checkpoint.
 const GATHER: Duration = Duration::from_millis(100);
@@ -98,22 +98,6 @@ fn checkpoint_after_commits(db: &Connection, commits: &Receiver<()>, shown: &str
     }
 }
 
-/// Gives the calling thread the lowest nice value (19): it yields to the command path
-/// within its time slice, yet gets a core often enough that a `kill -9` ends the process
-/// in milliseconds on a machine other processes saturate (in the idle class the
-/// checkpoint thread, starved mid-checkpoint, held the exit up for 0.1–1 s).
-fn run_at_lowest_nice() {
-    use thread_priority::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadPriority, ThreadSchedulePolicy,
-    };
-    let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, normal)
-    {
-        warn!("store: cannot lower the checkpoint thread's priority ({e:?})");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,12 +107,18 @@ mod tests {
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
     }
 
-    #[test]
-    fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+    /// A database in WAL mode in a directory of its own, and a connection that writes it.
+    fn wal_database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("messages.sqlite");
         let writer = Connection::open(&file).expect("open");
         writer.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        (dir, file, writer)
+    }
+
+    #[test]
+    fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+        let (dir, file, writer) = wal_database();
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES).expect("pragma");
         writer.execute_batch("CREATE TABLE t (body TEXT)").expect("table");
         let before = file_len(&file);
@@ -152,10 +142,7 @@ mod tests {
 
     #[test]
     fn dropping_the_handle_ends_the_thread() {
-        let dir = tempfile::tempdir().expect("dir");
-        let file = dir.path().join("messages.sqlite");
-        let writer = Connection::open(&file).expect("open");
-        writer.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        let (dir, file, writer) = wal_database();
         let Checkpointer { committed, thread, .. } =
             Checkpointer::start(&file, StorePriority::Normal).expect("start");
         committed.send(()).expect("the thread listens");

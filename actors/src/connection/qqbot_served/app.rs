@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use log::{debug, info, warn};
 use serde_json::{json, Value};
-use sha1::Sha1;
 
 use super::rules::ReplyRules;
 use super::webhook::{QqWebhookSender, WebhookConfig, WebhookDispatch};
@@ -28,7 +26,7 @@ use crate::connection::standby::SetActive;
 use crate::model::{BotError, Command, CommandOutput, Media, MessageTarget, SharedEvent, UserId};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::qqbot::served::{self, OpenidOf, Refusal, ReplyScope, Upload};
-use crate::secret::Secret;
+use crate::secret::{hmac_sha1, same_bytes, Secret};
 use crate::store::{IdMapping, IdSpace, LoadIds, RecordIds, StoreActor};
 
 /// Frames a session keeps for resumes.
@@ -85,10 +83,8 @@ impl AppTokens {
         let expiry = now.saturating_add(TOKEN_LIFETIME.as_secs());
         bytes[..TOKEN_EXPIRY].copy_from_slice(&expiry.to_be_bytes());
         rand::rng().fill(&mut bytes[TOKEN_EXPIRY..TOKEN_EXPIRY + TOKEN_NONCE]);
-        let Some(mac) = self.mac(&bytes[..TOKEN_EXPIRY + TOKEN_NONCE]) else {
-            return String::new();
-        };
-        bytes[TOKEN_EXPIRY + TOKEN_NONCE..].copy_from_slice(&mac.finalize().into_bytes());
+        let mac = self.mac(&bytes[..TOKEN_EXPIRY + TOKEN_NONCE]);
+        bytes[TOKEN_EXPIRY + TOKEN_NONCE..].copy_from_slice(&mac);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -103,20 +99,14 @@ impl AppTokens {
         let mut expiry = [0u8; TOKEN_EXPIRY];
         expiry.copy_from_slice(&signed[..TOKEN_EXPIRY]);
         // The MAC is checked in constant time, and before the expiry is believed.
-        self.mac(signed).is_some_and(|mac| mac.verify_slice(tag).is_ok())
-            && u64::from_be_bytes(expiry) > now
+        same_bytes(&self.mac(signed), tag) && u64::from_be_bytes(expiry) > now
     }
 
     /// The MAC of a token's signed part: keyed by the app's secret, over the app id too, so
     /// a token of one app is no token of another with the same secret.
-    fn mac(&self, signed: &[u8]) -> Option<Hmac<Sha1>> {
-        let mut mac =
-            <Hmac<Sha1> as KeyInit>::new_from_slice(self.secret.expose().as_bytes()).ok()?;
-        mac.update(b"botgate access token\0");
-        mac.update(self.app_id.as_bytes());
-        mac.update(b"\0");
-        mac.update(signed);
-        Some(mac)
+    fn mac(&self, signed: &[u8]) -> [u8; TOKEN_MAC] {
+        let parts: [&[u8]; 4] = [b"botgate access token\0", self.app_id.as_bytes(), b"\0", signed];
+        hmac_sha1(self.secret.expose(), &parts)
     }
 }
 

@@ -4,9 +4,7 @@
 //! uppercase hex characters, derived from the app's secret so they are stable and differ per
 //! app) and message ids.
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha1::Sha1;
 
 use super::content;
 use crate::model::{Event, Media, MessageEvent, MessageKind, Permission, Segment, UserId};
@@ -36,12 +34,7 @@ pub fn openid(secret: &str, of: OpenidOf) -> String {
         OpenidOf::Member { group, member } => format!("member:{group}:{member}"),
         OpenidOf::User(u) => format!("user:{u}"),
     };
-    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()) else {
-        // HMAC takes keys of any length: this cannot happen.
-        return String::new();
-    };
-    mac.update(text.as_bytes());
-    let digest = mac.finalize().into_bytes();
+    let digest = crate::secret::hmac_sha1(secret, &[text.as_bytes()]);
     hex::encode_upper(&digest[..16])
 }
 
