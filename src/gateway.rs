@@ -15,6 +15,7 @@ use botgate_actors::connection::onebot_ws::OneBotRole;
 use botgate_actors::connection::reverse_ws::{DestinationConfig, ReverseWsDestination};
 use botgate_actors::connection::shutdown::ShutDown;
 use botgate_actors::connection::tls;
+use botgate_actors::connection::ws_server;
 use botgate_actors::registry::{self, RegistryConfig, SessionRegistry};
 use botgate_actors::secret::Secret;
 use botgate_actors::store::{Barrier, MessageStore, MessageStoreConfig, StoreActor};
@@ -93,7 +94,14 @@ pub struct Actors {
     pub cluster: Option<ClusterLink>,
     /// In a cluster, where a bot whose link reached this node is claimed for it.
     pub claims: Option<crate::cluster::Claims>,
+    /// Which thread each forward ws connection lives on: beside these bots or on a worker.
+    pub placement: ws_server::Placement,
 }
+
+/// How many forward ws connections live on the bots' thread at once (`connection/ws_server/
+/// placement.rs`): a deployment's bot frameworks and business servers; a fan-out to
+/// hundreds of clients is written by the listeners' workers.
+const BESIDE_THE_BOTS: usize = 8;
 
 /// A running gateway.
 pub struct Gateway {
@@ -213,11 +221,13 @@ impl Gateway {
         info!("{closed} clients closed with 1001; messages and waiting events stored");
     }
 
-    /// Stops every listener gracefully.
+    /// Stops every listener gracefully, and with them their connections — those on the bots'
+    /// thread too, which outlives the listeners' workers.
     pub async fn stop(&self) {
         for handle in &self.handles {
             handle.stop(true).await;
         }
+        self.actors.placement.hang_up();
     }
 }
 
@@ -684,6 +694,8 @@ fn start_actors(
         qqbot_apps,
         cluster,
         claims: None,
+        // The bots run on this thread's arbiter: the connections placed beside them join it.
+        placement: ws_server::Placement::new(actix::Arbiter::current(), BESIDE_THE_BOTS),
     })
 }
 

@@ -125,7 +125,7 @@ impl ConnectionLimits {
 impl ConnectionSlot {
     /// What an upgraded connection keeps of its connection data: its place, which it gives
     /// back only when its socket closes (the HTTP dispatcher that held it ends at the upgrade).
-    pub fn kept(req: &actix_http::Request) -> Option<Box<dyn Any>> {
+    pub fn kept(req: &actix_http::Request) -> Option<Box<dyn Any + Send>> {
         let slot = req.conn_data::<Arc<ConnectionSlot>>()?;
         Some(Box::new(Arc::clone(slot)))
     }

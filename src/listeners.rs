@@ -60,6 +60,10 @@ impl Mount {
     }
 }
 
+/// Worker threads of each listener: two, as the benchmarks were tuned for the two-core
+/// machines they run on.
+const WORKERS: usize = 2;
+
 /// State every handler of every listener shares.
 pub struct AppState {
     /// The shared actors.
@@ -299,8 +303,7 @@ pub fn start(
             })?;
         let on_connect = Arc::clone(&limits);
         let options = ws_server::ListenerOptions {
-            // Two workers, as the benchmarks were tuned for the two-core machines it runs on.
-            workers: 2,
+            workers: WORKERS,
             client_request_timeout: Duration::from_millis(config.server.handshake_timeout),
             shutdown_timeout: 5,
             on_connect: Some(Arc::new(move |tcp, data| on_connect.on_connect(tcp, data))),

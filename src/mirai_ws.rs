@@ -42,7 +42,8 @@ async fn connect(
     let qq_text = param(&req, &query, "qq").filter(|q| !q.is_empty());
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
 
-    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
+    let (response, writer, frames, site) =
+        ws_server::upgrade_placed(&req, state.max_frame_size, &state.actors.placement)?;
     let qq = match qq_text.as_deref().map(str::parse::<i64>) {
         Some(Ok(qq)) => Some(qq),
         Some(Err(_)) if session_key.is_none() => {
@@ -76,6 +77,7 @@ async fn connect(
         channel,
         state.mirai_ws_clients.clone(),
         peer,
+        &site,
     );
     Ok(response)
 }

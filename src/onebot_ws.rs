@@ -25,7 +25,8 @@ async fn connect(
     let (Some(onebot), Some(role)) = (&state.onebot, OneBotRole::from_path(req.path())) else {
         return Ok(HttpResponse::NotFound().finish());
     };
-    let (response, writer, frames) = ws_server::upgrade(&req, state.max_frame_size)?;
+    let (response, writer, frames, site) =
+        ws_server::upgrade_placed(&req, state.max_frame_size, &state.actors.placement)?;
     let peer = req.peer_addr().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     OneBotWsClient::start(
         writer,
@@ -34,6 +35,7 @@ async fn connect(
         onebot.settings.clone(),
         role,
         peer,
+        &site,
     );
     Ok(response)
 }

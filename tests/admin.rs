@@ -94,6 +94,9 @@ async fn the_admin_api_shows_bots_sessions_clients_and_destinations() {
     let clients = overview["clients"].as_array().expect("clients");
     let adapters: Vec<&str> = clients.iter().filter_map(|c| c["adapter"].as_str()).collect();
     assert_eq!(adapters, vec!["mirai ws", "OneBot ws"]);
+    // The first connections live beside the bots.
+    let threads: Vec<&str> = clients.iter().filter_map(|c| c["thread"].as_str()).collect();
+    assert_eq!(threads, vec!["bots", "bots"]);
     for c in clients {
         assert_eq!(c["bot"], 10001, "{c}");
         assert!(c["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")), "{c}");
@@ -109,6 +112,99 @@ async fn the_admin_api_shows_bots_sessions_clients_and_destinations() {
     assert_eq!(get_json(&gw, "/api/clients").await.as_array().map(Vec::len), Some(2));
     assert!(get_json(&gw, "/api/sessions").await.is_array());
     assert!(get_json(&gw, "/api/destinations").await.is_array());
+}
+
+/// The `thread` of each client the admin API lists, oldest first.
+async fn threads(gw: &botgate::Gateway) -> Vec<String> {
+    let clients = get_json(gw, "/api/clients").await;
+    let clients = clients.as_array().cloned().unwrap_or_default();
+    clients.iter().filter_map(|c| c["thread"].as_str().map(str::to_owned)).collect()
+}
+
+/// How many connections live beside the bots at once (the gateway's `BESIDE_THE_BOTS`).
+const BESIDE_THE_BOTS: usize = 8;
+
+#[actix_web::test]
+async fn the_first_connections_live_beside_the_bots_and_every_one_answers_and_hears() {
+    let (ws_port, dead) = (free_port(), free_port());
+    let gw = gateway(TOKEN, ws_port, dead).await;
+    let mut mirai = Vec::new();
+    for _ in 0..=BESIDE_THE_BOTS {
+        mirai.push(mirai_ws_client(&gw).await);
+    }
+    let mut onebot = onebot_client(&gw).await;
+    // The clients and the webhook destination.
+    subscribed(&gw, BESIDE_THE_BOTS as u64 + 3).await;
+    // The bots' thread takes the first connections, whichever adapter they are for; the
+    // listeners' workers the rest.
+    let mut expected = vec!["bots"; BESIDE_THE_BOTS];
+    expected.extend(["worker", "worker"]);
+    assert_eq!(threads(&gw).await, expected);
+
+    // Commands are answered and events heard wherever a connection lives.
+    for (i, c) in mirai.iter_mut().enumerate() {
+        let content = json!({"target": 30001, "messageChain": [{"type": "Plain", "text": "hi"}]});
+        let data = c.call(&format!("s{i}"), "sendGroupMessage", content).await;
+        assert_eq!(data["code"], 0, "{data}");
+        assert!(data["messageId"].as_i64().is_some(), "{data}");
+    }
+    onebot.send(json!({"action": "get_login_info", "echo": "e"})).await;
+    let answer = onebot.recv_frame().await;
+    assert_eq!((&answer["retcode"], &answer["data"]["user_id"]), (&json!(0), &json!(10001)));
+    let event = group_message(30001, 20001, "to every thread");
+    let (status, body) = post_json(&gw, "/sim/10001/inject", &event, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    for c in &mut mirai {
+        let event = c.recv_frame().await;
+        assert_eq!(event["data"]["messageChain"][1]["text"], "to every thread", "{event}");
+    }
+    let event = onebot.recv_frame().await;
+    assert_eq!(event["raw_message"], "to every thread", "{event}");
+
+    // A closed connection gives its place back: the next one takes it.
+    mirai.remove(0).close().await;
+    let mut expected = vec!["bots"; BESIDE_THE_BOTS - 1];
+    expected.extend(["worker", "worker"]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while threads(&gw).await != expected {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", threads(&gw).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut last = mirai_ws_client(&gw).await;
+    expected.push("bots");
+    assert_eq!(threads(&gw).await, expected);
+    let content = json!({"target": 30001, "messageChain": [{"type": "Plain", "text": "again"}]});
+    assert_eq!(last.call("again", "sendGroupMessage", content).await["code"], 0);
+}
+
+#[actix_web::test]
+async fn stopping_the_gateway_ends_the_connections_beside_the_bots_too() {
+    let (ws_port, dead) = (free_port(), free_port());
+    let gw = gateway(TOKEN, ws_port, dead).await;
+    let subscribers = || async {
+        let status = gw.actors.bots[0].2.send(botgate_actors::bot::GetStatus).await;
+        status.expect("the bot runs on").subscribers
+    };
+    let mut clients = Vec::new();
+    for _ in 0..=BESIDE_THE_BOTS {
+        clients.push(mirai_ws_client(&gw).await);
+    }
+    // The clients and the webhook destination, whose subscription outlives the listeners.
+    subscribed(&gw, BESIDE_THE_BOTS as u64 + 2).await;
+    assert_eq!(threads(&gw).await.iter().filter(|t| *t == "worker").count(), 1);
+    // `stop`, not `shutdown`: shutting down closes every served socket of the process, the
+    // other tests' in this binary among them.
+    gw.stop().await;
+    for (i, c) in clients.iter_mut().enumerate() {
+        let at = if i < BESIDE_THE_BOTS { "beside the bots" } else { "on a worker" };
+        assert!(c.closed().await, "a connection {at} outlived the gateway");
+    }
+    // Their actors are gone too: their subscriptions left the bot, which runs on.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while subscribers().await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "a subscriber outlived the gateway");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[actix_web::test]

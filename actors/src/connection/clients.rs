@@ -30,6 +30,8 @@ pub struct ClientInfo {
     pub outbox: usize,
     /// Events its outbox dropped.
     pub dropped: u64,
+    /// The thread it lives on: `bots` (beside the bot actors) or `worker` (the listener's).
+    pub thread: &'static str,
 }
 
 type Gauge = Box<dyn Fn() -> (usize, u64) + Send + Sync>;
@@ -49,6 +51,7 @@ struct Details {
     bot: Option<UserId>,
     session: Option<String>,
     outbox: Option<Gauge>,
+    beside_bots: bool,
 }
 
 /// One gateway's clients: every adapter's [`ClientStats`](super::stats::ClientStats) points
@@ -127,6 +130,11 @@ impl Entry {
         lock(&self.details).outbox = Some(Box::new(gauge));
     }
 
+    /// Notes that the client lives on the bots' thread rather than a listener's worker.
+    pub fn beside_bots(&self) {
+        lock(&self.details).beside_bots = true;
+    }
+
     /// Notes how to disconnect the client.
     pub fn on_disconnect(&self, f: impl Fn() + Send + Sync + 'static) {
         *lock(&self.disconnect) = Some(Box::new(f));
@@ -144,6 +152,7 @@ impl Entry {
             session: d.session.clone(),
             outbox,
             dropped,
+            thread: if d.beside_bots { "bots" } else { "worker" },
         }
     }
 }

@@ -22,7 +22,7 @@ use serde_json::json;
 use super::in_flight::InFlight;
 use super::mirai_calls;
 use super::stats::ClientStats;
-use super::ws_server::{Incoming, ServedSocket, WsFrames, WsWriter};
+use super::ws_server::{Incoming, ServedSocket, Site, WsFrames, WsWriter};
 use crate::bot::{EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe};
 use crate::outbox::{Outbox, OverflowPolicy};
 use crate::protocol::mirai::command as mirai_command;
@@ -139,8 +139,8 @@ pub struct MiraiWsClient {
 
 impl MiraiWsClient {
     /// Starts the actor of a client authenticated as `session` on `channel`, reading `stream`
-    /// and writing `ws`. The stream goes straight into the actor's context rather than into
-    /// its state, which every idle connection would otherwise carry.
+    /// and writing `ws`, at the connection's `site`. The stream goes straight into the actor's
+    /// context rather than into its state, which every idle connection would otherwise carry.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         writer: WsWriter,
@@ -152,13 +152,15 @@ impl MiraiWsClient {
         channel: MiraiWsChannel,
         directory: MiraiWsDirectory,
         peer: SocketAddr,
+        site: &Site,
     ) -> Addr<Self> {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "mirai ws", peer);
+        socket.placed(site);
         socket.describe(session.qq, Some(&session.key), &outbox);
         let in_flight = InFlight::new(settings.max_in_flight);
-        MiraiWsClient::create(move |ctx| {
+        site.start(move |ctx| {
             ctx.add_stream(frames);
             MiraiWsClient {
                 id: NEXT_CLIENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

@@ -15,7 +15,7 @@ use log::debug;
 use super::in_flight::InFlight;
 use super::onebot_calls;
 use super::stats::ClientStats;
-use super::ws_server::{Incoming, ServedSocket, WsFrames, WsWriter};
+use super::ws_server::{Incoming, ServedSocket, Site, WsFrames, WsWriter};
 use crate::bot::{
     unix_now, BotActor, EventFilter, EventOutbox, Subscribe, SubscriptionId, Unsubscribe,
 };
@@ -99,7 +99,7 @@ pub struct OneBotWsClient {
 }
 
 impl OneBotWsClient {
-    /// Starts the actor of a client on `role`'s path.
+    /// Starts the actor of a client on `role`'s path, at the connection's `site`.
     pub fn start(
         writer: WsWriter,
         frames: WsFrames,
@@ -107,12 +107,14 @@ impl OneBotWsClient {
         settings: Arc<OneBotWsSettings>,
         role: OneBotRole,
         peer: SocketAddr,
+        site: &Site,
     ) -> Addr<Self> {
         let outbox = Outbox::new(settings.outbox_size, OverflowPolicy::Close);
         let stats = Arc::clone(&settings.stats);
         let socket = ServedSocket::new(writer, max_message_size, stats, "OneBot ws", peer);
+        socket.placed(site);
         socket.describe(settings.qq, None, &outbox);
-        OneBotWsClient::create(move |ctx| {
+        site.start(move |ctx| {
             ctx.add_stream(frames);
             let in_flight = InFlight::new(settings.max_in_flight);
             OneBotWsClient { socket, settings, role, outbox, subscription: None, in_flight }

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use actix_codec::Decoder;
@@ -14,6 +15,8 @@ use bytes::BytesMut;
 use futures_util::Stream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
+
+use super::placement::Hangup;
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 4096;
@@ -36,15 +39,22 @@ pub struct WsFrames {
     source: Source,
     buf: BytesMut,
     codec: Codec,
+    /// Ends the frames of a connection on the bots' thread when its listeners stop.
+    hangup: Option<Arc<Hangup>>,
 }
 
 impl WsFrames {
     /// Frames of the socket that will arrive on `handover`.
-    pub(super) fn new(handover: oneshot::Receiver<ReadSide>, max_frame_size: usize) -> Self {
+    pub(super) fn new(
+        handover: oneshot::Receiver<ReadSide>,
+        max_frame_size: usize,
+        hangup: Option<Arc<Hangup>>,
+    ) -> Self {
         WsFrames {
             source: Source::Waiting(handover),
             buf: BytesMut::new(),
             codec: Codec::new().max_size(max_frame_size),
+            hangup,
         }
     }
 
@@ -86,6 +96,11 @@ impl Stream for WsFrames {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.hangup.as_ref().is_some_and(|h| h.poll(cx)) {
+            this.source = Source::Ended;
+            this.buf = BytesMut::new();
+            return Poll::Ready(None);
+        }
         loop {
             match this.codec.decode(&mut this.buf) {
                 Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),

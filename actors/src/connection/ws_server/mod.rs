@@ -5,6 +5,7 @@
 
 mod inbound;
 mod outbound;
+mod placement;
 mod takeover;
 
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use bytestring::ByteString;
 
 pub use inbound::WsFrames;
 pub use outbound::{close_all_served, WsWriter};
-pub use takeover::{bind, serve, upgrade, Keep, ListenerOptions, OnConnect};
+pub use placement::{Placement, Site};
+pub use takeover::{bind, serve, upgrade, upgrade_placed, Keep, ListenerOptions, OnConnect};
 
 use super::frames::{FrameAssembler, Inbound};
 use super::stats::{ClientStats, Departure};
@@ -181,6 +183,13 @@ impl ServedSocket {
                 self.close(CloseCode::Normal, "");
                 Incoming::Stop
             }
+        }
+    }
+
+    /// Notes where the client lives, for the admin API.
+    pub fn placed(&self, site: &Site) {
+        if site.home().is_some() {
+            self.client.beside_bots();
         }
     }
 

@@ -319,7 +319,7 @@ async fn write_chunk(
 pub(super) async fn write_out(
     socket: OwnedWriteHalf,
     shared: Arc<Mutex<Outbound>>,
-    kept: Option<Box<dyn Any>>,
+    kept: Option<Box<dyn Any + Send>>,
 ) {
     let _kept = kept;
     let socket = Arc::new(socket);

@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 
 use super::inbound::{ReadSide, WsFrames};
 use super::outbound::{write_out, Outbound, WsWriter};
+use super::placement::{Placement, Site};
 
 /// Marks a request that reached the application through [`serve`]'s upgrade service, which
 /// can take its socket over.
@@ -42,14 +43,41 @@ struct Upgradable;
 struct Takeover {
     outbound: Arc<Mutex<Outbound>>,
     frames: oneshot::Sender<ReadSide>,
+    site: Site,
 }
 
+/// What an upgraded connection keeps as long as its socket.
+type Kept = Option<Box<dyn Any + Send>>;
+
 impl Takeover {
-    /// Gives the connection its socket: the read half to its frames, the write half to a task
-    /// writing its outbound buffer, which also keeps `kept` alive.
-    fn attach(self, socket: TcpStream, early: bytes::BytesMut, kept: Option<Box<dyn Any>>) {
+    /// Gives the connection its socket where it lives — moved from the accepting worker to
+    /// its home first, if it has one: the read half to its frames, the write half to a task
+    /// writing its outbound buffer, which also keeps `kept` and the connection's place.
+    fn attach(self, socket: TcpStream, early: bytes::BytesMut, kept: Kept) {
+        let Some(home) = self.site.home().cloned() else {
+            return self.attach_here(socket, early, kept);
+        };
+        // A socket is registered with one thread's reactor: it leaves this worker's and
+        // joins the home's. On failure the connection closes (its frames end).
+        let socket = match socket.into_std() {
+            Ok(socket) => socket,
+            Err(e) => return log::warn!("WebSocket not moved to its thread: {e}"),
+        };
+        let moved = home.spawn(async move {
+            match TcpStream::from_std(socket) {
+                Ok(socket) => self.attach_here(socket, early, kept),
+                Err(e) => log::warn!("WebSocket not moved to its thread: {e}"),
+            }
+        });
+        if !moved {
+            log::debug!("WebSocket dropped: the thread it was placed on has stopped");
+        }
+    }
+
+    fn attach_here(self, socket: TcpStream, early: bytes::BytesMut, kept: Kept) {
         let (read, write) = socket.into_split();
-        actix_web::rt::spawn(write_out(write, self.outbound, kept));
+        let kept: Box<dyn Any + Send> = Box::new((kept, self.site));
+        actix_web::rt::spawn(write_out(write, self.outbound, Some(kept)));
         // A connection whose actor is already gone drops the read half here.
         let _ = self.frames.send(ReadSide { socket: read, early });
     }
@@ -62,6 +90,25 @@ pub fn upgrade(
     req: &HttpRequest,
     max_frame_size: usize,
 ) -> Result<(HttpResponse, WsWriter, WsFrames), actix_web::Error> {
+    let (response, writer, frames, _) = upgrade_at(req, max_frame_size, Site::here())?;
+    Ok((response, writer, frames))
+}
+
+/// [`upgrade`] for a connection `placement` places: its socket moves to its thread once the
+/// response is written, and its actor is to be started with the answered [`Site`].
+pub fn upgrade_placed(
+    req: &HttpRequest,
+    max_frame_size: usize,
+    placement: &Placement,
+) -> Result<(HttpResponse, WsWriter, WsFrames, Site), actix_web::Error> {
+    upgrade_at(req, max_frame_size, placement.place())
+}
+
+fn upgrade_at(
+    req: &HttpRequest,
+    max_frame_size: usize,
+    site: Site,
+) -> Result<(HttpResponse, WsWriter, WsFrames, Site), actix_web::Error> {
     let mut response = actix_http::ws::handshake(req.head())?;
     if req.extensions().get::<Upgradable>().is_none() {
         return Err(actix_web::error::ErrorInternalServerError(
@@ -71,14 +118,18 @@ pub fn upgrade(
     let outbound = Outbound::open();
     let (handover, frames) = oneshot::channel();
     let mut response = HttpResponse::from(response.message_body(())?).map_into_boxed_body();
-    response
-        .extensions_mut()
-        .insert(Takeover { outbound: Arc::clone(&outbound), frames: handover });
-    Ok((response, WsWriter { shared: outbound }, WsFrames::new(frames, max_frame_size)))
+    let (actor_site, frames) =
+        (site.actor_site(), WsFrames::new(frames, max_frame_size, site.hangup()));
+    response.extensions_mut().insert(Takeover {
+        outbound: Arc::clone(&outbound),
+        frames: handover,
+        site,
+    });
+    Ok((response, WsWriter { shared: outbound }, frames, actor_site))
 }
 
 /// Takes from an upgraded connection's data what must live as long as its socket.
-pub type Keep = Arc<dyn Fn(&Request) -> Option<Box<dyn Any>> + Send + Sync>;
+pub type Keep = Arc<dyn Fn(&Request) -> Kept + Send + Sync>;
 
 /// Called with every accepted connection and its data, before its first request.
 pub type OnConnect = Arc<dyn Fn(&TcpStream, &mut Extensions) + Send + Sync>;
