@@ -166,9 +166,15 @@ impl Handler<RecordMessages> for MessageStore {
 
     fn handle(&mut self, msg: RecordMessages, _: &mut Self::Context) -> Self::Result {
         if !self.behind {
-            return lock(&self.shared.rows)
-                .record(msg.bot, &msg.changes)
-                .map_err(|e| e.to_string());
+            let mut rows = lock(&self.shared.rows);
+            let mut chunks = msg.changes.chunks(give_way::EVERY).peekable();
+            while let Some(chunk) = chunks.next() {
+                rows.record(msg.bot, chunk).map_err(|e| e.to_string())?;
+                if chunks.peek().is_some() {
+                    std::thread::yield_now();
+                }
+            }
+            return Ok(());
         }
         let over = {
             let mut queue = lock(&self.shared.queue);
