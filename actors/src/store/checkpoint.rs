@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn commits_reach_the_database_file_without_the_writer_checkpointing() {
-        let (dir, file, writer) = wal_database();
+        let (_dir, file, writer) = wal_database();
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES).expect("pragma");
         writer.execute_batch("CREATE TABLE t (body TEXT)").expect("table");
         let before = file_len(&file);
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn dropping_the_handle_ends_the_thread() {
-        let (dir, file, writer) = wal_database();
+        let (_dir, file, _writer) = wal_database();
         let Checkpointer { committed, thread, .. } =
             Checkpointer::start(&file, StorePriority::Normal).expect("start");
         committed.send(()).expect("the thread listens");
