@@ -77,11 +77,14 @@ impl WsFrames {
                 Source::Reading(socket) => {
                     ready!(socket.as_ref().poll_read_ready(cx))?;
                     self.buf.reserve(READ_CHUNK);
-                    match socket.try_read_buf(&mut self.buf) {
+                    // Through `AsyncRead` rather than `try_read_buf`: a read that leaves room
+                    // in the buffer tells tokio the socket is drained, so the next poll waits
+                    // for it without a `recvfrom` answering EAGAIN — one system call fewer
+                    // per wake-up.
+                    match ready!(tokio_util::io::poll_read_buf(Pin::new(socket), cx, &mut self.buf))
+                    {
                         Ok(0) => return Poll::Ready(Ok(false)),
                         Ok(_) => return Poll::Ready(Ok(true)),
-                        // Readiness was stale; the next poll waits for the socket again.
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(e) => return Poll::Ready(Err(e)),
                     }
                 }
