@@ -30,20 +30,13 @@ struct Shared {
     home: ArbiterHandle,
     /// How many connections may live there at once.
     room: usize,
-    counts: Mutex<Counts>,
-}
-
-/// The connections placed and still open.
-#[derive(Default)]
-struct Counts {
-    at_home: usize,
-    total: usize,
-    /// How to end each connection at home.
-    hangups: Vec<Weak<Hangup>>,
+    /// How to end each connection living there (and those gone, until the next placement).
+    at_home: Mutex<Vec<Weak<Hangup>>>,
 }
 
 /// Ends the frames of a connection at home when its listeners stop: the workers' connections
-/// end with the workers' threads, but the bots' thread outlives them.
+/// end with the workers' threads, but the bots' thread outlives them. Held by the connection's
+/// [`Site`] and its frames: while it lives, the connection takes a place at home.
 #[derive(Default)]
 pub(super) struct Hangup {
     done: AtomicBool,
@@ -67,66 +60,46 @@ impl Placement {
     /// Places up to `room` connections at a time beside the actors of `home` (the arbiter
     /// the bots were started on), the others on the workers that accept them.
     pub fn new(home: ArbiterHandle, room: usize) -> Self {
-        let shared = Shared { home, room, counts: Mutex::new(Counts::default()) };
+        let shared = Shared { home, room, at_home: Mutex::new(Vec::new()) };
         Placement { shared: Arc::new(shared) }
     }
 
     /// Places a new connection: at home while the home has room, else on the worker that
-    /// accepted it. It counts until its [`Site`] is dropped.
+    /// accepted it. A place at home is taken until the connection's socket and frames are
+    /// dropped.
     pub fn place(&self) -> Site {
-        let mut counts = lock(&self.shared.counts);
-        let home = counts.at_home < self.shared.room;
-        counts.total += 1;
-        let mut hangup = None;
-        if home {
-            counts.at_home += 1;
-            let ends = Arc::new(Hangup::default());
-            // Forget the connections that are gone now and then: the list stays as long as
-            // the number of open ones.
-            if counts.hangups.len() >= 64 && counts.hangups.len().is_power_of_two() {
-                counts.hangups.retain(|h| h.strong_count() > 0);
-            }
-            counts.hangups.push(Arc::downgrade(&ends));
-            hangup = Some(ends);
+        let mut at_home = lock(&self.shared.at_home);
+        at_home.retain(|h| h.strong_count() > 0);
+        if at_home.len() >= self.shared.room {
+            return Site::here();
         }
-        Site {
-            home: home.then(|| self.shared.home.clone()),
-            counted: Some(Arc::clone(&self.shared)),
-            hangup,
-        }
+        let hangup = Arc::new(Hangup::default());
+        at_home.push(Arc::downgrade(&hangup));
+        Site { home: Some(self.shared.home.clone()), hangup: Some(hangup) }
     }
 
     /// Ends every connection at home (their actors stop, their sockets close), as stopping
     /// the listeners' workers ends theirs.
     pub fn hang_up(&self) {
-        let hangups = std::mem::take(&mut lock(&self.shared.counts).hangups);
-        for hangup in hangups.iter().filter_map(Weak::upgrade) {
+        let at_home = std::mem::take(&mut *lock(&self.shared.at_home));
+        for hangup in at_home.iter().filter_map(Weak::upgrade) {
             hangup.hang_up();
         }
     }
-
-    /// How many open connections live at home, and how many in all.
-    pub fn counts(&self) -> (usize, usize) {
-        let counts = lock(&self.shared.counts);
-        (counts.at_home, counts.total)
-    }
 }
 
-/// Where one connection lives: its socket's tasks and its actor run there. Dropped with the
-/// socket, which gives its place back.
+/// Where one connection lives: its socket's tasks and its actor run there.
 pub struct Site {
     /// The home arbiter, or `None` for the worker that accepted the connection.
     home: Option<ArbiterHandle>,
-    /// The placement that counts this connection (none for an unplaced one).
-    counted: Option<Arc<Shared>>,
-    /// What ends the connection's frames, at home.
+    /// What ends the connection's frames, and holds its place, at home.
     hangup: Option<Arc<Hangup>>,
 }
 
 impl Site {
     /// The worker that accepted the connection, outside any placement.
     pub fn here() -> Self {
-        Site { home: None, counted: None, hangup: None }
+        Site { home: None, hangup: None }
     }
 
     /// The arbiter to move the socket to, if it does not stay on the accepting worker.
@@ -146,9 +119,9 @@ impl Site {
         }
     }
 
-    /// The same place, uncounted: for the actor, while the socket keeps `self`.
+    /// The same place without its hold on it: for the actor, while the socket keeps `self`.
     pub(super) fn actor_site(&self) -> Site {
-        Site { home: self.home.clone(), counted: None, hangup: None }
+        Site { home: self.home.clone(), hangup: None }
     }
 
     /// What ends the connection's frames, at home.
@@ -157,25 +130,20 @@ impl Site {
     }
 }
 
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Some(shared) = self.counted.take() {
-            let mut counts = lock(&shared.counts);
-            counts.total = counts.total.saturating_sub(1);
-            if self.home.is_some() {
-                counts.at_home = counts.at_home.saturating_sub(1);
-            }
-        }
-    }
-}
-
-fn lock(counts: &Mutex<Counts>) -> std::sync::MutexGuard<'_, Counts> {
-    counts.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(at_home: &Mutex<Vec<Weak<Hangup>>>) -> std::sync::MutexGuard<'_, Vec<Weak<Hangup>>> {
+    at_home.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Placement {
+        /// How many connections live at home now.
+        fn at_home(&self) -> usize {
+            lock(&self.shared.at_home).iter().filter(|h| h.strong_count() > 0).count()
+        }
+    }
 
     #[actix::test]
     async fn the_home_takes_the_first_connections_and_the_workers_the_rest() {
@@ -183,9 +151,9 @@ mod tests {
         let sites: Vec<Site> = (0..5).map(|_| placement.place()).collect();
         let at_home: Vec<bool> = sites.iter().map(|s| s.home().is_some()).collect();
         assert_eq!(at_home, [true, true, true, false, false]);
-        assert_eq!(placement.counts(), (3, 5));
+        assert_eq!(placement.at_home(), 3);
         drop(sites);
-        assert_eq!(placement.counts(), (0, 0));
+        assert_eq!(placement.at_home(), 0);
     }
 
     #[actix::test]
@@ -194,13 +162,26 @@ mod tests {
         let first = placement.place();
         let second = placement.place();
         assert!(first.home().is_some() && second.home().is_none());
+        // An actor's copy of the site holds no place.
+        let copy = first.actor_site();
         drop(first);
-        assert_eq!(placement.counts(), (0, 1));
+        assert_eq!(placement.at_home(), 0);
+        assert!(copy.home().is_some());
         // The home's place is free again: the next connection takes it.
-        assert!(placement.place().home().is_some());
-        // An actor's copy of the site is not counted.
-        let copy = second.actor_site();
-        drop(copy);
-        assert_eq!(placement.counts(), (0, 1));
+        let third = placement.place();
+        assert!(third.home().is_some());
+        assert_eq!(placement.at_home(), 1);
+    }
+
+    #[actix::test]
+    async fn hanging_up_ends_the_frames_of_the_connections_at_home() {
+        let placement = Placement::new(Arbiter::current(), 2);
+        let site = placement.place();
+        let hangup = site.hangup().expect("at home");
+        let waker = futures_util::task::noop_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        assert!(!hangup.poll(&mut cx));
+        placement.hang_up();
+        assert!(hangup.poll(&mut cx));
     }
 }
