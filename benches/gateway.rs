@@ -200,6 +200,9 @@ struct Server {
     command_path: &'static str,
     /// botgate's OneBot forward ws listener; the bare server serves both protocols on `ws`.
     onebot_ws: Option<SocketAddr>,
+    /// botgate's config file and store, removed when the server is dropped (after its process
+    /// ends) so that runs do not fill the disk.
+    _files: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -209,9 +212,20 @@ impl Drop for Server {
     }
 }
 
-/// Starts the release binary on `config`, written to a temporary file named after `name`.
-fn spawn_botgate(name: &str, config: &str) -> Child {
-    let path = std::env::temp_dir().join(format!("{name}-{}.yaml", std::process::id()));
+/// A temporary directory named after `name` for a botgate's config and store, and the path of
+/// the store inside it, fresh as a deployment's is, which no earlier run filled.
+fn botgate_files(name: &str) -> (tempfile::TempDir, String) {
+    let files = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir()
+        .expect("create the bench's temporary directory");
+    let data = files.path().join("data").display().to_string();
+    (files, data)
+}
+
+/// Starts the release binary on `config`, written into `files`.
+fn spawn_botgate(files: &tempfile::TempDir, config: &str) -> Child {
+    let path = files.path().join("config.yaml");
     std::fs::write(&path, config).expect("write the bench config");
     Command::new(env!("CARGO_BIN_EXE_botgate"))
         .arg("--config")
@@ -236,10 +250,7 @@ impl Server {
     /// config (a `cluster:` section), its store and config files named after `name`.
     fn botgate_with(name: &'static str, server_keys: &str, extra: &str) -> Server {
         let (http, ws, onebot) = (free_port(), free_port(), free_port());
-        // A fresh store on disk, as a deployment has, that no earlier run filled.
-        let data = std::env::temp_dir().join(format!("{name}-bench-data-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data);
-        let data = data.display().to_string();
+        let (files, data) = botgate_files(&format!("{name}-bench"));
         let config = format!(
             "server: {{ host: 127.0.0.1, port: {http}, max_connections: 20000, \
              max_connections_per_peer: 20000, data_dir: {data:?}{server_keys} }}\n\
@@ -250,7 +261,7 @@ impl Server {
              onebot:\n  use_http: false\n  use_ws: true\n  ws_host: 127.0.0.1\n  ws_port: {onebot}\n  \
              post_message_format: array\n  outbox_size: 65536\n  ws_ping_interval: 0\n{extra}"
         );
-        let child = spawn_botgate(&format!("{name}-bench"), &config);
+        let child = spawn_botgate(&files, &config);
         Server {
             name,
             child,
@@ -259,6 +270,7 @@ impl Server {
             broadcast_path: "/all",
             command_path: "/all",
             onebot_ws: Some(SocketAddr::from(([127, 0, 0, 1], onebot))),
+            _files: Some(files),
         }
     }
 
@@ -267,17 +279,15 @@ impl Server {
     async fn relay(upstream: &Server) -> Server {
         let (http, ws) = (free_port(), free_port());
         let onebot = upstream.onebot_ws.expect("the upstream serves OneBot");
-        let data = std::env::temp_dir().join(format!("botgate-bench-relay-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data);
+        let (files, data) = botgate_files("botgate-bench-relay");
         let config = format!(
             "server: {{ host: 127.0.0.1, port: {http}, max_connections: 20000, \
-             max_connections_per_peer: 20000, data_dir: {:?} }}\n\
+             max_connections_per_peer: 20000, data_dir: {data:?} }}\n\
              bots:\n  - qq: 10001\n    source: onebot\n    onebot: {{ url: \"ws://{onebot}/\" }}\n\
              mirai:\n  adapters: [ws]\n  verifyKey: {VERIFY_KEY}\n  adapterSettings:\n    \
-             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n",
-            data.display().to_string()
+             ws: {{ host: 127.0.0.1, port: {ws}, heartbeatInterval: 0, outboxSize: 65536 }}\n"
         );
-        let child = spawn_botgate("botgate-bench-relay", &config);
+        let child = spawn_botgate(&files, &config);
         let relay = Server {
             name: "botgate B",
             child,
@@ -286,6 +296,7 @@ impl Server {
             broadcast_path: "/all",
             command_path: "/all",
             onebot_ws: None,
+            _files: Some(files),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -338,6 +349,7 @@ impl Server {
             broadcast_path: "/all",
             command_path: "/echo",
             onebot_ws: None,
+            _files: None,
         }
     }
 
