@@ -16,8 +16,12 @@ fn a_command_runs_on_the_owner_and_its_result_or_error_comes_back() {
     let nats = nats::nats_server();
     actix::System::new().block_on(async move {
         let lease = Duration::from_secs(5);
-        let owner = ClusterLink::connect(&[nats.url.clone()], "gate-a", lease).await.expect("a");
-        let caller = ClusterLink::connect(&[nats.url.clone()], "gate-c", lease).await.expect("c");
+        let owner = ClusterLink::connect(std::slice::from_ref(&nats.url), "gate-a", lease)
+            .await
+            .expect("a");
+        let caller = ClusterLink::connect(std::slice::from_ref(&nats.url), "gate-c", lease)
+            .await
+            .expect("c");
         let bot = BotActor::simulated(10001, &SimulatedWorldSpec::default(), 16).start();
         let serving = commands::serve(&owner, 10001, bot).await.expect("serve");
 

@@ -94,8 +94,9 @@ async fn a_node_that_stops_hands_its_leases_over_at_once() {
     let took = until(&[&b], Duration::from_secs(10), |h| h[0] == all(&resources)).await;
     assert!(took < LEASE, "a graceful stop is not waited out: {took:?}");
     let owners = {
-        let link =
-            ClusterLink::connect(&[nats.url.clone()], "observer", LEASE).await.expect("connect");
+        let link = ClusterLink::connect(std::slice::from_ref(&nats.url), "observer", LEASE)
+            .await
+            .expect("connect");
         leases::owners(&link).await.expect("owners")
     };
     assert_eq!(owners.len(), 2);
