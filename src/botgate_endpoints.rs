@@ -35,6 +35,13 @@ pub(crate) fn error(
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let actors = &state.actors;
+    // The clients' counters are read before the bots are asked: a client counted as gone has
+    // closed its outbox first, so no bot of this answer still counts it as a subscriber.
+    let clients = json!({
+        "miraiWs": state.mirai_ws.stats.to_json(),
+        "onebotWs": state.onebot.as_ref().map(|o| o.settings.stats.to_json()),
+        "qqbotGateway": state.qqbot_stats.to_json(),
+    });
     let bots: Vec<Value> =
         status::bots(actors).await.iter().map(status::BotSnapshot::to_json).collect();
     let destinations: Vec<Value> = status::destinations(actors)
@@ -67,11 +74,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         "bots": bots,
         "listeners": listeners,
         "miraiWsClients": state.mirai_ws_clients.len(),
-        "clients": {
-            "miraiWs": state.mirai_ws.stats.to_json(),
-            "onebotWs": state.onebot.as_ref().map(|o| o.settings.stats.to_json()),
-            "qqbotGateway": state.qqbot_stats.to_json(),
-        },
+        "clients": clients,
         "qqbotApps": qqbot_apps,
         "miraiHttpSessions": state.mirai_http.len(),
         "destinations": destinations,

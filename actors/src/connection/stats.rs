@@ -49,14 +49,16 @@ impl ClientStats {
 
     /// A client's connection ended for `why`.
     pub fn departed(&self, why: Departure) {
-        self.connected.fetch_sub(1, Ordering::Relaxed);
+        // Release: what the client did before it went (closing its outbox) is visible to a
+        // reader that sees it counted (`to_json`).
+        self.connected.fetch_sub(1, Ordering::Release);
         let counter = match why {
             Departure::Closed => &self.closed,
             Departure::Lost => &self.lost,
             Departure::TimedOut => &self.timed_out,
             Departure::Evicted => &self.evicted,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Release);
     }
 
     /// A frame could not be decoded (bad JSON, not a request).
@@ -93,7 +95,7 @@ impl ClientStats {
 
     /// The counters as `/healthz` shows them.
     pub fn to_json(&self) -> Value {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let get = |c: &AtomicU64| c.load(Ordering::Acquire);
         json!({
             "connected": get(&self.connected),
             "closed": get(&self.closed),
