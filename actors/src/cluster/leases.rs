@@ -75,16 +75,21 @@ struct Held {
 /// answer (or a third of a lease), so the next owner never overlaps with this one.
 pub type Handover = mpsc::UnboundedSender<(String, oneshot::Sender<()>)>;
 
-/// The resources of `held` whose leases still count, `fence` after their renewals were sent.
-fn valid(held: &BTreeMap<String, Held>, fence: Duration) -> Owned {
+/// The resources of `held` whose leases still count, `fence` after their renewals were sent,
+/// and when the first of them stops counting. Both are taken at one instant: a lease that
+/// ends between two readings of the clock would otherwise be published as counting with no
+/// end left to wait for, and stay published.
+fn standing(held: &BTreeMap<String, Held>, fence: Duration) -> (Owned, Option<Instant>) {
     let now = Instant::now();
-    held.iter().filter(|(_, h)| h.sent + fence > now).map(|(name, _)| name.clone()).collect()
-}
-
-/// When the next lease of `held` still counting stops counting.
-fn fence_at(held: &BTreeMap<String, Held>, fence: Duration) -> Option<Instant> {
-    let now = Instant::now();
-    held.values().map(|h| h.sent + fence).filter(|t| *t > now).min()
+    let mut owned = Owned::new();
+    let mut first_end: Option<Instant> = None;
+    for (name, end) in held.iter().map(|(name, h)| (name, h.sent + fence)) {
+        if end > now {
+            owned.insert(name.clone());
+            first_end = Some(first_end.map_or(end, |first| first.min(end)));
+        }
+    }
+    (owned, first_end)
 }
 
 /// The next request, or never when there is no channel (or it closed).
@@ -157,59 +162,51 @@ impl Leases {
     pub async fn run(mut self, owned: watch::Sender<Owned>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.lease / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let publish = |now: Owned| {
+        let fence = self.fence;
+        // Publishes what counts as owned now; answers when the first of it stops counting.
+        let publish = |held: &BTreeMap<String, Held>| {
+            let (now, first_end) = standing(held, fence);
             owned.send_if_modified(|seen| {
                 let changed = *seen != now;
-                *seen = now.clone();
+                *seen = now;
                 changed
             });
+            first_end
         };
         let mut asks = self.asks.take();
+        let mut first_end = None;
         loop {
-            let fence = self.fence_at();
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => {}
-                _ = sleep_until(fence) => {}
+                _ = sleep_until(first_end) => {}
                 Some(ask) = next_ask(&mut asks) => {
                     self.answer(ask).await;
-                    publish(self.valid());
+                    first_end = publish(&self.held);
                     continue;
                 }
             }
             if *stop.borrow() {
                 break;
             }
-            publish(self.valid());
+            first_end = publish(&self.held);
             // The round may wait on NATS for a while: meanwhile leases it has not renewed
             // yet still stop counting at their time.
             let before = self.held.clone();
-            let fence = self.fence;
             {
                 let round = self.round();
                 tokio::pin!(round);
                 loop {
-                    let next = fence_at(&before, fence);
                     tokio::select! {
                         _ = &mut round => break,
-                        _ = sleep_until(next) => publish(valid(&before, fence)),
+                        _ = sleep_until(first_end) => first_end = publish(&before),
                     }
                 }
             }
-            publish(self.valid());
+            first_end = publish(&self.held);
         }
         self.release_all().await;
         owned.send_replace(Owned::new());
-    }
-
-    /// When the next held lease stops counting, if it is not renewed before.
-    fn fence_at(&self) -> Option<Instant> {
-        fence_at(&self.held, self.fence)
-    }
-
-    /// The resources whose leases still count.
-    fn valid(&self) -> Owned {
-        valid(&self.held, self.fence)
     }
 
     /// One round: heartbeat, renewals, giving back over the fair share, taking under it.
@@ -393,4 +390,25 @@ async fn listing(
         }
     }
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_counts_and_when_the_first_of_it_ends_are_read_together() {
+        let fence = Duration::from_secs(10);
+        let now = Instant::now();
+        let renewed = |ago: u64| Held { revision: 1, sent: now - Duration::from_secs(ago) };
+        let held: BTreeMap<String, Held> = [("bot.1", 30), ("bot.2", 2), ("dest.0", 5)]
+            .into_iter()
+            .map(|(name, ago)| (name.to_owned(), renewed(ago)))
+            .collect();
+        let (owned, first_end) = standing(&held, fence);
+        assert_eq!(owned, ["bot.2", "dest.0"].map(str::to_owned).into());
+        assert_eq!(first_end, Some(held["dest.0"].sent + fence));
+        let (owned, first_end) = standing(&[("bot.1".to_owned(), renewed(30))].into(), fence);
+        assert!(owned.is_empty() && first_end.is_none());
+    }
 }
