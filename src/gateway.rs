@@ -33,7 +33,6 @@ use botgate_actors::connection::qqbot_gateway::GatewayConfig;
 use botgate_actors::connection::qqbot_served::app::{AppTokens, AskReconnect, QqApp, QqAppConfig};
 use botgate_actors::connection::qqbot_served::socket::SocketApp;
 use botgate_actors::connection::qqbot_served::webhook::WebhookConfig;
-use botgate_actors::connection::ws_server::close_all_served;
 
 /// How long a created but unbound session lives, as in mirai-api-http.
 const UNBOUND_SESSION_TTL: Duration = Duration::from_secs(180);
@@ -96,6 +95,8 @@ pub struct Actors {
     pub claims: Option<crate::cluster::Claims>,
     /// Which thread each forward ws connection lives on: beside these bots or on a worker.
     pub placement: ws_server::Placement,
+    /// Every WebSocket this gateway's listeners serve, which its shutdown closes with 1001.
+    pub served: ws_server::ServedSockets,
 }
 
 /// How many forward ws connections live on the bots' thread at once (`connection/ws_server/
@@ -199,7 +200,7 @@ impl Gateway {
         }
         // Let the sockets' actors write the op 7 frames before the close frames.
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        let closed = close_all_served("botgate is shutting down");
+        let closed = self.actors.served.close_all("botgate is shutting down");
         self.stop().await;
         let node = self.node.lock().ok().and_then(|mut n| n.take());
         if let Some(mut node) = node {
@@ -696,6 +697,7 @@ fn start_actors(
         claims: None,
         // The bots run on this thread's arbiter: the connections placed beside them join it.
         placement: ws_server::Placement::new(actix::Arbiter::current(), BESIDE_THE_BOTS),
+        served: ws_server::ServedSockets::default(),
     })
 }
 

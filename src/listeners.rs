@@ -309,6 +309,7 @@ pub fn start(
             on_connect: Some(Arc::new(move |tcp, data| on_connect.on_connect(tcp, data))),
             // An upgraded WebSocket keeps its place under the limits until its socket closes.
             keep: Some(Arc::new(limits::ConnectionSlot::kept)),
+            served: state.actors.served.clone(),
         };
         let server = ws_server::serve(bound, options, move || {
             let mut app = App::new()

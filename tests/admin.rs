@@ -192,8 +192,6 @@ async fn stopping_the_gateway_ends_the_connections_beside_the_bots_too() {
     // The clients and the webhook destination, whose subscription outlives the listeners.
     subscribed(&gw, BESIDE_THE_BOTS as u64 + 2).await;
     assert_eq!(threads(&gw).await.iter().filter(|t| *t == "worker").count(), 1);
-    // `stop`, not `shutdown`: shutting down closes every served socket of the process, the
-    // other tests' in this binary among them.
     gw.stop().await;
     for (i, c) in clients.iter_mut().enumerate() {
         let at = if i < BESIDE_THE_BOTS { "beside the bots" } else { "on a worker" };

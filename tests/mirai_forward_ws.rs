@@ -257,3 +257,17 @@ async fn generated_traffic_keeps_its_rate_by_deadline() {
     let elapsed = started.elapsed().as_secs_f64();
     assert!((2.85..=3.15).contains(&elapsed), "2,000/s for 3 s took {elapsed:.3} s");
 }
+
+#[actix_web::test]
+async fn a_gateway_shutting_down_closes_its_own_clients_with_1001_and_no_others() {
+    let (leaving, _) = gateway("").await;
+    let (staying, _) = gateway("").await;
+    let mut gone = mirai_ws_client(&leaving).await;
+    let mut kept = mirai_ws_client(&staying).await;
+    leaving.shutdown().await;
+    assert_eq!(gone.recv_close().await, (1001, "botgate is shutting down".to_owned()));
+    // The other gateway of this process serves its client on: commands and events.
+    assert_eq!(kept.call("1", "about", json!({})).await["code"], 0);
+    inject(&staying, 10001, group_message(30001, 20001, "still here")).await;
+    assert_eq!(kept.recv_frame().await["data"]["messageChain"][1]["text"], "still here");
+}

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 pub use inbound::WsFrames;
-pub use outbound::{close_all_served, WsWriter};
+pub use outbound::{ServedSockets, WsWriter};
 pub use placement::{Placement, Site};
 pub use takeover::{bind, serve, upgrade, upgrade_placed, Keep, ListenerOptions, OnConnect};
 

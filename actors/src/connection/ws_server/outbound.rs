@@ -43,8 +43,8 @@ pub(super) struct Outbound {
 }
 
 impl Outbound {
-    /// A fresh outbound side, registered for [`close_all_served`].
-    pub(super) fn open() -> Arc<Mutex<Outbound>> {
+    /// A fresh outbound side, listed in `served`.
+    pub(super) fn open(served: &ServedSockets) -> Arc<Mutex<Outbound>> {
         let shared = Arc::new(Mutex::new(Outbound {
             buf: BytesMut::new(),
             codec: Codec::new(),
@@ -54,7 +54,7 @@ impl Outbound {
             socket: None,
             in_flight: false,
         }));
-        register(&shared);
+        served.add(&shared);
         shared
     }
 
@@ -87,35 +87,46 @@ pub struct WsWriter {
     pub(super) shared: Arc<Mutex<Outbound>>,
 }
 
-/// Every served socket's outbound side, so a shutdown can close them all with 1001.
-static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Outbound>>>> = Mutex::new(Vec::new());
-
-fn register(shared: &Arc<Mutex<Outbound>>) {
-    let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
-    // Forget the sockets that are gone, now and then, so the list stays as long as the
-    // number of open ones.
-    if served.len() >= 64 && served.len().is_power_of_two() {
-        served.retain(|w| w.strong_count() > 0);
-    }
-    served.push(Arc::downgrade(shared));
+/// The outbound sides of one gateway's served sockets, so that its graceful shutdown closes
+/// them all with 1001 — and no other gateway's in the same process. Shared by the gateway's
+/// listeners ([`super::ListenerOptions::served`]).
+#[derive(Clone, Default)]
+pub struct ServedSockets {
+    list: Arc<Mutex<Vec<std::sync::Weak<Mutex<Outbound>>>>>,
 }
 
-/// Closes every open served socket with 1001 (going away) and `why`: clients see a proper
-/// close, not a reset, when botgate shuts down. Answers how many were open.
-pub fn close_all_served(why: &str) -> usize {
-    let served = std::mem::take(&mut *SERVED.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut closed = 0;
-    for shared in served.iter().filter_map(std::sync::Weak::upgrade) {
-        let writer = WsWriter { shared };
-        if writer.is_open() {
-            writer.close(Some(CloseReason {
-                code: CloseCode::Away,
-                description: Some(why.to_owned()),
-            }));
-            closed += 1;
-        }
+impl ServedSockets {
+    fn lock(&self) -> MutexGuard<'_, Vec<std::sync::Weak<Mutex<Outbound>>>> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner())
     }
-    closed
+
+    fn add(&self, shared: &Arc<Mutex<Outbound>>) {
+        let mut served = self.lock();
+        // Forget the sockets that are gone, now and then, so the list stays as long as the
+        // number of open ones.
+        if served.len() >= 64 && served.len().is_power_of_two() {
+            served.retain(|w| w.strong_count() > 0);
+        }
+        served.push(Arc::downgrade(shared));
+    }
+
+    /// Closes every open socket with 1001 (going away) and `why`: clients see a proper
+    /// close, not a reset, when botgate shuts down. Answers how many were open.
+    pub fn close_all(&self, why: &str) -> usize {
+        let served = std::mem::take(&mut *self.lock());
+        let mut closed = 0;
+        for shared in served.iter().filter_map(std::sync::Weak::upgrade) {
+            let writer = WsWriter { shared };
+            if writer.is_open() {
+                writer.close(Some(CloseReason {
+                    code: CloseCode::Away,
+                    description: Some(why.to_owned()),
+                }));
+                closed += 1;
+            }
+        }
+        closed
+    }
 }
 
 impl WsWriter {

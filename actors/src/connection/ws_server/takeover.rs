@@ -32,12 +32,13 @@ use futures_util::SinkExt;
 use tokio::sync::oneshot;
 
 use super::inbound::{ReadSide, WsFrames};
-use super::outbound::{write_out, Outbound, WsWriter};
+use super::outbound::{write_out, Outbound, ServedSockets, WsWriter};
 use super::placement::{Placement, Site};
 
 /// Marks a request that reached the application through [`serve`]'s upgrade service, which
-/// can take its socket over.
-struct Upgradable;
+/// can take its socket over; carries where its listener lists the sockets it serves.
+#[derive(Clone)]
+struct Upgradable(ServedSockets);
 
 /// Left in a 101 response by [`upgrade`]: where the upgrade service hands the socket.
 struct Takeover {
@@ -110,12 +111,12 @@ fn upgrade_at(
     site: Site,
 ) -> Result<(HttpResponse, WsWriter, WsFrames, Site), actix_web::Error> {
     let mut response = actix_http::ws::handshake(req.head())?;
-    if req.extensions().get::<Upgradable>().is_none() {
+    let Some(Upgradable(served)) = req.extensions().get::<Upgradable>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError(
             "this listener cannot take WebSocket connections over: serve it with ws_server::serve",
         ));
-    }
-    let outbound = Outbound::open();
+    };
+    let outbound = Outbound::open(&served);
     let (handover, frames) = oneshot::channel();
     let mut response = HttpResponse::from(response.message_body(())?).map_into_boxed_body();
     let (actor_site, frames) =
@@ -147,6 +148,9 @@ pub struct ListenerOptions {
     pub on_connect: Option<OnConnect>,
     /// What an upgraded connection keeps from its connection data.
     pub keep: Option<Keep>,
+    /// Where its upgraded sockets are listed: one list for every listener of a gateway, which
+    /// its graceful shutdown closes.
+    pub served: ServedSockets,
 }
 
 impl Default for ListenerOptions {
@@ -157,6 +161,7 @@ impl Default for ListenerOptions {
             shutdown_timeout: 5,
             on_connect: None,
             keep: None,
+            served: ServedSockets::default(),
         }
     }
 }
@@ -227,7 +232,8 @@ where
                     on_connect(io, data)
                 });
             }
-            service.upgrade(upgrader(app(), options.keep.clone())).finish(app()).tcp()
+            let upgrade = upgrader(app(), options.keep.clone(), options.served.clone());
+            service.upgrade(upgrade).finish(app()).tcp()
         })?;
     }
     Ok(builder.run())
@@ -238,6 +244,7 @@ where
 fn upgrader<A, R, B>(
     app: A,
     keep: Option<Keep>,
+    served: ServedSockets,
 ) -> impl ServiceFactory<
     (Request, Framed<TcpStream, h1::Codec>),
     Config = (),
@@ -254,13 +261,13 @@ where
 {
     fn_factory(move || {
         let created = app.new_service(());
-        let keep = keep.clone();
+        let (keep, served) = (keep.clone(), served.clone());
         async move {
             let app = Rc::new(created.await.map_err(|e| {
                 log::error!("the upgrade service's application failed to start: {e:?}");
             })?);
             Ok(fn_service(move |(req, framed)| {
-                take_over(Rc::clone(&app), keep.clone(), req, framed)
+                take_over(Rc::clone(&app), keep.clone(), served.clone(), req, framed)
             }))
         }
     })
@@ -269,6 +276,7 @@ where
 async fn take_over<A, R, B>(
     app: Rc<A>,
     keep: Option<Keep>,
+    served: ServedSockets,
     req: Request,
     mut framed: Framed<TcpStream, h1::Codec>,
 ) -> Result<(), actix_web::Error>
@@ -277,7 +285,7 @@ where
     R: Into<Response<B>>,
     B: MessageBody + 'static,
 {
-    req.extensions_mut().insert(Upgradable);
+    req.extensions_mut().insert(Upgradable(served));
     let kept = keep.as_ref().and_then(|keep| keep(&req));
     let mut response = match app.call(req).await {
         Ok(response) => response.into().map_into_boxed_body(),
