@@ -102,7 +102,7 @@ pub struct Actors {
 /// How many forward ws connections live on the bots' thread at once (`connection/ws_server/
 /// placement.rs`): a deployment's bot frameworks and business servers; a fan-out to
 /// hundreds of clients is written by the listeners' workers.
-const BESIDE_THE_BOTS: usize = 8;
+pub const BESIDE_THE_BOTS: usize = 8;
 
 /// A running gateway.
 pub struct Gateway {

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use botgate::gateway::BESIDE_THE_BOTS;
 use common::*;
 use serde_json::{json, Value};
 
@@ -120,9 +121,6 @@ async fn threads(gw: &botgate::Gateway) -> Vec<String> {
     let clients = clients.as_array().cloned().unwrap_or_default();
     clients.iter().filter_map(|c| c["thread"].as_str().map(str::to_owned)).collect()
 }
-
-/// How many connections live beside the bots at once (the gateway's `BESIDE_THE_BOTS`).
-const BESIDE_THE_BOTS: usize = 8;
 
 #[actix_web::test]
 async fn the_first_connections_live_beside_the_bots_and_every_one_answers_and_hears() {

@@ -37,7 +37,6 @@ use super::placement::{Placement, Site};
 
 /// Marks a request that reached the application through [`serve`]'s upgrade service, which
 /// can take its socket over; carries where its listener lists the sockets it serves.
-#[derive(Clone)]
 struct Upgradable(ServedSockets);
 
 /// Left in a 101 response by [`upgrade`]: where the upgrade service hands the socket.
@@ -111,12 +110,13 @@ fn upgrade_at(
     site: Site,
 ) -> Result<(HttpResponse, WsWriter, WsFrames, Site), actix_web::Error> {
     let mut response = actix_http::ws::handshake(req.head())?;
-    let Some(Upgradable(served)) = req.extensions().get::<Upgradable>().cloned() else {
+    let outbound =
+        req.extensions().get::<Upgradable>().map(|Upgradable(served)| Outbound::open(served));
+    let Some(outbound) = outbound else {
         return Err(actix_web::error::ErrorInternalServerError(
             "this listener cannot take WebSocket connections over: serve it with ws_server::serve",
         ));
     };
-    let outbound = Outbound::open(&served);
     let (handover, frames) = oneshot::channel();
     let mut response = HttpResponse::from(response.message_body(())?).map_into_boxed_body();
     let (actor_site, frames) =
