@@ -690,10 +690,12 @@ mod bare {
                     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, remember_path(Arc::clone(&path))).await else { return };
                     let path = path.lock().expect("lock").clone();
                     let (mut sink, mut stream) = ws.split();
+                    // Subscribed before the first frame: a client that has it hears every
+                    // event fired after, as botgate's do.
+                    let subscription = (path == "/all").then(|| tx.subscribe());
                     let _ = sink.send(Message::text("{\"syncId\":\"\",\"data\":{\"code\":0,\"session\":\"bare\"}}")).await;
-                    match path.as_str() {
-                        "/all" => {
-                            let mut rx = tx.subscribe();
+                    match (path.as_str(), subscription) {
+                        ("/all", Some(mut rx)) => {
                             // Idle clients cost only what a waiting task costs.
                             while let Ok(first) = rx.recv().await {
                                 let _ = sink.feed(Message::text(&*first)).await;
@@ -705,7 +707,7 @@ mod bare {
                                 }
                             }
                         }
-                        "/echo" => {
+                        ("/echo", _) => {
                             while let Some(Ok(msg)) = stream.next().await {
                                 let Message::Text(text) = msg else { continue };
                                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
@@ -720,7 +722,7 @@ mod bare {
                                 }
                             }
                         }
-                        "/control" => {
+                        ("/control", _) => {
                             if let Some(Ok(Message::Text(cmd))) = stream.next().await {
                                 let parts: Vec<usize> = cmd.split(' ').skip(1).filter_map(|p| p.parse().ok()).collect();
                                 let (count, rate, size) = (parts[0], parts[1], parts[2]);
