@@ -12,9 +12,9 @@
 //! [`WRITER_FALLBACK_PAGES`], for a machine so busy that this thread never runs.
 
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::warn;
 use rusqlite::Connection;
@@ -31,7 +31,7 @@ const GATHER: Duration = Duration::from_millis(100);
 pub(super) const WRITER_FALLBACK_PAGES: i64 = 16_384;
 
 /// The handle the writer keeps: tells the checkpoint thread a commit happened. Dropping it
-/// ends the thread after its current checkpoint, without waiting for it.
+/// ends the thread once its current gather or checkpoint is over, without waiting for it.
 pub(super) struct Checkpointer {
     committed: SyncSender<()>,
     /// The thread, never joined: at shutdown on a saturated machine it may not get a core
@@ -58,7 +58,7 @@ impl Checkpointer {
                     StorePriority::Normal => run_at_lowest_nice(),
                     StorePriority::Background => run_in_background(),
                 }
-                checkpoint_after_commits(&db, &commits, &shown)
+                checkpoint_after_commits(&db, &commits, &shown, GATHER)
             })
             .map_err(|source| StoreError::Thread { source })?;
         Ok(Checkpointer { committed, thread, gone: false })
@@ -76,17 +76,27 @@ impl Checkpointer {
     }
 }
 
-/// The thread: waits for a commit, gathers the commits of the next [`GATHER`], checkpoints,
+/// The thread: waits for a commit, sleeps through the [`GATHER`] after it, checkpoints,
 /// until the writer's handle is dropped.
-fn checkpoint_after_commits(db: &Connection, commits: &Receiver<()>, shown: &str) {
+///
+/// Only the first commit after a checkpoint wakes it. The thread does not listen while it
+/// gathers, so a commit then finds the channel's one place taken (or fills it) and wakes
+/// nobody: under pipelined commands the store commits thousands of times a second, and a
+/// thread woken for each of them (as when it listened throughout) switched as often as the
+/// command path's own thread, each wake-up a system call on the writer and a scheduler
+/// round on a core the command path needs.
+fn checkpoint_after_commits(
+    db: &Connection,
+    commits: &Receiver<()>,
+    shown: &str,
+    gather: Duration,
+) {
     while commits.recv().is_ok() {
-        let until = Instant::now() + GATHER;
-        loop {
-            match commits.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(()) => continue,
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
+        std::thread::sleep(gather);
+        // The checkpoint takes in what was committed while this thread slept: their signal
+        // goes with it, and a commit from now on brings the next round.
+        if let Err(TryRecvError::Disconnected) = commits.try_recv() {
+            return;
         }
         let done: rusqlite::Result<(i64, i64, i64)> =
             db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -100,6 +110,8 @@ fn checkpoint_after_commits(db: &Connection, commits: &Receiver<()>, shown: &str
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     /// The database file's length: what checkpoints have copied into it.
@@ -152,5 +164,30 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(thread.is_finished(), "the checkpoint thread outlived its handle");
+    }
+
+    #[test]
+    fn commits_during_a_gather_wake_nobody() {
+        let (_dir, file, _writer) = wal_database();
+        let db = Connection::open(&file).expect("open");
+        let (committed, commits) = mpsc::sync_channel(1);
+        // A gather longer than the test: the thread sleeps through the rest of it.
+        std::thread::spawn(move || {
+            checkpoint_after_commits(&db, &commits, "test", Duration::from_secs(3600))
+        });
+        committed.send(()).expect("the first commit");
+        // Once the thread has taken the first signal, the next fills the channel's place.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while committed.try_send(()).is_err() {
+            assert!(Instant::now() < deadline, "the thread never took the first commit");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..100 {
+            assert!(
+                matches!(committed.try_send(()), Err(TrySendError::Full(()))),
+                "a commit during the gather was taken: it woke the thread"
+            );
+        }
     }
 }
