@@ -263,7 +263,7 @@ async fn command(
     } else {
         None
     };
-    ok(mirai_calls::run(call, session, state.actors.registry.clone()).await)
+    ok(mirai_calls::run(call, session.as_ref(), &state.actors.registry).await)
 }
 
 fn field(content: &Value, key: &str) -> Option<String> {

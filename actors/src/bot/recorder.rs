@@ -97,7 +97,7 @@ impl BotActor {
     fn send_pending(&mut self, ctx: &mut Context<Self>, pace: Pace) {
         let bot = self.bot_id();
         let recorder = &mut self.recorder;
-        let Some(store) = recorder.store.clone() else {
+        let Some(store) = recorder.store.as_ref() else {
             return;
         };
         if recorder.pending.is_empty() {
@@ -105,6 +105,7 @@ impl BotActor {
         }
         recorder.writing += 1;
         let changes = std::mem::take(&mut recorder.pending);
+        // Sent from the borrowed address: a clone of it would allocate twice per batch.
         let write = store.send(RecordMessages { bot, changes });
         let written = write.into_actor(self).map(move |result, act, ctx| {
             act.recorder.writing -= 1;

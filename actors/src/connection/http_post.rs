@@ -465,13 +465,11 @@ impl HttpPostDestination {
         let session = BoundSession { key: String::new(), qq, bot };
         let url = self.config.url.clone();
         let command = command.to_owned();
-        ctx.spawn(
-            mirai_calls::run(call, Some(session), self.registry.clone()).into_actor(self).map(
-                move |data, _, _| {
-                    debug!("webhook {url}: {command} answered {data}");
-                },
-            ),
-        );
+        ctx.spawn(mirai_calls::run(call, Some(&session), &self.registry).into_actor(self).map(
+            move |data, _, _| {
+                debug!("webhook {url}: {command} answered {data}");
+            },
+        ));
     }
 }
 

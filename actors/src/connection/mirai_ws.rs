@@ -229,7 +229,7 @@ impl MiraiWsClient {
                 return;
             }
         };
-        let run = mirai_calls::run(call, Some(self.session.clone()), self.registry.clone());
+        let run = mirai_calls::run(call, Some(&self.session), &self.registry);
         ctx.spawn(run.into_actor(self).map(move |data, act, ctx| {
             act.in_flight.finish();
             act.reply(envelope::response(sync_id.as_deref(), &data), ctx);

@@ -481,7 +481,7 @@ impl ReverseWsDestination {
             return;
         }
         let generation = self.generation;
-        let run = mirai_calls::run(call, self.session().cloned(), self.registry.clone());
+        let run = mirai_calls::run(call, self.session(), &self.registry);
         ctx.spawn(run.into_actor(self).map(move |data, act, _| {
             act.in_flight.finish();
             if generation == act.generation {
